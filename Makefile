@@ -1,0 +1,50 @@
+# The two commands of the README:
+#   make demo   set up (if needed) and run the whole flow on a synthetic shop
+#   make test   set up (if needed) and run every check and the whole test suite
+# Everything a machine needs (uv, the locked virtualenv, Java, redis-server) is installed here.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup demo test check lint typecheck layers pytest bench clean
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+$(VENV)/.synced: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --locked --all-extras --python $(PYTHON)
+	touch $@
+
+setup: $(VENV)/.synced
+	@scripts/ensure-system-deps.sh
+
+demo: setup
+	$(BIN)/dimrec demo $(DEMO_ARGS)
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: setup
+	$(BIN)/mypy
+
+layers: setup
+	$(BIN)/lint-imports
+
+pytest: setup
+	DIMREC_REQUIRE_SERVICES=1 $(BIN)/pytest $(PYTEST_ARGS)
+
+check: lint typecheck layers
+
+test: check pytest
+
+bench: setup
+	$(BIN)/python -m bench.run_all
+
+clean:
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache var

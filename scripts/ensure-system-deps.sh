@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Install what the project needs from the system: Java 17+ (PySpark) and redis-server
+# (the Redis store and queue tests). Debian packages, installed only when missing.
+set -euo pipefail
+
+need=()
+java_major() { java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1; }
+if ! command -v java >/dev/null 2>&1 || [ "$(java_major)" -lt 17 ]; then
+  need+=(openjdk-17-jre-headless)
+fi
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing system packages: ${need[*]}"
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# a Debian install starts a redis service on 6379; the tests start their own on a free port
+java -version 2>&1 | head -n1
+redis-server --version

@@ -1,0 +1,64 @@
+"""What every CLI command shares: the settings in the context, consoles, date options."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from dimrec import dates
+from dimrec.config import Settings
+
+console = Console()
+console_err = Console(stderr=True)
+
+
+@dataclass(frozen=True)
+class AppState:
+    settings: Settings
+
+
+def settings_of(ctx: typer.Context) -> Settings:
+    state = ctx.obj
+    assert isinstance(state, AppState), "the root callback sets the settings"
+    return state.settings
+
+
+DateOption = Annotated[
+    str | None, typer.Option("--date", help="One day, YYYY-MM-DD.", show_default=False)
+]
+DaysInitOption = Annotated[
+    int | None,
+    typer.Option("--days-init", help="First day of the range, in days before --as-of."),
+]
+DaysEndOption = Annotated[
+    int | None,
+    typer.Option("--days-end", help="Last day of the range, in days before --as-of."),
+]
+AsOfOption = Annotated[
+    str | None,
+    typer.Option("--as-of", help="Day the range is counted back from (default today)."),
+]
+
+
+def resolve_days(
+    date: str | None,
+    days_init: int | None,
+    days_end: int | None,
+    as_of: str | None,
+    *,
+    default_init: int,
+    default_end: int,
+) -> list[dt.date]:
+    """Turn ``--date`` or ``--days-init/--days-end/--as-of`` into the list of days."""
+    if date is not None:
+        if days_init is not None or days_end is not None:
+            raise typer.BadParameter("give either --date or --days-init/--days-end, not both")
+        return [dates.parse_date(date)]
+    anchor = dates.parse_date(as_of) if as_of else None
+    init = default_init if days_init is None else days_init
+    end = default_end if days_end is None else days_end
+    return dates.window(init, end, anchor)

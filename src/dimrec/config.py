@@ -1,0 +1,224 @@
+"""Settings: one ``dimrec.toml`` plus ``DIMREC_*`` environment variables.
+
+Read once at an entry point with :func:`load_settings` and passed down; nothing reads the
+environment at import time. Nested values come from the environment with ``__`` between
+levels, e.g. ``DIMREC_STORE__URL=redis://127.0.0.1:6379/0``. Every option is documented in
+``dimrec.example.toml``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from dimrec.errors import ConfigError
+
+Action = Literal["browse", "basket", "purchase"]
+ACTIONS: tuple[Action, ...] = ("browse", "basket", "purchase")
+
+
+class Section(BaseModel):
+    """A settings section: unknown keys are errors, so a typo is never silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PathsSettings(Section):
+    """Where the stages keep their data; fsspec URLs (local path, memory://, gs://, s3://)."""
+
+    data: str = "var"
+    """Root under which events/, profiles/ and models/ live unless set one by one."""
+    events: str | None = None
+    profiles: str | None = None
+    models: str | None = None
+
+    def events_url(self) -> str:
+        return self.events or f"{self.data.rstrip('/')}/events"
+
+    def profiles_url(self) -> str:
+        return self.profiles or f"{self.data.rstrip('/')}/profiles"
+
+    def models_url(self) -> str:
+        return self.models or f"{self.data.rstrip('/')}/models"
+
+
+def _retailrocket_events() -> dict[str, Action]:
+    return {"view": "browse", "addtocart": "basket", "transaction": "purchase"}
+
+
+class FlatSourceSettings(Section):
+    """Column and event-name mapping of a flat event log (CSV, Parquet or NDJSON)."""
+
+    user_column: str = "user"
+    item_column: str = "item"
+    event_column: str = "event"
+    ts_column: str | None = "ts"
+    ts_unit: Literal["auto", "s", "ms", "us"] = "auto"
+    """How a numeric timestamp is counted; "auto" treats text as ISO and numbers as seconds."""
+    date_column: str | None = None
+    """Column holding the day (YYYY-MM-DD or YYYYMMDD); when unset the day of ``ts`` is used."""
+    events: dict[str, Action] = Field(default_factory=_retailrocket_events)
+    """Event name in the log → dimrec action; other events are ignored (and counted)."""
+
+
+class ExportSettings(Section):
+    source: Literal["ga360", "ga4", "flat"] = "ga360"
+    warehouse: Literal["duckdb", "bigquery"] = "duckdb"
+    input: str = "var/warehouse/ga360"
+    """DuckDB: a folder of daily ga_sessions_YYYYMMDD / events_YYYYMMDD files, or a file/glob
+    whose rows carry a date field. BigQuery: ``project.dataset`` holding the daily tables."""
+    sku_regex: str = r"^([^-]+|[^-]+-[^-]+-[^-]+)-[^-]+$"
+    """Variant SKU normalisation: a SKU matching it is replaced by its first group; "" disables.
+    The default strips the last ``-SUFFIX`` when the SKU has one or three hyphens."""
+    flat: FlatSourceSettings = Field(default_factory=FlatSourceSettings)
+    bigquery_project: str | None = None
+    """Project that runs (and pays for) BigQuery jobs; default the client's."""
+    bigquery_location: str | None = None
+
+
+class WeightsSettings(Section):
+    """Score added to a (user, item) profile by one action."""
+
+    browse: float = Field(0.5, ge=0)
+    basket: float = Field(2.0, ge=0)
+    purchase: float = Field(6.0, ge=0)
+
+    def as_dict(self) -> dict[str, float]:
+        return {"browse": self.browse, "basket": self.basket, "purchase": self.purchase}
+
+
+class TrainSettings(Section):
+    days_init: int = Field(30, ge=0)
+    days_end: int = Field(1, ge=0)
+    algorithm: Literal["exact", "dimsum", "rp3beta", "ease"] = "exact"
+    threshold: float = Field(0.1, ge=0, le=1)
+    top_k: int = Field(100, ge=1)
+    engine: Literal["local", "spark"] = "local"
+    min_items: int = Field(2, ge=1)
+    max_items: int = Field(100, ge=1)
+    seed: int = 42
+    allow_missing: bool = False
+    threads: int = Field(0, ge=0)
+    """Threads for the local engine; 0 means one per core."""
+
+    @model_validator(mode="after")
+    def _check_ranges(self) -> TrainSettings:
+        if self.days_end > self.days_init:
+            raise ValueError("train.days_end must not be greater than train.days_init")
+        if self.min_items > self.max_items:
+            raise ValueError("train.min_items must not be greater than train.max_items")
+        return self
+
+
+class SparkSettings(Section):
+    master: str = "local[*]"
+    app_name: str = "dimrec"
+    conf: dict[str, str] = Field(default_factory=dict)
+    """Extra ``spark.*`` settings, e.g. {"spark.executor.memory" = "4g"}."""
+
+
+class StoreSettings(Section):
+    url: str = "sqlite:///var/store.db"
+    sim_cap: int = Field(100, ge=1)
+    keep_versions: int = Field(3, ge=1)
+    min_item_fraction: float = Field(0.5, ge=0, le=1)
+    """Refuse to publish a version with fewer items than this share of the current one."""
+
+
+class ServeSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    workers: int = Field(1, ge=1)
+    max_n: int = Field(100, ge=1)
+    default_n: int = Field(10, ge=1)
+    max_input_items: int = Field(500, ge=1)
+    max_shoppers: int = Field(100, ge=1)
+    """Most shoppers in one POST /recommendations call."""
+    refresh_seconds: float = Field(2.0, gt=0)
+    """How often the server checks the store for a new current version or hidden items."""
+
+
+class QueueSettings(Section):
+    url: str | None = None
+    """Huey storage: None means a SQLite file next to the store; or ``redis://host:port/db``."""
+    export_crontab: str = "5 1 * * *"
+    daily_crontab: str = "15 1 * * *"
+    rate_limit_per_minute: int = Field(1, ge=1)
+    retries: int = Field(3, ge=0)
+    retry_delay_seconds: int = Field(60, ge=0)
+    token: str | None = None
+    """Bearer token of the jobs API; when unset the jobs API is disabled (404)."""
+
+    @field_validator("token")
+    @classmethod
+    def _refuse_placeholder(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) < 16 or value.lower() in {"changeme", "secret"}):
+            raise ValueError("queue.token must be at least 16 characters and not a placeholder")
+        return value
+
+
+class Settings(BaseSettings):
+    """All of dimrec's settings. Build with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DIMREC_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    log_level: str = "INFO"
+    paths: PathsSettings = Field(default_factory=PathsSettings)
+    export: ExportSettings = Field(default_factory=ExportSettings)
+    weights: WeightsSettings = Field(default_factory=WeightsSettings)
+    train: TrainSettings = Field(default_factory=TrainSettings)
+    spark: SparkSettings = Field(default_factory=SparkSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    serve: ServeSettings = Field(default_factory=ServeSettings)
+    queue: QueueSettings = Field(default_factory=QueueSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = _CONFIG_FILE.get("path")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+
+# The file read by the next Settings() call; set only inside load_settings.
+_CONFIG_FILE: dict[str, Path | None] = {}
+
+
+def load_settings(path: str | Path | None = None, **overrides: object) -> Settings:
+    """Read settings: explicit ``overrides`` > ``DIMREC_*`` environment > the TOML file.
+
+    The file is ``path``, else ``$DIMREC_CONFIG``, else ``./dimrec.toml`` when it exists.
+    """
+    explicit = path or os.environ.get("DIMREC_CONFIG")
+    toml_path = Path(explicit) if explicit else Path("dimrec.toml")
+    if explicit and not toml_path.is_file():
+        raise ConfigError(f"settings file {toml_path} does not exist")
+    _CONFIG_FILE["path"] = toml_path if toml_path.is_file() else None
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings ({toml_path}): {problems}") from None
+    finally:
+        _CONFIG_FILE.clear()

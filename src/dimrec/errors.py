@@ -1,0 +1,73 @@
+"""The one error hierarchy of dimrec.
+
+Every error a user can cause or meet derives from :class:`DimrecError`. Each class names what
+failed; its message says what was wrong and, where there is one, what to do. Entry points
+translate them to exit codes (CLI) and HTTP statuses (API); nothing below them does.
+"""
+
+from __future__ import annotations
+
+
+class DimrecError(Exception):
+    """Base of every error dimrec raises on purpose."""
+
+    #: Process exit code used by the CLI for this kind of failure.
+    exit_code: int = 1
+
+
+class ConfigError(DimrecError):
+    """The settings file or environment holds an invalid or contradictory value."""
+
+    exit_code = 2
+
+
+class InvalidInputError(DimrecError):
+    """An argument given by the user is invalid (a date, a range, a parameter)."""
+
+    exit_code = 2
+
+
+class DataError(DimrecError):
+    """Input data is unusable: a missing column, malformed rows, an empty window."""
+
+    exit_code = 3
+
+
+class MissingDataError(DataError):
+    """Data that a step needs does not exist (a day's table, a partition, a model)."""
+
+
+class SchemaError(DataError):
+    """A table lacks a column the query needs, or a column has the wrong type."""
+
+
+class WarehouseError(DimrecError):
+    """The warehouse (DuckDB, BigQuery) failed or is unreachable. May be transient."""
+
+    exit_code = 4
+    transient = True
+
+
+class StoreError(DimrecError):
+    """The serving store (SQLite, Redis) failed or is unreachable. May be transient."""
+
+    exit_code = 4
+    transient = True
+
+
+class IntegrityError(DimrecError):
+    """An artifact does not match its manifest (checksum, counts): it must not be used."""
+
+    exit_code = 5
+
+
+class PublishRefusedError(DimrecError):
+    """A publish was refused by a guard (for example the catalogue would shrink too much)."""
+
+    exit_code = 6
+
+
+class EngineError(DimrecError):
+    """A training engine (local or Spark) failed or is not available."""
+
+    exit_code = 7

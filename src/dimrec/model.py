@@ -1,0 +1,1 @@
+"""A model version folder: neighbours.parquet, popularity.parquet and manifest.json."""

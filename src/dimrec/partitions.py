@@ -1,0 +1,96 @@
+"""Day-partitioned Parquet datasets: ``<root>/date=YYYY-MM-DD/part-0.parquet``.
+
+The export stage writes ``events`` and the prepare stage ``profiles`` in this layout; a day is
+one file, replaced atomically, so a re-run replaces a day whole and a crash halfway leaves
+the previous day intact and readable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+
+import pyarrow as pa
+
+from dimrec.errors import MissingDataError, SchemaError
+from dimrec.fsio import atomic_write_table, join, read_parquet, url_to_fs
+
+PART_FILE = "part-0.parquet"
+_DAY_DIR = re.compile(r"date=(\d{4}-\d{2}-\d{2})$")
+
+EVENTS_SCHEMA = pa.schema(
+    [
+        pa.field("user", pa.string(), nullable=False),
+        pa.field("item", pa.string(), nullable=False),
+        pa.field("action", pa.string(), nullable=False),
+        pa.field("ts", pa.timestamp("us", tz="UTC")),
+    ]
+)
+PROFILES_SCHEMA = pa.schema(
+    [
+        pa.field("user", pa.string(), nullable=False),
+        pa.field("item", pa.string(), nullable=False),
+        pa.field("score", pa.float64(), nullable=False),
+    ]
+)
+
+
+class DayPartitions:
+    """A dataset of one Parquet file per day under an fsspec ``url``."""
+
+    def __init__(self, url: str, schema: pa.Schema, name: str) -> None:
+        self.url = url.rstrip("/")
+        self.schema = schema
+        self.name = name
+        self.fs, self.root = url_to_fs(self.url)
+
+    def path(self, day: dt.date) -> str:
+        return join(self.root, f"date={day.isoformat()}", PART_FILE)
+
+    def exists(self, day: dt.date) -> bool:
+        return bool(self.fs.exists(self.path(day)))
+
+    def days(self) -> list[dt.date]:
+        """Every day that has a complete partition, oldest first."""
+        if not self.fs.exists(self.root):
+            return []
+        found = []
+        for entry in self.fs.ls(self.root, detail=False):
+            match = _DAY_DIR.search(entry.rstrip("/"))
+            if match:
+                day = dt.date.fromisoformat(match.group(1))
+                if self.exists(day):
+                    found.append(day)
+        return sorted(found)
+
+    def missing(self, days: Iterable[dt.date]) -> list[dt.date]:
+        return [day for day in days if not self.exists(day)]
+
+    def write(self, day: dt.date, table: pa.Table) -> None:
+        """Replace the day's partition with ``table`` (cast to the dataset schema), atomically."""
+        missing = [f.name for f in self.schema if f.name not in table.column_names]
+        if missing:
+            raise SchemaError(f"{self.name} for {day} lack column(s) {', '.join(missing)}")
+        table = table.select(self.schema.names).cast(self.schema)
+        atomic_write_table(self.fs, self.path(day), table)
+
+    def read(self, day: dt.date) -> pa.Table:
+        path = self.path(day)
+        if not self.fs.exists(path):
+            raise MissingDataError(f"no {self.name} for {day.isoformat()} (expected {path})")
+        return read_parquet(self.fs, path, schema=self.schema)
+
+    def read_many(self, days: Iterable[dt.date]) -> pa.Table:
+        tables = [self.read(day) for day in days]
+        if not tables:
+            return self.schema.empty_table()
+        return pa.concat_tables(tables)
+
+
+def events(url: str) -> DayPartitions:
+    return DayPartitions(url, EVENTS_SCHEMA, "events")
+
+
+def profiles(url: str) -> DayPartitions:
+    return DayPartitions(url, PROFILES_SCHEMA, "profiles")

@@ -1,0 +1,1 @@
+"""The local training engine: exact and DIMSUM item-item cosine on one machine."""

@@ -1,0 +1,1 @@
+"""Daily profiles: one day of events → (user, item, score)."""
