@@ -1,0 +1,59 @@
+"""What a training engine does, the same way on every engine (local, Spark).
+
+Given the profile files of a window's days (``user, item, score`` Parquet, one file a day)
+and :class:`~dimrec.train.params.TrainParams`, an engine:
+
+1. sums the scores of each (user, item) over the window;
+2. computes popularity over *all* users of the window: per item the summed score and the
+   number of distinct users, ordered score desc, users desc, item asc;
+3. keeps the users with ``min_items`` ≤ distinct items ≤ ``max_items``;
+4. indexes the items those users touched, sorted by id (binary UTF-8 order), so that index
+   order is id order and ties between equal similarities break by item id;
+5. computes each item's top-``top_k`` neighbours by the chosen algorithm (exact or DIMSUM
+   cosine between item columns of the user × item score matrix; others where supported),
+   leaving out the item itself and zero similarities; cosine lists are symmetric before the
+   top-K cut;
+6. returns the ``neighbours`` table (``dimrec.model.NEIGHBOURS_SCHEMA``) in canonical order
+   (item asc, similarity desc, neighbour asc), the popularity table
+   (``dimrec.model.POPULARITY_SCHEMA``), counts and per-step timings.
+
+Because every engine returns the same tables, the model writer produces byte-identical
+files for identical results, whichever engine computed them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import pyarrow as pa
+
+from dimrec.train.params import TrainParams
+
+#: Called as progress(done, total) during long steps.
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    neighbours: pa.Table
+    popularity: pa.Table
+    counts: dict[str, int]
+    """At least: users (kept by the filter), users_dropped, items, pairs, profiles."""
+    timings: dict[str, float] = field(default_factory=dict)
+    """Wall seconds per step."""
+
+
+class Engine(Protocol):
+    name: str
+
+    def train(
+        self,
+        profile_urls: Sequence[str],
+        params: TrainParams,
+        *,
+        progress: Progress | None = None,
+    ) -> TrainResult:
+        """Train on the given daily profile files (fsspec URLs). Raises DataError when
+        nothing is left to train on."""
