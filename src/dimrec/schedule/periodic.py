@@ -1,0 +1,53 @@
+"""The periodic jobs, from crontab strings in the settings (times are UTC).
+
+- ``queue.export_crontab`` (default ``5 1 * * *``): export yesterday.
+- ``queue.daily_crontab`` (default ``15 1 * * *``): the daily chain over the [train] window.
+
+Each fires by *submitting* a job, so it gets a record, the rate limit, the lock and retries
+like any job. The clock is injectable so tests check firing times without waiting.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from huey import crontab
+
+from dimrec.errors import ConfigError
+from dimrec.schedule.params import DailyParams, ExportParams
+from dimrec.schedule.queue import JobQueue
+
+Clock = Callable[[], dt.datetime]
+CronTest = Callable[[dt.datetime], bool]
+
+
+def parse_crontab(text: str, setting: str) -> CronTest:
+    """``"5 1 * * *"`` (minute hour day month weekday) → a test on datetimes."""
+    fields = text.split()
+    if len(fields) != 5:
+        raise ConfigError(
+            f"{setting} = {text!r}: a crontab has 5 fields (minute hour day month weekday)"
+        )
+    try:
+        test: CronTest = crontab(*fields, strict=True)
+    except ValueError as exc:
+        raise ConfigError(f"{setting} = {text!r}: {exc}") from None
+    return test
+
+
+def register_periodic(queue: JobQueue, clock: Clock) -> None:
+    """Add the daily export and the daily chain to the queue's periodic tasks."""
+    settings = queue.settings.queue
+    export_due = parse_crontab(settings.export_crontab, "queue.export_crontab")
+    daily_due = parse_crontab(settings.daily_crontab, "queue.daily_crontab")
+
+    def export_yesterday() -> None:
+        yesterday = clock().date() - dt.timedelta(days=1)
+        queue.submit("export", ExportParams(date=yesterday))
+
+    def daily_chain() -> None:
+        queue.submit("daily", DailyParams(as_of=clock().date()))
+
+    queue.huey.periodic_task(export_due, name="periodic_export")(export_yesterday)
+    queue.huey.periodic_task(daily_due, name="periodic_daily")(daily_chain)
