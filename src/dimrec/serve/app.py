@@ -1,0 +1,90 @@
+"""Build the HTTP app: :func:`create_app` (tests, one process) and
+:func:`create_app_from_environment` (each worker process of ``dimrec serve --workers N``).
+
+The app only answers from memory. A :class:`~dimrec.serve.follow.StoreFollower`, started with
+the app and stopped with it, keeps the loaded model version in step with the store.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from dimrec import __version__
+from dimrec.config import Settings, load_settings
+from dimrec.logs import setup_logging
+from dimrec.publish.store import Store, open_store
+from dimrec.serve.deps import ServeContext
+from dimrec.serve.follow import StoreFollower
+from dimrec.serve.problems import install_error_handlers
+from dimrec.serve.routes import health, items, metrics, recommendations
+from dimrec.serve.telemetry import MetricsMiddleware, ServeMetrics
+
+#: Environment variable carrying the settings (JSON) from ``dimrec serve`` to its workers.
+SETTINGS_ENV = "DIMREC_SERVE_SETTINGS_JSON"
+#: Import string of the worker factory, for uvicorn.
+FACTORY = "dimrec.serve.app:create_app_from_environment"
+
+DESCRIPTION = """\
+Item-to-item recommendations from the published model version held in memory.
+
+Item ids are 1 to 128 characters without control characters, spaces or commas. Input items are
+left out of the answers unless `keep_input`; unknown items are ignored; when no input item is
+known the most popular items answer and the answer says `fallback`. Hidden items never appear.
+"""
+
+
+def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
+    """The API over ``store`` (default: open ``settings.store.url``).
+
+    A store given here stays the caller's (the app does not close it); one opened here is
+    opened and closed by the app's follower thread.
+    """
+    open_: Callable[[], Store] = (lambda: store) if store is not None else _opener(settings)
+    telemetry = ServeMetrics()
+    follower = StoreFollower(
+        open_,
+        refresh_seconds=settings.serve.refresh_seconds,
+        popularity_depth=settings.serve.max_n + settings.serve.max_input_items,
+        on_change=telemetry.serving,
+        on_load_failure=telemetry.load_failures.inc,
+        owns_store=store is None,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        follower.start()
+        try:
+            yield
+        finally:
+            follower.stop()
+
+    app = FastAPI(
+        title="dimrec",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.context = ServeContext(settings=settings, follower=follower, metrics=telemetry)
+    install_error_handlers(app)
+    app.add_middleware(MetricsMiddleware, metrics=telemetry)
+    for routes in (recommendations, items, health, metrics):
+        app.include_router(routes.build_router(settings))
+    return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """Worker factory: the settings ``dimrec serve`` put in ``$DIMREC_SERVE_SETTINGS_JSON``
+    (else the usual settings file and environment)."""
+    payload = os.environ.get(SETTINGS_ENV)
+    settings = Settings.model_validate_json(payload) if payload else load_settings()
+    setup_logging(settings.log_level, rich=False)
+    return create_app(settings)
+
+
+def _opener(settings: Settings) -> Callable[[], Store]:
+    url = settings.store.url
+    return lambda: open_store(url)

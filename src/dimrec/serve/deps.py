@@ -1,0 +1,48 @@
+"""What routes get from the app, as ``Annotated`` dependency aliases.
+
+Dependencies are ``async def`` on purpose: FastAPI runs plain ``def`` dependencies in a thread
+pool, a hop that would cost more than scoring a request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from dimrec.config import Settings
+from dimrec.errors import StoreError
+from dimrec.serve.follow import StoreFollower
+from dimrec.serve.scoring import ServingState
+from dimrec.serve.telemetry import ServeMetrics
+
+
+@dataclass(frozen=True)
+class ServeContext:
+    """The parts of one app, kept in ``app.state.context``."""
+
+    settings: Settings
+    follower: StoreFollower
+    metrics: ServeMetrics
+
+
+async def serve_context(request: Request) -> ServeContext:
+    context: ServeContext = request.app.state.context
+    return context
+
+
+async def serving_state(request: Request) -> ServingState:
+    """The state this request answers from: one reference, kept for the whole request."""
+    context: ServeContext = request.app.state.context
+    state = context.follower.state
+    if state is None:
+        raise StoreError(
+            "no model version is loaded yet: publish one (dimrec publish) and the server "
+            f"loads it within {context.settings.serve.refresh_seconds:g} s; see /readyz"
+        )
+    return state
+
+
+Context = Annotated[ServeContext, Depends(serve_context)]
+CurrentState = Annotated[ServingState, Depends(serving_state)]

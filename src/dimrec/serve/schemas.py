@@ -1,0 +1,239 @@
+"""Request and response models of the HTTP API, named by role (``...Request``, ``...Public``).
+
+Item ids
+    An item id is 1 to 128 characters, none of them a control character (U+0000–U+001F,
+    U+007F–U+009F), a space or a comma: :data:`ITEM_ID_PATTERN`. The comma is excluded so the
+    original ``browsed=a,b`` interface can carry any id; the rest keeps logs and responses sane.
+
+Limits that come from the settings (``serve.max_n``, ``serve.max_input_items``,
+``serve.max_shoppers``) are part of the published schema: :func:`bounded_recommendations_request`
+builds the request model of one app from its settings, so the OpenAPI document states exactly
+what the server accepts.
+
+Response models document the API; the routes serialise plain dicts with orjson (see
+:mod:`dimrec.serve.responses`) and tests check that what they send matches these models.
+"""
+
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+
+from dimrec.config import Action, ServeSettings
+
+ITEM_ID_MAX_LENGTH = 128
+_ITEM_ID_CHARS = r"[^\x00-\x20\x7f-\x9f,]"
+#: One item id: 1–128 characters, no control characters, spaces or commas.
+ITEM_ID_PATTERN = rf"^{_ITEM_ID_CHARS}{{1,{ITEM_ID_MAX_LENGTH}}}$"
+#: A comma-separated list of item ids (possibly empty), as in ``browsed=a,b,c``.
+ITEM_LIST_PATTERN = (
+    rf"^(?:{_ITEM_ID_CHARS}{{1,{ITEM_ID_MAX_LENGTH}}}"
+    rf"(?:,{_ITEM_ID_CHARS}{{1,{ITEM_ID_MAX_LENGTH}}})*)?$"
+)
+ITEM_ID_RULE = (
+    f"item ids are 1 to {ITEM_ID_MAX_LENGTH} characters without control characters, "
+    "spaces or commas"
+)
+#: Largest explicit weight one input item may carry.
+MAX_WEIGHT = 1e6
+
+ItemId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=ITEM_ID_MAX_LENGTH,
+        pattern=ITEM_ID_PATTERN,
+        description=ITEM_ID_RULE,
+        examples=["GGOEGAAX0104"],
+    ),
+]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Public(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- requests ---------------------------------------------------------------------------
+
+
+class ActionInteractionRequest(_Request):
+    """An item the shopper acted on; it weighs the action's weight from the settings."""
+
+    item: ItemId
+    action: Action = Field(description="browse, basket or purchase")
+
+
+class WeightedInteractionRequest(_Request):
+    """An item with an explicit weight, instead of an action."""
+
+    item: ItemId
+    weight: float = Field(ge=0, le=MAX_WEIGHT, description="The item's weight w_i.")
+
+
+def _interaction_form(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return "with-weight" if "weight" in value else "with-action"
+    if isinstance(value, WeightedInteractionRequest):
+        return "with-weight"
+    if isinstance(value, ActionInteractionRequest):
+        return "with-action"
+    return None
+
+
+#: An input item with an action or a weight (exactly one: the schema says ``oneOf``). Problems
+#: are located under the form that was read, e.g. ``items.0.with-weight.weight``.
+InteractionRequest = Annotated[
+    Annotated[ActionInteractionRequest, Tag("with-action")]
+    | Annotated[WeightedInteractionRequest, Tag("with-weight")],
+    Discriminator(
+        _interaction_form,
+        custom_error_type="interaction_form",
+        custom_error_message="an input item is an object with item and action, or item and weight",
+    ),
+]
+
+
+class ShopperRequestBase(_Request):
+    """One shopper: what they did, how many recommendations, what to leave out."""
+
+    id: str | None = Field(
+        None, max_length=ITEM_ID_MAX_LENGTH, description="Echoed back, to match answers."
+    )
+    items: Sequence[InteractionRequest] = Field(
+        default=(),
+        description="Items and actions; an item listed k times weighs k times its weight.",
+    )
+    n: int = Field(10, ge=1, description="How many recommendations.")
+    exclude: Sequence[ItemId] = Field(default=(), description="Items never to return.")
+    keep_input: bool = Field(False, description="Also return items the shopper acted on.")
+
+
+class RecommendationsRequestBase(_Request):
+    """Several shoppers in one call; the answer lists them in the same order."""
+
+    shoppers: Sequence[ShopperRequestBase]
+
+
+def bounded_recommendations_request(
+    limits: ServeSettings,
+) -> type[RecommendationsRequestBase]:
+    """The ``POST /recommendations`` body model with this server's limits in its schema."""
+
+    class ShopperRequest(ShopperRequestBase):
+        __doc__ = ShopperRequestBase.__doc__
+
+        items: Sequence[InteractionRequest] = Field(
+            default=(),
+            max_length=limits.max_input_items,
+            description="Items and actions; an item listed k times weighs k times its weight.",
+        )
+        n: int = Field(
+            min(limits.default_n, limits.max_n),
+            ge=1,
+            le=limits.max_n,
+            description="How many recommendations.",
+        )
+        exclude: Sequence[ItemId] = Field(
+            default=(), max_length=limits.max_input_items, description="Items never to return."
+        )
+
+    class RecommendationsRequest(RecommendationsRequestBase):
+        __doc__ = RecommendationsRequestBase.__doc__
+
+        shoppers: Sequence[ShopperRequest] = Field(min_length=1, max_length=limits.max_shoppers)
+
+    return RecommendationsRequest
+
+
+# --- responses --------------------------------------------------------------------------
+
+
+class ScoredItemPublic(_Public):
+    item: str
+    score: float = Field(
+        description="Σ_i w_i · sim(i, item); the popularity score when the answer is a fallback."
+    )
+
+
+class RecommendationPublic(_Public):
+    """The answer of ``GET /make_recommendation``."""
+
+    results: list[ScoredItemPublic]
+    version: str = Field(description="Model version that answered.")
+    elapsed_ms: float = Field(description="Time spent computing the answer on the server.")
+    fallback: bool = Field(
+        description="True when no input item was known and the most popular items answered."
+    )
+
+
+class ShopperRecommendationsPublic(_Public):
+    id: str | None
+    results: list[ScoredItemPublic]
+    fallback: bool
+
+
+class RecommendationsPublic(_Public):
+    """The answer of ``POST /recommendations``: one block per shopper, in request order."""
+
+    shoppers: list[ShopperRecommendationsPublic]
+    version: str
+    elapsed_ms: float
+
+
+class SimilarItemsPublic(_Public):
+    """An item's neighbour list, best first."""
+
+    item: str
+    results: list[ScoredItemPublic]
+    version: str
+    elapsed_ms: float
+
+
+class HealthPublic(_Public):
+    status: Literal["ok"]
+
+
+class ReadinessPublic(_Public):
+    ready: bool
+    version: str | None = Field(description="The loaded model version.")
+    items: int = Field(description="Items with a neighbour list in the loaded version.")
+    hidden: int = Field(description="Hidden items (never recommended).")
+    loaded_at: str | None = Field(description="When the loaded version was loaded (UTC).")
+    store_version: str | None = Field(description="The store's current version when last seen.")
+    last_error: str | None = Field(description="The last failure to read the store, if any.")
+
+
+class ProblemDetailPublic(_Public):
+    location: str = Field(description="Where the problem is, e.g. query.n or body.shoppers.0.n.")
+    message: str
+
+
+class ProblemPublic(_Public):
+    """An error: what was wrong and, where there is one, what to do."""
+
+    message: str
+    errors: list[ProblemDetailPublic] = Field(default_factory=list)
+
+
+def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """``model``'s JSON schema with every ``$ref`` replaced by its definition, for an OpenAPI
+    request body declared by hand (the models here are not recursive)."""
+    schema = model.model_json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return resolve(definitions[ref.removeprefix("#/$defs/")])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(value) for value in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(schema)
+    return resolved

@@ -1,0 +1,161 @@
+"""Scoring: score(j) = Σ_i w_i · sim(i, j) over the shopper's known input items i.
+
+Works on a :class:`ServingState` — one loaded :class:`~dimrec.serve.index.ModelIndex` plus the
+hidden items as a mask over its numbering — and never touches the store. The state is immutable;
+a request takes one reference to it and finishes on it even when a newer state is swapped in.
+
+How (measured on 100k items × 100 neighbours, see bench/README.md): one input item reads its
+list, already best first (≈7 µs); several gather their lists into one array, sum per candidate
+with ``np.unique`` + ``np.bincount`` and select the top n with ``argpartition`` (≈75 µs for 10
+items, ≈230 µs for 50) — 2–4× faster than accumulating in a Python dict.
+
+Rules: input items are left out of the results unless ``keep_input``; ``exclude`` and hidden
+items always are; unknown items (and items of weight 0) are ignored; when no input item is
+known the version's popularity list answers and the result says ``fallback``. Ties are broken
+by item id, so the same request always gets the same answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from dimrec.serve.index import ModelIndex
+
+#: Items and scores, best first. Scores are float32 like the stored similarities, so the JSON
+#: answer shows the digits they hold (0.3, not 0.30000001192092896).
+Scored = list[tuple[str, np.float32]]
+
+
+@dataclass(frozen=True, eq=False)
+class ServingState:
+    """What the server answers from: a model version and the hidden items."""
+
+    index: ModelIndex
+    hidden: frozenset[str]
+    hidden_mask: NDArray[np.bool_]
+    """``hidden_mask[p]`` is True when item number ``p`` is hidden."""
+
+    @classmethod
+    def of(cls, index: ModelIndex, hidden: frozenset[str]) -> ServingState:
+        mask = np.zeros(index.size, dtype=np.bool_)
+        numbers = [p for p in map(index.positions.get, hidden) if p is not None]
+        mask[numbers] = True
+        return cls(index=index, hidden=hidden, hidden_mask=mask)
+
+    def with_hidden(self, hidden: frozenset[str]) -> ServingState:
+        return ServingState.of(self.index, hidden)
+
+    @property
+    def version(self) -> str:
+        return self.index.version
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    results: Scored
+    fallback: bool
+
+
+def recommend(
+    state: ServingState,
+    weights: Mapping[str, float],
+    n: int,
+    *,
+    exclude: Collection[str] = (),
+    keep_input: bool = False,
+) -> Recommendation:
+    """The top ``n`` items for a shopper whose input items weigh ``weights``."""
+    index = state.index
+    positions = index.positions
+    rows: list[int] = []
+    row_weights: list[float] = []
+    for item, weight in weights.items():
+        position = positions.get(item)
+        if position is not None and weight > 0 and index.lengths[position] > 0:
+            rows.append(position)
+            row_weights.append(weight)
+    removed_ids = set(exclude) if keep_input else set(exclude).union(weights)
+    if not rows:
+        return Recommendation(_popular(state, n, removed_ids), fallback=True)
+    removed = [p for p in map(positions.get, removed_ids) if p is not None]
+    if len(rows) == 1:
+        return Recommendation(_one_list(state, rows[0], row_weights[0], n, removed), False)
+    return Recommendation(_weighted_sum(state, rows, row_weights, n, removed), False)
+
+
+def similar(state: ServingState, item: str, n: int) -> Scored | None:
+    """``item``'s neighbours, best first, without hidden ones; None when it has no list."""
+    position = state.index.positions.get(item)
+    if position is None or state.index.lengths[position] == 0:
+        return None
+    return _one_list(state, position, 1.0, n, [position])
+
+
+def _one_list(state: ServingState, row: int, weight: float, n: int, removed: list[int]) -> Scored:
+    index = state.index
+    start = int(index.starts[row])
+    stop = start + int(index.lengths[row])
+    candidates = index.neighbours[start:stop]
+    keep = ~state.hidden_mask[candidates]
+    for position in removed:
+        keep &= candidates != position
+    chosen = candidates[keep][:n]
+    scores = index.scores[start:stop][keep][:n] * np.float32(weight)
+    ids = index.ids
+    return [(ids[p], s) for p, s in zip(chosen.tolist(), scores, strict=True)]
+
+
+def _weighted_sum(
+    state: ServingState, rows: list[int], row_weights: list[float], n: int, removed: list[int]
+) -> Scored:
+    index = state.index
+    row_array = np.asarray(rows, dtype=np.int64)
+    starts = index.starts[row_array]
+    lengths = index.lengths[row_array]
+    # positions of every (input item, neighbour) pair in the flat arrays, in one gather
+    offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+    places = np.arange(int(lengths.sum()), dtype=np.int64) + offsets
+    contributions = index.scores[places] * np.repeat(np.asarray(row_weights), lengths)
+    candidates, inverse = np.unique(index.neighbours[places], return_inverse=True)
+    totals = np.bincount(inverse, weights=contributions, minlength=len(candidates))
+
+    keep = ~state.hidden_mask[candidates]
+    if removed:
+        wanted = np.asarray(removed, dtype=candidates.dtype)
+        at = np.searchsorted(candidates, wanted)
+        inside = at < len(candidates)
+        at = at[inside]
+        keep[at[candidates[at] == wanted[inside]]] = False
+    candidates = candidates[keep]
+    totals = totals[keep]
+    return _top(state.index, candidates, totals, n)
+
+
+def _top(
+    index: ModelIndex, candidates: NDArray[np.int32], totals: NDArray[np.float64], n: int
+) -> Scored:
+    """The ``n`` best candidates, by score then item id."""
+    if len(candidates) > n:
+        threshold = totals[np.argpartition(-totals, n - 1)[n - 1]]
+        close = totals >= threshold  # the n best, plus any tied with the n-th
+        candidates = candidates[close]
+        totals = totals[close]
+    order = np.lexsort((index.id_rank[candidates], -totals))[:n]
+    ids = index.ids
+    scores = totals[order].astype(np.float32)
+    return [(ids[p], s) for p, s in zip(candidates[order].tolist(), scores, strict=True)]
+
+
+def _popular(state: ServingState, n: int, removed: set[str]) -> Scored:
+    hidden = state.hidden
+    results: Scored = []
+    for item, score in state.index.popularity:
+        if item not in hidden and item not in removed:
+            results.append((item, score))
+            if len(results) == n:
+                break
+    return results

@@ -1,0 +1,96 @@
+"""Helpers of the serve tests: a real uvicorn server on loopback, versions written straight
+through the store API, and waiting for the server to catch up."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+
+from dimrec.publish.store import Entry, Store
+
+Lists = Mapping[str, Sequence[tuple[str, float]]]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def live_server(app: FastAPI) -> Iterator[str]:
+    """Run ``app`` with uvicorn (httptools) in a thread on a free loopback port; yield its URL."""
+    port = free_port()
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_config=None,
+        log_level="warning",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(15)
+
+
+def put_version(
+    store: Store,
+    version: str,
+    lists: Lists,
+    popularity: Sequence[tuple[str, float]] = (),
+    *,
+    activate: bool = True,
+) -> None:
+    """Write a whole version through the store API (what the publisher does) and activate it."""
+    store.stage(version, {"version": version, "items": len(lists)})
+    store.put_entries(
+        version,
+        [
+            Entry(item, tuple(n for n, _ in pairs), tuple(s for _, s in pairs))
+            for item, pairs in lists.items()
+        ],
+    )
+    store.put_popularity(version, [i for i, _ in popularity], [s for _, s in popularity])
+    if activate:
+        store.activate(version)
+
+
+def wait_for(
+    condition: Callable[[], Any], timeout: float = 10.0, what: str = "the condition"
+) -> Any:
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def served_version(client: httpx.Client) -> str | None:
+    answer = client.get("/readyz").json()
+    version: str | None = answer["version"]
+    return version
