@@ -55,6 +55,11 @@ class StoreError(DimrecError):
     transient = True
 
 
+class VersionNotFoundError(StoreError):
+    """A store version asked for is not there (never published, or pruned since a reader
+    resolved it): a reader should resolve the current version again and retry."""
+
+
 class IntegrityError(DimrecError):
     """An artifact does not match its manifest (checksum, counts): it must not be used."""
 

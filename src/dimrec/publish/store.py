@@ -8,16 +8,41 @@ step. Hidden items (sold out, withdrawn) are kept apart from versions and apply 
 
 ``open_store(url)`` picks the implementation by scheme:
 
-- ``sqlite:///path/to/store.db`` — embedded default (WAL)
-- ``redis://host:port/db`` — redis-py
-- ``memory://`` — an in-process twin for tests
+- ``sqlite:///path/to/store.db`` — embedded default (WAL); ``sqlite:////abs/path.db`` for an
+  absolute path; ``?timeout=SECONDS`` sets how long a writer waits for a lock (default 10)
+- ``redis://host:port/db`` — redis-py (also ``rediss://`` and ``unix://``)
+- ``memory://name`` — an in-process twin for tests: stores opened with the same name in one
+  process share their data; nothing is kept after the process ends
+
+How a reader stays consistent (the server follows these rules):
+
+1. Resolve the version once: ``state()`` (or ``current()``), then read that version's entries.
+   A version's entries never change once it is activated, so every read of it agrees.
+2. Each single read call (``neighbours``, ``count``, ``popularity``) is atomic: it sees the
+   version whole or raises :class:`~dimrec.errors.VersionNotFoundError`, never part of it.
+   ``entries`` raises the same error if the version is dropped while it is being iterated.
+3. On ``VersionNotFoundError`` resolve the current version again and retry. It can only
+   happen to a reader that resolved a version and then saw ``keep_versions - 1`` further
+   publishes complete before its read: the publisher prunes only versions outside the last
+   ``keep_versions`` (never the current one), so with the default of 3 a reader would have
+   to be slower than two whole publishes.
+
+Poll ``state()`` — one cheap round trip returning the current version and the hidden-set
+generation — to learn when to switch versions or reload the hidden items; compare the
+generation for *inequality* (it only grows, but a wiped store starts again from 0).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
+
+from dimrec.errors import ConfigError, InvalidInputError
+
+SCHEMES = ("sqlite:///path/to/store.db", "redis://host:port/db", "memory://name")
+_VERSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -45,17 +70,31 @@ class VersionInfo:
     """True while written but not yet activated (or left behind by a crashed publish)."""
 
 
+class StoreState(NamedTuple):
+    """What a server polls: which version is current and which hidden set is in force."""
+
+    current: str | None
+    hidden_generation: int
+    """Changes whenever the hidden set changes; compare for inequality."""
+
+
 class Store(Protocol):
-    """What every store implements. Methods raise dimrec.errors.StoreError when unreachable."""
+    """What every store implements. Methods raise dimrec.errors.StoreError when the store is
+    unreachable, locked or corrupt, and VersionNotFoundError for a version it does not hold.
+    Implementations are safe to share between threads."""
 
     url: str
 
     # --- writing (the publisher) -------------------------------------------------------
     def stage(self, version: str, manifest: dict[str, Any]) -> None:
-        """Start writing ``version`` (discarding any leftover staged copy of it)."""
+        """Start writing ``version`` (discarding any earlier copy of it that is not current;
+        refusing with PublishRefusedError when it is current)."""
 
     def put_entries(self, version: str, entries: Sequence[Entry]) -> None:
         """Add a batch of neighbour lists to a staged version."""
+
+    def put_packed(self, version: str, rows: Sequence[tuple[str, bytes]]) -> None:
+        """Add a batch of ``(item, blob)`` rows packed by :mod:`dimrec.publish.codec`."""
 
     def put_popularity(self, version: str, items: Sequence[str], scores: Sequence[float]) -> None:
         """Set the staged version's popularity list, best first."""
@@ -67,14 +106,17 @@ class Store(Protocol):
         """Point at an already published version (rollback)."""
 
     def drop(self, version: str) -> None:
-        """Delete a version (never the current one)."""
+        """Delete a version; nothing happens when it is absent; refused for the current one."""
 
     # --- reading (the server) ----------------------------------------------------------
     def current(self) -> str | None:
         """The current version, or None before the first publish."""
 
+    def state(self) -> StoreState:
+        """The current version and the hidden-set generation, in one cheap read."""
+
     def versions(self) -> list[VersionInfo]:
-        """Every version, oldest first."""
+        """Every version, staged ones included, oldest (by name) first."""
 
     def count(self, version: str) -> int:
         """How many items of ``version`` have a neighbour list (staged or not)."""
@@ -89,14 +131,46 @@ class Store(Protocol):
         """The ``n`` most popular items of ``version``'s window, best first."""
 
     # --- availability ------------------------------------------------------------------
-    def hide(self, items: Iterable[str]) -> None:
-        """Mark items that must never be recommended, in every version."""
+    def hide(self, items: Iterable[str]) -> int:
+        """Mark items that must never be recommended, in every version; returns how many
+        were not hidden before."""
 
-    def unhide(self, items: Iterable[str]) -> None:
-        """Make hidden items recommendable again."""
+    def unhide(self, items: Iterable[str]) -> int:
+        """Make hidden items recommendable again; returns how many were hidden."""
 
     def hidden(self) -> frozenset[str]:
         """The hidden items."""
 
     def close(self) -> None:
         """Release connections."""
+
+
+def check_version_name(version: str) -> str:
+    """A version name is safe in every backend's keys: letters, digits, ``._-``, ≤ 64."""
+    if not isinstance(version, str) or not _VERSION_NAME.match(version):
+        raise InvalidInputError(
+            f"{version!r} is not a valid store version name (letters, digits, '.', '_', '-'; "
+            "at most 64 characters)"
+        )
+    return version
+
+
+def open_store(url: str) -> Store:
+    """Open the store at ``url``; the scheme picks the implementation."""
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    if scheme == "sqlite":
+        from dimrec.publish.sqlite import SqliteStore
+
+        return SqliteStore.from_url(url)
+    if scheme in ("redis", "rediss", "unix"):
+        from dimrec.publish.redis import RedisStore
+
+        return RedisStore.from_url(url)
+    if scheme == "memory":
+        from dimrec.publish.memory import MemoryStore
+
+        return MemoryStore.from_url(url)
+    raise ConfigError(
+        f"store.url {url!r} has an unknown scheme {scheme or '(none)'!r}; "
+        f"supported: {', '.join(SCHEMES)}"
+    )

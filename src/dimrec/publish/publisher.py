@@ -1,0 +1,249 @@
+"""Publishing a model version to a store, atomically; rollback; pruning; hidden items.
+
+A publish:
+
+1. returns at once (a no-op) when the version is already current;
+2. reads the model's neighbour table (checksums were verified on load) into capped lists;
+3. refuses, unless forced, a version with no lists or with fewer items than
+   ``min_item_fraction`` of the current one;
+4. drops staged versions a crashed publish left behind, then stages the new version —
+   written beside the current one, invisible to readers — batch by batch;
+5. verifies the staged copy: its item count equals the model's, and sample entries read
+   back equal what was written (a failure drops the staged copy);
+6. activates it in one atomic step, then prunes published versions beyond the newest
+   ``keep_versions`` (never the current one).
+
+Killed at any point before step 6, the previous version stays current and complete; the
+next publish cleans up. Publishes to one store are meant to run one at a time (the queue
+does): two at once would not corrupt anything, but one may fail and have to be re-run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from dimrec.config import StoreSettings
+from dimrec.errors import IntegrityError, MissingDataError, PublishRefusedError
+from dimrec.logs import log_context, timed
+from dimrec.model import NEIGHBOURS, Model
+from dimrec.publish.lists import NeighbourLists
+from dimrec.publish.store import Store
+
+logger = logging.getLogger(__name__)
+
+#: Called as progress(items_written, items_total) while writing.
+Progress = Callable[[int, int], None]
+BATCH = 2000
+#: Popularity entries kept per version: the fallback needs at most ``serve.max_n`` plus room
+#: for hidden and excluded items.
+POPULARITY_CAP = 1000
+_SAMPLES = 9  # entries read back after writing, spread over the version
+
+
+@dataclass(frozen=True)
+class PublishSummary:
+    version: str
+    published: bool
+    """False when nothing was done (the version was already current)."""
+    items: int
+    """Items with a neighbour list in the published version."""
+    pairs: int
+    """(item, neighbour) pairs stored, after the ``sim_cap`` cut."""
+    previous: str | None
+    """The version that was current before."""
+    pruned: tuple[str, ...] = ()
+    cleaned: tuple[str, ...] = ()
+    """Staged leftovers of crashed publishes that were removed."""
+    message: str = ""
+    timings: dict[str, float] | None = None
+
+
+@dataclass(frozen=True)
+class HiddenChange:
+    changed: int
+    """Items whose state changed (newly hidden, or newly visible)."""
+    hidden: int
+    """Items hidden in all, afterwards."""
+
+
+def publish_model(
+    store: Store,
+    model: Model,
+    settings: StoreSettings,
+    *,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> PublishSummary:
+    """Publish ``model`` to ``store`` and make it current (see the module docstring)."""
+    version = model.version
+    timings: dict[str, float] = {}
+    with log_context(version=version, store=store.url):
+        previous = store.current()
+        if previous == version:
+            message = f"version {version} is already current in {store.url}; nothing to do"
+            logger.info(message)
+            items = store.count(version)
+            return PublishSummary(version, False, items, 0, previous, message=message)
+        with timed(timings, "read", logger):
+            lists = NeighbourLists.from_table(model.neighbours(), settings.sim_cap)
+        _check_rows(model, lists)
+        _guard(store, version, previous, len(lists), settings.min_item_fraction, force)
+        cleaned = _clean_leftovers(store)
+        with timed(timings, "write", logger):
+            _write(store, model, lists, progress)
+        with timed(timings, "verify", logger):
+            _verify(store, version, lists)
+        store.activate(version)
+        logger.info("version %s is current (%d items, was %s)", version, len(lists), previous)
+        pruned = prune(store, settings.keep_versions)
+    message = (
+        f"published {version}: {len(lists):,} items, {lists.pairs:,} neighbours "
+        f"(was {previous or 'none'})"
+    )
+    return PublishSummary(
+        version,
+        True,
+        len(lists),
+        lists.pairs,
+        previous,
+        pruned=pruned,
+        cleaned=cleaned,
+        message=message,
+        timings=timings,
+    )
+
+
+def _check_rows(model: Model, lists: NeighbourLists) -> None:
+    expected = model.manifest.get("files", {}).get(NEIGHBOURS, {}).get("rows")
+    if expected is not None and expected != lists.rows_read:
+        raise IntegrityError(
+            f"model {model.version}: {NEIGHBOURS} has {lists.rows_read} rows, its manifest "
+            f"says {expected}; retrain it"
+        )
+
+
+def _guard(
+    store: Store, version: str, previous: str | None, items: int, fraction: float, force: bool
+) -> None:
+    if force:
+        return
+    if items == 0:
+        raise PublishRefusedError(
+            f"version {version} has no neighbour lists; publish it anyway with --force"
+        )
+    if previous is None:
+        return
+    current_items = store.count(previous)
+    if items < fraction * current_items:
+        raise PublishRefusedError(
+            f"version {version} has {items:,} items, {items / current_items:.0%} of the "
+            f"{current_items:,} of the current version {previous}; the guard "
+            f"store.min_item_fraction={fraction:g} refuses it. Check the export and training, "
+            "or publish it anyway with --force"
+        )
+
+
+def _clean_leftovers(store: Store) -> tuple[str, ...]:
+    leftovers = tuple(info.version for info in store.versions() if info.staged)
+    for name in leftovers:
+        logger.warning("dropping %s, left staged by an interrupted publish", name)
+        store.drop(name)
+    return leftovers
+
+
+def _write(store: Store, model: Model, lists: NeighbourLists, progress: Progress | None) -> None:
+    version = model.version
+    store.stage(version, model.manifest)
+    try:
+        total = len(lists)
+        if progress:
+            progress(0, total)
+        for start in range(0, total, BATCH):
+            stop = min(start + BATCH, total)
+            store.put_packed(version, lists.packed(start, stop))
+            if progress:
+                progress(stop, total)
+        popularity = model.popularity().slice(0, POPULARITY_CAP)
+        store.put_popularity(
+            version,
+            popularity.column("item").to_pylist(),
+            popularity.column("score").to_pylist(),
+        )
+    except BaseException:
+        _drop_quietly(store, version)
+        raise
+
+
+def _verify(store: Store, version: str, lists: NeighbourLists) -> None:
+    stored = store.count(version)
+    problem = None
+    if stored != len(lists):
+        problem = f"the store holds {stored:,} items of it, the model {len(lists):,}"
+    elif len(lists):
+        picks = np.unique(np.linspace(0, len(lists) - 1, num=min(len(lists), _SAMPLES)))
+        expected = [lists.expected(int(k)) for k in picks]
+        found = store.neighbours(version, [item for item, _, _ in expected])
+        for item, ids, scores in expected:
+            entry = found.get(item)
+            if entry is None or entry.neighbours != ids or entry.scores != scores:
+                problem = f"the entry of item {item!r} read back differs from the model's"
+                break
+    if problem:
+        _drop_quietly(store, version)
+        raise IntegrityError(f"publishing {version} to {store.url} failed verification: {problem}")
+
+
+def _drop_quietly(store: Store, version: str) -> None:
+    with contextlib.suppress(Exception):
+        store.drop(version)
+
+
+def prune(store: Store, keep: int) -> tuple[str, ...]:
+    """Drop published versions beyond the current one and the ``keep - 1`` newest others."""
+    infos = store.versions()
+    others = sorted((i.version for i in infos if not i.current and not i.staged), reverse=True)
+    doomed = tuple(others[max(keep - 1, 0) :])
+    for name in doomed:
+        logger.info("pruning version %s (keeping %d)", name, keep)
+        store.drop(name)
+    return doomed
+
+
+def rollback(store: Store, to: str | None = None) -> str:
+    """Make ``to`` — by default the newest published version older than the current one —
+    current, and return it."""
+    infos = store.versions()
+    published = [i.version for i in infos if not i.staged]
+    current = next((i.version for i in infos if i.current), None)
+    if to is None:
+        older = [v for v in published if current is not None and v < current]
+        if not older:
+            raise MissingDataError(
+                f"no version older than {current or '(none)'} in {store.url} to roll back to; "
+                f"it holds: {', '.join(published) or 'nothing'}"
+            )
+        to = older[-1]
+    elif to not in published:
+        raise MissingDataError(
+            f"version {to} is not published in {store.url}; it holds: "
+            f"{', '.join(published) or 'nothing'}"
+        )
+    if to != current:
+        store.set_current(to)
+        logger.info("rolled back from %s to %s", current, to)
+    return to
+
+
+def hide(store: Store, items: Iterable[str]) -> HiddenChange:
+    changed = store.hide(items)
+    return HiddenChange(changed, len(store.hidden()))
+
+
+def unhide(store: Store, items: Iterable[str]) -> HiddenChange:
+    changed = store.unhide(items)
+    return HiddenChange(changed, len(store.hidden()))

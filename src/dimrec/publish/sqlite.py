@@ -1,0 +1,389 @@
+"""``sqlite:///path/to/store.db``: the embedded store (WAL).
+
+Tables: ``versions`` (one row per version: manifest, staged flag, item count, activation time,
+packed popularity list), ``entries`` (one row per (version, item), the neighbour list packed
+by :mod:`dimrec.publish.codec` in a BLOB), ``state`` (the current pointer and the hidden-set
+generation) and ``hidden``. Activation updates the version row and the pointer in one
+transaction; in WAL mode readers never wait for it and see the state before or after it.
+Every read is a single statement or one read transaction, so it sees one snapshot.
+
+Each thread (and each process after a fork) gets its own connection; iterating ``entries``
+uses a connection of its own holding one read snapshot until the iteration ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from dimrec.errors import ConfigError, PublishRefusedError, StoreError, VersionNotFoundError
+from dimrec.publish import codec
+from dimrec.publish.base import PackedStore, now_iso
+from dimrec.publish.store import Entry, StoreState, VersionInfo, check_version_name
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS versions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    version TEXT NOT NULL UNIQUE,
+    manifest TEXT NOT NULL,
+    staged INTEGER NOT NULL,
+    items INTEGER NOT NULL DEFAULT 0,
+    published_at TEXT NOT NULL DEFAULT '',
+    popularity BLOB
+);
+CREATE TABLE IF NOT EXISTS entries (
+    vid INTEGER NOT NULL,
+    item TEXT NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (vid, item)
+);
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS hidden (item TEXT PRIMARY KEY) WITHOUT ROWID;
+"""
+_CURRENT = "current"
+_GENERATION = "hidden_generation"
+_CHUNK = 5000  # bound parameters per IN (...) query
+_FETCH = 1000
+
+
+class SqliteStore(PackedStore):
+    def __init__(self, url: str, path: Path, timeout: float = 10.0) -> None:
+        self.url = url
+        self.path = path
+        self.timeout = timeout
+        self._local = threading.local()
+        self._opened: list[sqlite3.Connection] = []
+        self._opened_lock = threading.Lock()
+        with self._errors("opening"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        with self._write("creating the schema") as conn:
+            found = conn.execute("PRAGMA user_version").fetchone()[0]
+            if found > SCHEMA_VERSION:
+                raise StoreError(
+                    f"SQLite store {url} has schema {found}, newer than this dimrec's "
+                    f"{SCHEMA_VERSION}; upgrade dimrec"
+                )
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @classmethod
+    def from_url(cls, url: str) -> SqliteStore:
+        rest = url.partition("://")[2]
+        location, _, query = rest.partition("?")
+        if not location.startswith("/") or len(location) < 2 or location.endswith("/"):
+            raise ConfigError(
+                f"store.url {url!r} does not name a file: write sqlite:///relative/path.db "
+                "or sqlite:////absolute/path.db"
+            )
+        options = {key: values[-1] for key, values in parse_qs(query).items()}
+        unknown = set(options) - {"timeout"}
+        if unknown:
+            raise ConfigError(f"store.url {url!r}: unknown option(s) {sorted(unknown)}")
+        try:
+            timeout = float(options.get("timeout", 10.0))
+        except ValueError:
+            raise ConfigError(f"store.url {url!r}: timeout must be a number of seconds") from None
+        return cls(url, Path(location[1:]), timeout)
+
+    # --- connections and transactions --------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
+        )
+        conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        with self._opened_lock:
+            self._opened.append(conn)
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        local = self._local
+        if getattr(local, "pid", None) != os.getpid():
+            local.conn, local.pid = self._connect(), os.getpid()
+        conn: sqlite3.Connection = local.conn
+        return conn
+
+    @contextlib.contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite store {self.url}: {doing} failed: {exc}{_hint(exc)}") from exc
+        except OSError as exc:
+            raise StoreError(f"SQLite store {self.url}: {doing} failed: {exc}") from exc
+
+    @contextlib.contextmanager
+    def _transaction(self, doing: str, begin: str) -> Iterator[sqlite3.Connection]:
+        with self._errors(doing):
+            conn = self._conn()
+            conn.execute(begin)
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _write(self, doing: str) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return self._transaction(doing, "BEGIN IMMEDIATE")
+
+    def _read(self, doing: str) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return self._transaction(doing, "BEGIN")
+
+    def _vid(self, conn: sqlite3.Connection, version: str) -> tuple[int, bool]:
+        row = conn.execute(
+            "SELECT id, staged FROM versions WHERE version = ?", (version,)
+        ).fetchone()
+        if row is None:
+            raise VersionNotFoundError(f"version {version} is not in the store {self.url}")
+        return int(row[0]), bool(row[1])
+
+    def _staged_vid(self, conn: sqlite3.Connection, version: str) -> int:
+        vid, staged = self._vid(conn, version)
+        if not staged:
+            raise StoreError(f"version {version} in {self.url} is published, not staged")
+        return vid
+
+    @staticmethod
+    def _get(conn: sqlite3.Connection, key: str) -> str | None:
+        row = conn.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    @staticmethod
+    def _set(conn: sqlite3.Connection, key: str, value: str) -> None:
+        conn.execute(
+            "INSERT INTO state (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    # --- writing ------------------------------------------------------------------------
+    def stage(self, version: str, manifest: dict[str, Any]) -> None:
+        check_version_name(version)
+        text = json.dumps(manifest, sort_keys=True, default=str)
+        with self._write(f"staging {version}") as conn:
+            if self._get(conn, _CURRENT) == version:
+                raise PublishRefusedError(f"version {version} is current in {self.url}")
+            self._delete(conn, version)
+            conn.execute(
+                "INSERT INTO versions (version, manifest, staged, popularity) VALUES (?, ?, 1, ?)",
+                (version, text, codec.pack([], [])),
+            )
+
+    def put_packed(self, version: str, rows: Sequence[tuple[str, bytes]]) -> None:
+        with self._write(f"writing entries of {version}") as conn:
+            vid = self._staged_vid(conn, version)
+            conn.executemany(
+                "INSERT OR REPLACE INTO entries (vid, item, data) VALUES (?, ?, ?)",
+                [(vid, item, blob) for item, blob in rows],
+            )
+
+    def _put_popularity(self, version: str, blob: bytes) -> None:
+        with self._write(f"writing popularity of {version}") as conn:
+            vid = self._staged_vid(conn, version)
+            conn.execute("UPDATE versions SET popularity = ? WHERE id = ?", (blob, vid))
+
+    def activate(self, version: str) -> None:
+        with self._write(f"activating {version}") as conn:
+            vid = self._staged_vid(conn, version)
+            (items,) = conn.execute("SELECT count(*) FROM entries WHERE vid = ?", (vid,)).fetchone()
+            conn.execute(
+                "UPDATE versions SET staged = 0, items = ?, published_at = ? WHERE id = ?",
+                (items, now_iso(), vid),
+            )
+            self._set(conn, _CURRENT, version)
+
+    def set_current(self, version: str) -> None:
+        with self._write(f"making {version} current") as conn:
+            _, staged = self._vid(conn, version)
+            if staged:
+                raise StoreError(f"version {version} in {self.url} is staged (incomplete)")
+            self._set(conn, _CURRENT, version)
+
+    def drop(self, version: str) -> None:
+        with self._write(f"dropping {version}") as conn:
+            if self._get(conn, _CURRENT) == version:
+                raise PublishRefusedError(
+                    f"refusing to drop {version}: it is the current version of {self.url}"
+                )
+            self._delete(conn, version)
+
+    @staticmethod
+    def _delete(conn: sqlite3.Connection, version: str) -> None:
+        row = conn.execute("SELECT id FROM versions WHERE version = ?", (version,)).fetchone()
+        if row is not None:
+            conn.execute("DELETE FROM entries WHERE vid = ?", (row[0],))
+            conn.execute("DELETE FROM versions WHERE id = ?", (row[0],))
+
+    # --- reading ------------------------------------------------------------------------
+    def current(self) -> str | None:
+        with self._errors("reading the current version"):
+            return self._get(self._conn(), _CURRENT)
+
+    def state(self) -> StoreState:
+        with self._errors("reading the state"):
+            rows = dict(
+                self._conn()
+                .execute(
+                    "SELECT key, value FROM state WHERE key IN (?, ?)", (_CURRENT, _GENERATION)
+                )
+                .fetchall()
+            )
+        return StoreState(rows.get(_CURRENT), int(rows.get(_GENERATION, 0)))
+
+    def versions(self) -> list[VersionInfo]:
+        with self._read("listing versions") as conn:
+            current = self._get(conn, _CURRENT)
+            rows = conn.execute(
+                "SELECT v.version, v.staged, v.published_at, v.manifest, CASE WHEN v.staged "
+                "THEN (SELECT count(*) FROM entries e WHERE e.vid = v.id) ELSE v.items END "
+                "FROM versions v ORDER BY v.version"
+            ).fetchall()
+        return [
+            VersionInfo(
+                version=name,
+                items=int(items),
+                published_at=published_at,
+                manifest=json.loads(manifest),
+                current=name == current,
+                staged=bool(staged),
+            )
+            for name, staged, published_at, manifest, items in rows
+        ]
+
+    def count(self, version: str) -> int:
+        with self._read(f"counting {version}") as conn:
+            vid, _ = self._vid(conn, version)
+            (items,) = conn.execute("SELECT count(*) FROM entries WHERE vid = ?", (vid,)).fetchone()
+        return int(items)
+
+    def neighbours(self, version: str, items: Iterable[str]) -> dict[str, Entry]:
+        wanted = list(dict.fromkeys(items))
+        chunks = [wanted[i : i + _CHUNK] for i in range(0, len(wanted), _CHUNK)] or [[]]
+        rows: list[tuple[str | None, bytes | None]] = []
+        with self._errors(f"reading {version}"):
+            conn = self._conn()
+            if len(chunks) > 1:
+                conn.execute("BEGIN")
+            try:
+                for chunk in chunks:
+                    found = conn.execute(
+                        _neighbours_query(len(chunk)), (*chunk, version)
+                    ).fetchall()
+                    if not found:
+                        raise VersionNotFoundError(
+                            f"version {version} is not in the store {self.url}"
+                        )
+                    rows.extend(found)
+            finally:
+                if len(chunks) > 1:
+                    conn.execute("COMMIT")
+        return {
+            item: Entry(item, *codec.unpack(blob))
+            for item, blob in rows
+            if item is not None and blob is not None
+        }
+
+    def entries(self, version: str) -> Iterator[Entry]:
+        conn = None
+        try:
+            with self._errors(f"reading {version}"):
+                conn = self._connect()
+                conn.execute("BEGIN")
+                vid, _ = self._vid(conn, version)
+                cursor = conn.execute(
+                    "SELECT item, data FROM entries WHERE vid = ? ORDER BY item", (vid,)
+                )
+            while True:
+                with self._errors(f"reading {version}"):
+                    batch = cursor.fetchmany(_FETCH)
+                if not batch:
+                    return
+                for item, blob in batch:
+                    yield Entry(item, *codec.unpack(blob))
+        finally:
+            if conn is not None:
+                self._forget(conn)
+
+    def popularity(self, version: str, n: int) -> list[tuple[str, float]]:
+        with self._errors(f"reading popularity of {version}"):
+            row = (
+                self._conn()
+                .execute("SELECT popularity FROM versions WHERE version = ?", (version,))
+                .fetchone()
+            )
+        if row is None:
+            raise VersionNotFoundError(f"version {version} is not in the store {self.url}")
+        ids, scores = codec.unpack(row[0])
+        return list(zip(ids[:n], scores[:n], strict=True))
+
+    # --- availability -------------------------------------------------------------------
+    def _hide(self, items: list[str]) -> int:
+        return self._change_hidden("INSERT OR IGNORE INTO hidden (item) VALUES (?)", items)
+
+    def _unhide(self, items: list[str]) -> int:
+        return self._change_hidden("DELETE FROM hidden WHERE item = ?", items)
+
+    def _change_hidden(self, statement: str, items: list[str]) -> int:
+        with self._write("changing hidden items") as conn:
+            before = conn.total_changes
+            conn.executemany(statement, [(item,) for item in items])
+            changed = conn.total_changes - before
+            if changed:
+                generation = int(self._get(conn, _GENERATION) or 0) + 1
+                self._set(conn, _GENERATION, str(generation))
+        return changed
+
+    def hidden(self) -> frozenset[str]:
+        with self._errors("reading hidden items"):
+            rows = self._conn().execute("SELECT item FROM hidden").fetchall()
+        return frozenset(row[0] for row in rows)
+
+    # --- lifetime -----------------------------------------------------------------------
+    def _forget(self, conn: sqlite3.Connection) -> None:
+        with self._opened_lock:
+            if conn in self._opened:
+                self._opened.remove(conn)
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
+
+    def close(self) -> None:
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+        for conn in opened:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+        self._local = threading.local()
+
+
+def _neighbours_query(n: int) -> str:
+    """One statement: no row when the version is absent, else one row per found item (or a
+    single all-NULL row when none is found)."""
+    marks = ",".join("?" * n)
+    on_items = f" AND e.item IN ({marks})" if n else " AND 0"
+    return (
+        "SELECT e.item, e.data FROM versions v LEFT JOIN entries e "  # noqa: S608
+        f"ON e.vid = v.id{on_items} WHERE v.version = ?"
+    )
+
+
+def _hint(exc: sqlite3.Error) -> str:
+    text = str(exc).lower()
+    if "locked" in text or "busy" in text:
+        return "; another process held a write lock longer than the timeout, retry later"
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return "; the file is corrupt or not a dimrec store: move it away and publish again"
+    if "unable to open" in text or "readonly" in text:
+        return "; check that the folder exists and is writable"
+    return ""

@@ -1,0 +1,111 @@
+"""The publish commands as a user runs them: messages and exit codes."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from publish_helpers import free_port, write_lists
+
+from dimrec.cli import main
+from dimrec.config import Settings
+
+LISTS = {"a": [("b", 0.5)], "b": [("a", 0.5)], "c": [("a", 0.25)], "d": [("c", 0.125)]}
+
+
+class Cli:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+        self.monkeypatch, self.capsys = monkeypatch, capsys
+
+    def __call__(self, *args: str) -> tuple[int, str, str]:
+        """Run ``dimrec ARGS``; the exit code and the output with whitespace squashed."""
+        self.monkeypatch.setattr(sys, "argv", ["dimrec", *args])
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out, err = self.capsys.readouterr()
+        return code, " ".join(out.split()), " ".join(err.split())
+
+
+@pytest.fixture
+def cli(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Cli:
+    monkeypatch.setenv("DIMREC_PATHS__DATA", settings.paths.data)
+    monkeypatch.setenv("DIMREC_STORE__URL", settings.store.url)
+    return Cli(monkeypatch, capsys)
+
+
+def test_publish_versions_and_rollback(cli: Cli, settings: Settings) -> None:
+    models = settings.paths.models_url()
+    first = write_lists(models, LISTS, minute=1).version
+    second = write_lists(models, LISTS, minute=2).version
+    assert cli("versions")[:2] == (0, f"no versions in {settings.store.url}; run `dimrec publish`")
+    assert cli("publish", "--version", first)[:2] == (
+        0,
+        f"published {first}: 4 items, 4 neighbours (was none)",
+    )
+    code, out, _ = cli("publish")
+    assert (code, out) == (0, f"published {second}: 4 items, 4 neighbours (was {first})")
+    code, out, _ = cli("publish")
+    assert code == 0 and f"version {second} is already current" in out and "nothing to do" in out
+    code, out, _ = cli("versions")
+    assert code == 0 and f"{first} │ 4 │ 20" in out and f"{second} │ 4 │ 20" in out
+    assert out.index("current") > out.index(second)
+    assert cli("rollback")[:2] == (0, f"current version: {first}")
+    code, _, err = cli("rollback")
+    assert code == 3 and f"no version older than {first}" in err
+    assert cli("rollback", "--to", second)[:2] == (0, f"current version: {second}")
+
+
+def test_publish_without_a_model(cli: Cli) -> None:
+    code, _, err = cli("publish")
+    assert code == 3 and "no trained model" in err and "dimrec train" in err
+    code, _, err = cli("publish", "--version", "latest")
+    assert code == 3 and "not a model version name" in err
+
+
+def test_the_shrink_guard_and_force(cli: Cli, settings: Settings) -> None:
+    models = settings.paths.models_url()
+    write_lists(models, LISTS, minute=1)
+    cli("publish")
+    small = write_lists(models, {"a": [("b", 0.5)]}, minute=2).version
+    code, _, err = cli("publish")
+    assert code == 6 and "1 items, 25% of the 4" in err and "--force" in err
+    assert "Traceback" not in err
+    code, out, _ = cli("publish", "--force")
+    assert code == 0 and f"published {small}: 1 items" in out
+
+
+def test_hide_unhide_hidden(cli: Cli) -> None:
+    assert cli("hide", "sku-1", "sku-2", "sku-1")[:2] == (
+        0,
+        "2 item(s) newly hidden; 2 hidden in all",
+    )
+    assert cli("hidden")[:2] == (0, "sku-1 sku-2")
+    assert cli("unhide", "sku-1", "sku-9")[:2] == (0, "1 item(s) unhidden; 1 hidden in all")
+    code, _, err = cli("hide", " ")
+    assert code == 2 and "is empty" in err
+    code, _, err = cli("hide")
+    assert code == 2 and "at least one item id" in err
+
+
+def test_store_problems_are_one_line_errors(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIMREC_STORE__URL", "mongodb://localhost/x")
+    code, _, err = cli("versions")
+    assert code == 2 and "unknown scheme 'mongodb'" in err and "sqlite:///" in err
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    monkeypatch.setenv("DIMREC_STORE__URL", url)
+    code, _, err = cli("hide", "x")
+    assert code == 4 and f"Redis store {url} is unreachable" in err
+    assert "Traceback" not in err
+
+
+def test_help_lists_the_publish_commands(cli: Cli, tmp_path: Path) -> None:
+    code, out, _ = cli("--help")
+    assert code == 0
+    for command in ("publish", "rollback", "versions", "hide", "unhide", "hidden"):
+        assert command in out
