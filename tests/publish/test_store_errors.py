@@ -67,6 +67,9 @@ def test_a_locked_sqlite_store_fails_writes_not_reads(tmp_path: Path) -> None:
             store.hide(["b"])
         assert "locked" in str(error.value) and str(path) in str(error.value)
         assert store.hidden() == {"a"}  # WAL: readers do not wait for the writer
+        reader = open_store(f"sqlite:///{path}?timeout=0.2")  # nor does opening the store
+        assert reader.state().hidden_generation == 1
+        reader.close()
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()

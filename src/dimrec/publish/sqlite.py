@@ -64,6 +64,8 @@ class SqliteStore(PackedStore):
         self._opened_lock = threading.Lock()
         with self._errors("opening"):
             path.parent.mkdir(parents=True, exist_ok=True)
+            if self._conn().execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+                return  # the usual case: no write lock needed to open
         with self._write("creating the schema") as conn:
             found = conn.execute("PRAGMA user_version").fetchone()[0]
             if found > SCHEMA_VERSION:
