@@ -1,1 +1,266 @@
-"""The local training engine: exact and DIMSUM item-item cosine on one machine."""
+"""The local training engine: exact and DIMSUM item-item cosine on one machine.
+
+:func:`compute_neighbours` turns the user × item score matrix into every item's top-K
+cosine neighbours:
+
+1. *prepare*: the matrix is checked (finite, non-negative scores) and put in canonical form;
+   its columns are scaled to unit norm (exact) or sampled and scaled the DIMSUM way
+   (:mod:`dimrec.train.dimsum`), so that in both cases the Gram matrix ``BᵀB`` is the answer;
+   items are renumbered by popularity (the busiest columns then share the cache), and split
+   into blocks of about equal work;
+2. *top-k*: blocks run on a thread pool through the compiled kernel
+   (:mod:`dimrec.train.kernels`), which builds one item's row of ``BᵀB`` at a time and keeps
+   its canonical top K, so memory stays bounded by the blocks in flight, never by the full
+   items × items product;
+3. *assemble*: the blocks' lists are put back in item order as a
+   :class:`~dimrec.train.neighbours.Neighbours`.
+
+Results do not depend on the number of threads: each item's row is summed in one fixed order.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from dimrec.errors import DataError, InvalidInputError
+from dimrec.logs import log_context, timed
+from dimrec.train.dimsum import ScaledMatrix, scaled_matrix
+from dimrec.train.engine import Progress
+from dimrec.train.kernels import item_block_topk, scatter_lists
+from dimrec.train.neighbours import Neighbours
+from dimrec.train.params import TrainParams, dimsum_gamma
+
+logger = logging.getLogger(__name__)
+
+#: At most this many pairs come out of one block (bounds the memory of a block in flight).
+_BLOCK_PAIRS = 1 << 22
+#: Blocks per thread: items differ wildly in cost, many blocks keep the threads busy together.
+_BLOCKS_PER_THREAD = 32
+
+ALGORITHMS = ("exact", "dimsum")
+
+
+def compute_neighbours(
+    matrix: sp.csr_matrix,
+    params: TrainParams,
+    *,
+    threads: int = 0,
+    progress: Progress | None = None,
+    timings: dict[str, float] | None = None,
+) -> Neighbours:
+    """Every item's top ``params.top_k`` neighbours by exact or DIMSUM cosine.
+
+    ``matrix`` is users × items with finite scores ≥ 0, its columns in item id order (so that
+    ties break by id). ``threads`` = 0 uses one thread per core. ``progress(done, total)`` is
+    called with the number of items done. ``timings``, when given, receives the wall seconds
+    of the steps ``similarity.prepare``, ``similarity.topk`` and ``similarity.assemble``.
+    Raises DataError for unusable scores and InvalidInputError for an algorithm this engine
+    does not compute or a negative thread count.
+    """
+    if params.algorithm not in ALGORITHMS:
+        raise InvalidInputError(
+            f"the local engine computes {' and '.join(ALGORITHMS)} cosine, not "
+            f"{params.algorithm!r}: choose algorithm exact or dimsum"
+        )
+    if threads < 0:
+        raise InvalidInputError(f"threads must be ≥ 0 (0 = one per core), got {threads}")
+    n_threads = threads or _cores()
+    steps = timings if timings is not None else {}
+    with log_context(algorithm=params.algorithm, top_k=params.top_k):
+        with timed(steps, "similarity.prepare", logger):
+            canonical = _canonical(matrix)
+            n_items = canonical.shape[1]
+            gamma = (
+                dimsum_gamma(params.threshold, n_items)
+                if params.algorithm == "dimsum"
+                else math.inf
+            )
+            scaled = scaled_matrix(canonical, gamma, params.seed)
+            _log_sampling(scaled)
+            layout = _Layout.of(scaled.matrix)
+            k = min(params.top_k, max(n_items - 1, 1))
+            bounds = _plan_blocks(layout.cost, n_threads, k)
+        with timed(steps, "similarity.topk", logger):
+            blocks = _run_blocks(layout, bounds, k, n_threads, progress)
+        with timed(steps, "similarity.assemble", logger):
+            neighbours = _assemble(layout, bounds, blocks)
+        logger.info(
+            "%d items, %d users: %d neighbour pairs with %d threads",
+            n_items,
+            canonical.shape[0],
+            len(neighbours),
+            n_threads,
+        )
+    return neighbours
+
+
+def _cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _canonical(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """A float64 CSR copy with sorted indices, duplicates summed and zeros dropped."""
+    if not sp.issparse(matrix) or len(matrix.shape) != 2:
+        raise DataError(
+            f"expected a users × items scipy sparse matrix, got {type(matrix).__name__}"
+        )
+    if matrix.shape[1] >= np.iinfo(np.int32).max:
+        raise DataError(f"{matrix.shape[1]} items do not fit 32-bit item indices")
+    canonical = sp.csr_matrix(matrix, dtype=np.float64, copy=True)
+    bad = ~np.isfinite(canonical.data) | (canonical.data < 0)
+    if bad.any():
+        raise DataError(
+            f"{int(bad.sum())} of {canonical.nnz} scores are negative, NaN or infinite; "
+            "cosine needs finite scores ≥ 0: check the action weights and the profiles"
+        )
+    canonical.sum_duplicates()
+    canonical.eliminate_zeros()
+    canonical.indices = canonical.indices.astype(np.int32, copy=False)
+    return canonical
+
+
+def _log_sampling(scaled: ScaledMatrix) -> None:
+    if math.isinf(scaled.gamma):
+        return
+    logger.info(
+        "DIMSUM γ=%.3f: %d items sampled, %d of %d entries kept (%.1f%%)",
+        scaled.gamma,
+        scaled.sampled_items,
+        scaled.entries_kept,
+        scaled.entries_in,
+        100.0 * scaled.entries_kept / max(scaled.entries_in, 1),
+    )
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """``B`` with items renumbered by decreasing popularity, as CSR and CSC, and block costs."""
+
+    rows: sp.csr_matrix
+    cols: sp.csc_matrix
+    item_ids: npt.NDArray[np.int32]
+    """Internal index → item index of the caller."""
+    cost: npt.NDArray[np.int64]
+    """Work of each internal item: the entries its row of BᵀB visits, plus one."""
+
+    @classmethod
+    def of(cls, scaled: sp.csr_matrix) -> _Layout:
+        n_items = scaled.shape[1]
+        column_entries = np.bincount(scaled.indices, minlength=n_items)
+        item_ids = np.argsort(-column_entries, kind="stable").astype(np.int32)
+        internal = np.empty(n_items, dtype=np.int32)
+        internal[item_ids] = np.arange(n_items, dtype=np.int32)
+        rows = sp.csr_matrix(
+            (scaled.data, internal[scaled.indices], scaled.indptr), shape=scaled.shape
+        )
+        cols = rows.tocsc()  # users ascending within each column: the summation order
+        cols.indices = cols.indices.astype(np.int32, copy=False)
+        row_lengths = np.diff(rows.indptr).astype(np.int64)
+        visited = np.concatenate(([0], np.cumsum(row_lengths[cols.indices])))
+        cost = visited[cols.indptr[1:]] - visited[cols.indptr[:-1]] + 1
+        return cls(rows=rows, cols=cols, item_ids=item_ids, cost=cost)
+
+
+def _plan_blocks(cost: npt.NDArray[np.int64], threads: int, k: int) -> npt.NDArray[np.int64]:
+    """Block boundaries over internal items: about equal work, at most _BLOCK_PAIRS pairs."""
+    n_items = len(cost)
+    wanted = threads * _BLOCKS_PER_THREAD
+    cumulative = np.cumsum(cost)
+    total = int(cumulative[-1]) if n_items else 0
+    by_cost = np.searchsorted(cumulative, np.arange(1, wanted) * (total / wanted))
+    by_size = np.arange(0, n_items, max(1, _BLOCK_PAIRS // k))
+    return np.unique(np.concatenate(([0, n_items], by_cost, by_size))).astype(np.int64)
+
+
+_Block = tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.float64]]
+
+
+def _run_blocks(
+    layout: _Layout,
+    bounds: npt.NDArray[np.int64],
+    k: int,
+    threads: int,
+    progress: Progress | None,
+) -> list[_Block]:
+    """Run every block through the kernel; the blocks' (counts, ids, sims) in block order."""
+    n_items = layout.rows.shape[1]
+    n_blocks = len(bounds) - 1
+    scratch = threading.local()
+
+    def run(block: int) -> _Block:
+        if not hasattr(scratch, "acc"):
+            scratch.acc = np.zeros(n_items, dtype=np.float64)
+            scratch.touched = np.empty(n_items, dtype=np.int32)
+            scratch.heap_keys = np.empty(k, dtype=np.float64)
+            scratch.heap_ids = np.empty(k, dtype=np.int32)
+        start, stop = int(bounds[block]), int(bounds[block + 1])
+        counts = np.zeros(stop - start, dtype=np.int32)
+        ids = np.empty((stop - start) * k, dtype=np.int32)
+        sims = np.empty((stop - start) * k, dtype=np.float64)
+        written = item_block_topk(
+            start,
+            stop,
+            layout.cols.indptr,
+            layout.cols.indices,
+            layout.cols.data,
+            layout.rows.indptr,
+            layout.rows.indices,
+            layout.rows.data,
+            layout.item_ids,
+            k,
+            scratch.acc,
+            scratch.touched,
+            scratch.heap_keys,
+            scratch.heap_ids,
+            counts,
+            ids,
+            sims,
+        )
+        return counts, ids[:written].copy(), sims[:written].copy()
+
+    results: list[_Block | None] = [None] * n_blocks
+    done = 0
+    if threads == 1 or n_blocks <= 1:
+        for block in range(n_blocks):
+            results[block] = run(block)
+            done += int(bounds[block + 1] - bounds[block])
+            if progress is not None:
+                progress(done, n_items)
+    else:
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dimrec-topk") as pool:
+            futures = {pool.submit(run, block): block for block in range(n_blocks)}
+            for future in as_completed(futures):
+                block = futures[future]
+                results[block] = future.result()
+                done += int(bounds[block + 1] - bounds[block])
+                if progress is not None:
+                    progress(done, n_items)
+    return [result for result in results if result is not None]
+
+
+def _assemble(layout: _Layout, bounds: npt.NDArray[np.int64], blocks: list[_Block]) -> Neighbours:
+    """The blocks' lists (internal item order) moved into item order."""
+    n_items = len(layout.item_ids)
+    item_counts = np.zeros(n_items, dtype=np.int64)
+    for block, (counts, _, _) in enumerate(blocks):
+        item_counts[layout.item_ids[bounds[block] : bounds[block + 1]]] = counts
+    item_starts = np.concatenate(([0], np.cumsum(item_counts))).astype(np.int64)
+    neighbour = np.empty(item_starts[-1], dtype=np.int32)
+    similarity = np.empty(item_starts[-1], dtype=np.float64)
+    for block, (counts, ids, sims) in enumerate(blocks):
+        block_items = layout.item_ids[bounds[block] : bounds[block + 1]]
+        scatter_lists(block_items, counts, ids, sims, item_starts, neighbour, similarity)
+    item = np.repeat(np.arange(n_items, dtype=np.int32), item_counts)
+    return Neighbours(item, neighbour, similarity)
