@@ -64,21 +64,13 @@ for module in (synth, export, train, publish, serve, jobs, evaluate, demo):
 
 
 def main() -> None:
-    """Entry point of the ``dimrec`` script."""
+    """Entry point of the ``dimrec`` script.
+
+    Typer (in standalone mode) reports usage errors itself with exit code 2; a DimrecError
+    raised by a command becomes one line on stderr and the error's exit code.
+    """
     try:
-        app(standalone_mode=False)
+        app()
     except DimrecError as exc:
         console_err.print(f"[bold red]error:[/] {exc}", highlight=False)
         sys.exit(exc.exit_code)
-    except typer.Abort:
-        console_err.print("aborted")
-        sys.exit(130)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
