@@ -1,9 +1,159 @@
-"""CLI commands of the synth stage."""
+"""CLI commands of the synthetic shop: ``dimrec synth``."""
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
 import typer
+from rich import box
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Column, Table
+
+from dimrec import dates
+from dimrec.cli.common import console, console_err, settings_of
+from dimrec.config import Settings
+from dimrec.errors import InvalidInputError
+from dimrec.synth import FORMATS, SynthSummary, generate
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
+    app.command("synth")(synth)
+
+
+def synth(
+    ctx: typer.Context,
+    out: Annotated[
+        str | None,
+        typer.Option(
+            "--out",
+            help="Folder or fsspec URL to write under (default: the folder holding "
+            "\\[export] input's ga360/ folder, i.e. var/warehouse).",
+            show_default=False,
+        ),
+    ] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--start",
+            help="First day, YYYY-MM-DD (default: --days days before today, so the last "
+            "day is yesterday).",
+            show_default=False,
+        ),
+    ] = None,
+    days: Annotated[int, typer.Option("--days", help="Number of days.")] = 30,
+    sessions_per_day: Annotated[
+        int, typer.Option("--sessions-per-day", help="GA sessions per day.")
+    ] = 20_000,
+    items: Annotated[int, typer.Option("--items", help="Base items in the catalogue.")] = 5_000,
+    users: Annotated[int, typer.Option("--users", help="Shoppers who visit.")] = 50_000,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Random seed; the same seed writes the same bytes.")
+    ] = 0,
+    formats: Annotated[
+        str,
+        typer.Option("--formats", help="Comma-separated shapes to write: ga360, ga4, flat."),
+    ] = ",".join(FORMATS),
+    corrupt_lines: Annotated[
+        int,
+        typer.Option(
+            "--corrupt-lines",
+            help="Malformed lines to splice into every daily GA360 and GA4 file.",
+        ),
+    ] = 0,
+) -> None:
+    """Generate a synthetic shop: daily GA360 ga_sessions_YYYYMMDD and GA4 events_YYYYMMDD
+    files (newline-delimited JSON, gzip, as BigQuery exports them), a Retailrocket-style
+    flat/events.csv.gz, and truth.json with the exact counts an export must find."""
+    settings = settings_of(ctx)
+    chosen = [f.strip() for f in formats.split(",") if f.strip()]
+    first = dates.parse_date(start) if start else dt.date.today() - dt.timedelta(days=days)
+    target = out or default_out(settings)
+    with _progress_bar(days) as advance:
+        summary = generate(
+            target,
+            start=first,
+            days=days,
+            sessions_per_day=sessions_per_day,
+            n_items=items,
+            n_users=users,
+            seed=seed,
+            formats=chosen,
+            corrupt_lines=corrupt_lines,
+            progress=advance,
+        )
+    _print_summary(summary, first)
+
+
+def default_out(settings: Settings) -> str:
+    """The folder above the format folder of ``[export] input`` (var/warehouse by default)."""
+    parts = settings.export.input.rstrip("/").split("/")
+    for depth in range(len(parts) - 1, -1, -1):
+        if parts[depth] in FORMATS:
+            return "/".join(parts[:depth]) or "."
+    if len(parts) < 2:
+        raise InvalidInputError(
+            f"cannot tell where to write from [export] input = {settings.export.input!r}: "
+            "give --out"
+        )
+    return "/".join(parts[:-1])
+
+
+@contextlib.contextmanager
+def _progress_bar(total: int) -> Iterator[Callable[[dt.date], None]]:
+    """A Rich progress bar over the days, on stderr (nothing when it is not a terminal)."""
+    bar = Progress(
+        TextColumn("synth {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console_err,
+        transient=True,
+        disable=not console_err.is_terminal,
+    )
+    task = bar.add_task("", total=total)
+
+    def advance(day: dt.date) -> None:
+        bar.update(task, description=day.isoformat(), advance=1)
+
+    with bar:
+        yield advance
+
+
+def _print_summary(summary: SynthSummary, first: dt.date) -> None:
+    last = first + dt.timedelta(days=summary.days - 1)
+    table = Table(
+        Column("format", no_wrap=True),
+        *(
+            Column(name, justify="right", no_wrap=True)
+            for name in ("files", "lines", "MB", "browse", "basket", "purchase", "rejected", "s")
+        ),
+        title=f"synthetic shop {first.isoformat()} … {last.isoformat()}",
+        box=box.SIMPLE_HEAD,
+    )
+    for fmt, totals in summary.formats.items():
+        table.add_row(
+            fmt,
+            str(totals.files),
+            f"{totals.lines:,}",
+            f"{totals.bytes / 1e6:,.1f}",
+            *(f"{totals.rows[action]:,}" for action in ("browse", "basket", "purchase")),
+            f"{totals.rejected:,}",
+            f"{totals.seconds:.1f}",
+        )
+    console.print(table)
+    rates = ", ".join(
+        f"{fmt} {summary.sessions / t.seconds:,.0f}"
+        for fmt, t in summary.formats.items()
+        if t.seconds
+    )
+    console.print(f"sessions/s: {rates}", highlight=False)
+    console.print(
+        f"{summary.days} day(s) × {summary.sessions // summary.days:,} sessions written under "
+        f"{summary.out} in {summary.elapsed:.1f}s; expected export counts in "
+        f"{summary.truth_path}",
+        highlight=False,
+    )
