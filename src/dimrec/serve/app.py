@@ -2,11 +2,13 @@
 :func:`create_app_from_environment` (each worker process of ``dimrec serve --workers N``).
 
 The app only answers from memory. A :class:`~dimrec.serve.follow.StoreFollower`, started with
-the app and stopped with it, keeps the loaded model version in step with the store.
+the app and stopped with it, keeps the loaded model version in step with the store; the app
+loads the store's current version (if any) before it accepts its first connection.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -56,6 +58,9 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # load the current version before accepting connections: with several workers, no
+        # request reaches a worker that has not loaded it (one published later loads behind)
+        await asyncio.to_thread(follower.refresh)
         follower.start()
         try:
             yield

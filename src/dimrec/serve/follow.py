@@ -62,7 +62,8 @@ class StoreFollower:
         self._on_load_failure = on_load_failure
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._refused: str | None = None  # a version that failed its checks; not retried
+        # a version that failed its checks, and why: not retried while it stays current
+        self._refused: tuple[str, str] | None = None
         self._hidden_generation: int | None = None
         #: The state requests answer from; None until a version is loaded.
         self.state: ServingState | None = None
@@ -99,8 +100,9 @@ class StoreFollower:
         try:
             store = self._store or self._open()
             current, generation = store.state()
-            self.status = FollowStatus(store_version=current)
-            if current is not None and current not in (self._loaded_version(), self._refused):
+            refused, why = self._refused or (None, None)
+            self.status = FollowStatus(current, last_error=why if current == refused else None)
+            if current is not None and current not in (self._loaded_version(), refused):
                 hidden = store.hidden()
                 self._load(store, current, hidden)
                 self._hidden_generation = generation
@@ -140,8 +142,8 @@ class StoreFollower:
                         f"version {version}: read {index.entries} neighbour lists "
                         f"but the store counts {expected}"
                     )
-            except IntegrityError:
-                self._refused = version
+            except IntegrityError as exc:
+                self._refused = (version, f"version {version} refused: {exc}")
                 self._on_load_failure()
                 raise
             except DimrecError:

@@ -17,7 +17,7 @@ Response models document the API; the routes serialise plain dicts with orjson (
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
 
 from dimrec.config import Action, ServeSettings
 
@@ -49,8 +49,20 @@ ItemId = Annotated[
 ]
 
 
+def _integral(value: Any) -> Any:
+    """JSON Schema counts 5.0 as an integer; strict validation would not."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+#: How many recommendations; an integer (5.0 is read as 5, as JSON Schema allows).
+Count = Annotated[int, BeforeValidator(_integral)]
+
+
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: JSON types as the schema states them (no "1" for 1, no 0 for false)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class _Public(BaseModel):
@@ -107,7 +119,7 @@ class ShopperRequestBase(_Request):
         default=(),
         description="Items and actions; an item listed k times weighs k times its weight.",
     )
-    n: int = Field(10, ge=1, description="How many recommendations.")
+    n: Count = Field(10, ge=1, description="How many recommendations.")
     exclude: Sequence[ItemId] = Field(default=(), description="Items never to return.")
     keep_input: bool = Field(False, description="Also return items the shopper acted on.")
 
@@ -131,7 +143,7 @@ def bounded_recommendations_request(
             max_length=limits.max_input_items,
             description="Items and actions; an item listed k times weighs k times its weight.",
         )
-        n: int = Field(
+        n: Count = Field(
             min(limits.default_n, limits.max_n),
             ge=1,
             le=limits.max_n,

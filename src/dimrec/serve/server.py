@@ -20,6 +20,8 @@ from typing import Any
 import uvicorn
 
 from dimrec.config import Settings
+from dimrec.errors import StoreError
+from dimrec.publish.store import open_store
 from dimrec.serve.app import FACTORY, SETTINGS_ENV, create_app
 from dimrec.serve.telemetry import MULTIPROC_ENV
 
@@ -48,6 +50,7 @@ def run(
         "log_level": settings.log_level.lower(),
         "timeout_graceful_shutdown": 10,
     }
+    _check_store(settings.store.url)
     log.info("serving on http://%s:%d with %d worker(s)", host, port, workers)
     if workers == 1:
         uvicorn.run(create_app(settings), **options)
@@ -60,3 +63,11 @@ def run(
         finally:
             os.environ.pop(SETTINGS_ENV, None)
             os.environ.pop(MULTIPROC_ENV, None)
+
+
+def _check_store(url: str) -> None:
+    """Fail now on a store URL that can never work; a store that is down may come back."""
+    try:
+        open_store(url).close()
+    except StoreError as exc:
+        log.warning("the store is not reachable yet (%s); serving once it is", exc)

@@ -1,0 +1,110 @@
+"""Scoring against a brute-force reference, and the in-memory index's checks."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+
+import numpy as np
+import pytest
+
+from dimrec.errors import IntegrityError
+from dimrec.publish.store import Entry
+from dimrec.serve.index import build_index
+from dimrec.serve.scoring import ServingState, recommend, similar
+
+
+def random_model(
+    seed: int, items: int = 120, width: int = 15
+) -> dict[str, list[tuple[str, float]]]:
+    """Lists best first, ties by neighbour id (as models are written). Scores are multiples
+    of 1/64, so sums are exact and ties are common."""
+    rng = random.Random(seed)
+    ids = [f"i{k:03d}" for k in range(items)]
+    lists: dict[str, list[tuple[str, float]]] = {}
+    for item in ids:
+        others = rng.sample([o for o in ids if o != item], rng.randint(0, width))
+        pairs = [(o, rng.randint(1, 64) / 64) for o in others]
+        lists[item] = sorted(pairs, key=lambda p: (-p[1], p[0]))
+    return lists
+
+
+def brute_force(
+    lists: dict[str, list[tuple[str, float]]],
+    weights: dict[str, float],
+    n: int,
+    removed: set[str],
+) -> list[tuple[str, float]]:
+    totals: dict[str, float] = defaultdict(float)
+    for item, weight in weights.items():
+        for other, sim in lists.get(item, []):
+            totals[other] += weight * sim
+    ranked = sorted(
+        ((j, s) for j, s in totals.items() if j not in removed), key=lambda p: (-p[1], p[0])
+    )
+    return ranked[:n]
+
+
+def state_of(lists: dict[str, list[tuple[str, float]]], hidden: frozenset[str] = frozenset()):
+    entries = [Entry(i, tuple(o for o, _ in p), tuple(s for _, s in p)) for i, p in lists.items()]
+    return ServingState.of(build_index("v", entries, [("pop", 3.0), ("i000", 2.0)]), hidden)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_recommend_matches_brute_force(seed: int) -> None:
+    lists = random_model(seed)
+    rng = random.Random(1000 + seed)
+    hidden = frozenset(rng.sample(sorted(lists), 10))
+    state = state_of(lists, hidden)
+    for _ in range(60):
+        k = rng.choice([1, 1, 2, 5, 10, 30])
+        weights = {item: rng.choice([0.5, 2.0, 6.0, 8.5]) for item in rng.sample(sorted(lists), k)}
+        known = {i: w for i, w in weights.items() if lists[i]}
+        if not known:
+            continue
+        exclude = set(rng.sample(sorted(lists), 3))
+        keep_input = rng.random() < 0.3
+        n = rng.choice([1, 3, 10, 50])
+        removed = hidden | exclude | (set() if keep_input else set(weights))
+        got = recommend(state, weights, n, exclude=exclude, keep_input=keep_input)
+        expected = brute_force(lists, known, n, removed)
+        assert not got.fallback
+        assert [(i, float(s)) for i, s in got.results] == [
+            (i, float(np.float32(s))) for i, s in expected
+        ]
+
+
+def test_weight_zero_items_count_as_unknown_but_stay_excluded() -> None:
+    lists = {"a": [("b", 0.5)], "b": [("a", 0.5)], "c": [("a", 0.25)]}
+    state = state_of(lists)
+    found = recommend(state, {"a": 0.0, "c": 1.0}, 5)
+    assert found.results == [] and not found.fallback  # only a could answer, and it is input
+    fallback = recommend(state, {"a": 0.0}, 5)
+    assert fallback.fallback
+    assert [item for item, _ in fallback.results] == ["pop", "i000"]
+
+
+def test_similar_leaves_out_hidden_items_and_knows_only_items_with_lists() -> None:
+    lists = {"a": [("b", 0.5), ("c", 0.25), ("d", 0.125)], "b": [("a", 0.5)]}
+    state = state_of(lists, frozenset({"c"}))
+    assert similar(state, "a", 10) == [("b", 0.5), ("d", 0.125)]
+    assert similar(state, "a", 1) == [("b", 0.5)]
+    assert similar(state, "d", 10) is None  # only ever a neighbour
+    assert similar(state, "zz", 10) is None
+
+
+def test_index_sorts_lists_that_are_not_best_first() -> None:
+    entries = [Entry("a", ("b", "c", "d"), (0.25, 0.75, 0.5)), Entry("b", ("a",), (0.5,))]
+    index = build_index("v", entries, [])
+    assert similar(ServingState.of(index, frozenset()), "a", 3) == [
+        ("c", 0.75),
+        ("d", 0.5),
+        ("b", 0.25),
+    ]
+
+
+def test_index_refuses_non_finite_scores_and_ragged_lists() -> None:
+    with pytest.raises(IntegrityError, match="non-finite"):
+        build_index("v", [Entry("a", ("b",), (float("nan"),))], [])
+    with pytest.raises(IntegrityError, match="1 neighbours but 2 scores"):
+        build_index("v", [Entry("a", ("b",), (0.5, 0.25))], [])
