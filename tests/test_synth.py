@@ -25,7 +25,7 @@ from dimrec.cli import app
 from dimrec.cli.synth import default_out
 from dimrec.config import ExportSettings, load_settings
 from dimrec.errors import InvalidInputError
-from dimrec.synth import SKU_REGEX, SynthSummary, generate
+from dimrec.synth import SIZES, SKU_REGEX, SynthSummary, generate
 
 START = dt.date(2026, 10, 1)
 TINY: dict[str, Any] = {
@@ -434,6 +434,30 @@ def test_cli_writes_the_shop_and_prints_a_summary(tmp_path: Path) -> None:
     assert not (out / "ga4").exists()
 
 
+def test_cli_size_preset(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["synth", "--out", str(tmp_path), "--size", "tiny", "--start", "2026-10-01",
+              "--formats", "flat", "--days", "1"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    generator = json.loads((tmp_path / "truth.json").read_text())["generator"]
+    expected = {**SIZES["tiny"], "days": 1}
+    assert {k: generator[k] for k in expected} == expected
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "named"),
+    [("--size", "huge", "huge"), ("--days", "0", "days must be at least 1")],
+)
+def test_cli_bad_input_is_an_invalid_input_error(
+    tmp_path: Path, option: str, value: str, named: str
+) -> None:
+    result = CliRunner().invoke(app, ["synth", "--out", str(tmp_path), option, value])
+    assert isinstance(result.exception, InvalidInputError)
+    assert named in str(result.exception)
+    assert not list(tmp_path.iterdir())
+
+
 def test_cli_bad_input_exits_non_zero_without_traceback(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-c", "from dimrec.cli import main; main()", "synth",
@@ -442,3 +466,4 @@ def test_cli_bad_input_exits_non_zero_without_traceback(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert "xml" in result.stderr and "Traceback" not in result.stderr
+    assert not list(tmp_path.iterdir())

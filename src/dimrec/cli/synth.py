@@ -16,7 +16,7 @@ from dimrec import dates
 from dimrec.cli.common import console, console_err, settings_of
 from dimrec.config import Settings
 from dimrec.errors import InvalidInputError
-from dimrec.synth import FORMATS, SynthSummary, generate
+from dimrec.synth import FORMATS, SIZES, SynthSummary, generate
 
 
 def register(app: typer.Typer) -> None:
@@ -39,17 +39,38 @@ def synth(
         str | None,
         typer.Option(
             "--start",
-            help="First day, YYYY-MM-DD (default: --days days before today, so the last "
-            "day is yesterday).",
+            help="First day, YYYY-MM-DD (default: the number of days before today, so the "
+            "last day is yesterday).",
             show_default=False,
         ),
     ] = None,
-    days: Annotated[int, typer.Option("--days", help="Number of days.")] = 30,
+    size: Annotated[
+        str,
+        typer.Option(
+            "--size",
+            help="Preset for --days/--sessions-per-day/--items/--users: "
+            + "; ".join(
+                f"{name} = {v['days']} d × {v['sessions_per_day']:,} sessions, "
+                f"{v['n_items']:,} items, {v['n_users']:,} users"
+                for name, v in SIZES.items()
+            )
+            + ".",
+        ),
+    ] = "bench",
+    days: Annotated[
+        int | None, typer.Option("--days", help="Number of days (default from --size).")
+    ] = None,
     sessions_per_day: Annotated[
-        int, typer.Option("--sessions-per-day", help="GA sessions per day.")
-    ] = 20_000,
-    items: Annotated[int, typer.Option("--items", help="Base items in the catalogue.")] = 5_000,
-    users: Annotated[int, typer.Option("--users", help="Shoppers who visit.")] = 50_000,
+        int | None,
+        typer.Option("--sessions-per-day", help="GA sessions per day (default from --size)."),
+    ] = None,
+    items: Annotated[
+        int | None,
+        typer.Option("--items", help="Base items in the catalogue (default from --size)."),
+    ] = None,
+    users: Annotated[
+        int | None, typer.Option("--users", help="Shoppers who visit (default from --size).")
+    ] = None,
     seed: Annotated[
         int, typer.Option("--seed", help="Random seed; the same seed writes the same bytes.")
     ] = 0,
@@ -69,17 +90,23 @@ def synth(
     files (newline-delimited JSON, gzip, as BigQuery exports them), a Retailrocket-style
     flat/events.csv.gz, and truth.json with the exact counts an export must find."""
     settings = settings_of(ctx)
+    if size not in SIZES:
+        raise InvalidInputError(f"unknown --size {size!r}: choose from {', '.join(SIZES)}")
+    preset = SIZES[size]
+    n_days = preset["days"] if days is None else days
     chosen = [f.strip() for f in formats.split(",") if f.strip()]
-    first = dates.parse_date(start) if start else dt.date.today() - dt.timedelta(days=days)
+    first = dates.parse_date(start) if start else dt.date.today() - dt.timedelta(days=n_days)
     target = out or default_out(settings)
-    with _progress_bar(days) as advance:
+    with _progress_bar(max(n_days, 0)) as advance:
         summary = generate(
             target,
             start=first,
-            days=days,
-            sessions_per_day=sessions_per_day,
-            n_items=items,
-            n_users=users,
+            days=n_days,
+            sessions_per_day=preset["sessions_per_day"]
+            if sessions_per_day is None
+            else sessions_per_day,
+            n_items=preset["n_items"] if items is None else items,
+            n_users=preset["n_users"] if users is None else users,
             seed=seed,
             formats=chosen,
             corrupt_lines=corrupt_lines,

@@ -7,7 +7,7 @@ with ``truth.json``, the counts an exporter must reproduce. Used by the demo, th
 benchmarks.
 """
 
-from dimrec.synth.generate import FORMATS, FormatTotals, SynthSummary, generate
+from dimrec.synth.generate import FORMATS, SIZES, FormatTotals, Size, SynthSummary, generate
 from dimrec.synth.truth import SKU_REGEX
 
-__all__ = ["FORMATS", "SKU_REGEX", "FormatTotals", "SynthSummary", "generate"]
+__all__ = ["FORMATS", "SIZES", "SKU_REGEX", "FormatTotals", "Size", "SynthSummary", "generate"]

@@ -16,8 +16,8 @@ import pyarrow as pa
 
 from dimrec.synth import render as r
 from dimrec.synth.catalog import Catalog, Population
+from dimrec.synth.day import ADD, CHECKOUT, DETAIL, PURCHASE, REMOVE, SKU_OK, Day
 from dimrec.synth.render import IntArray
-from dimrec.synth.shop import ADD, CHECKOUT, DETAIL, PURCHASE, REMOVE, SKU_OK, Day
 
 HEADER = "timestamp,visitorid,event,itemid\n"
 EVENT_NAMES = ("view", "addtocart", "transaction", "removefromcart", "checkout")

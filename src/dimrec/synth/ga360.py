@@ -21,7 +21,7 @@ from dimrec.synth.catalog import (
     sku_literal_index,
     sku_literals,
 )
-from dimrec.synth.shop import LIST_NAMES, PURCHASE, Day, page_table
+from dimrec.synth.day import LIST_NAMES, PURCHASE, Day, page_table
 
 _IMPRESSION = r.fragments(["null", "true", "false"])
 """isImpression: true on list and related-product impressions, false on list clicks."""

@@ -28,8 +28,8 @@ from dimrec.synth.catalog import (
     sku_literal_index,
     sku_literals,
 )
+from dimrec.synth.day import CHECKOUT, LIST_NAMES, NONE, Day, offsets, page_table
 from dimrec.synth.render import IntArray
-from dimrec.synth.shop import CHECKOUT, LIST_NAMES, NONE, Day, offsets, page_table
 
 EVENT_NAMES = (
     "session_start",

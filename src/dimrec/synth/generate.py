@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pyarrow as pa
@@ -30,12 +30,13 @@ from dimrec.errors import InvalidInputError
 from dimrec.fsio import atomic_write_bytes, join, url_to_fs
 from dimrec.logs import log_context
 from dimrec.synth.catalog import Catalog, Population, build_catalog, build_population
+from dimrec.synth.day import Day, VisitState
 from dimrec.synth.files import Compressor, GzipSink, write_lines
 from dimrec.synth.flat import HEADER, FlatRenderer, derive_rows
 from dimrec.synth.ga4 import Ga4Renderer, derive_events
 from dimrec.synth.ga360 import Ga360Renderer
 from dimrec.synth.render import text_block
-from dimrec.synth.shop import Day, VisitState, simulate_day
+from dimrec.synth.shop import simulate_day
 from dimrec.synth.truth import (
     Counted,
     TruthBook,
@@ -53,6 +54,25 @@ SYNTH_VERSION = 1
 SESSIONS_PER_BLOCK = 2000
 ROWS_PER_BLOCK = 50_000
 MIN_ITEMS = 10
+
+
+class Size(TypedDict):
+    """How big a shop to generate: ``generate(out, start=day, **SIZES["tiny"])``."""
+
+    days: int
+    sessions_per_day: int
+    n_items: int
+    n_users: int
+
+
+SIZES: dict[str, Size] = {
+    "tiny": {"days": 2, "sessions_per_day": 300, "n_items": 120, "n_users": 300},
+    "small": {"days": 7, "sessions_per_day": 2_000, "n_items": 1_000, "n_users": 5_000},
+    "bench": {"days": 30, "sessions_per_day": 20_000, "n_items": 5_000, "n_users": 50_000},
+    "large": {"days": 30, "sessions_per_day": 60_000, "n_items": 20_000, "n_users": 200_000},
+}
+"""Named sizes, by the events an export accepts: tiny ~1.5k (tests), small ~33k, bench ~1.4M
+(the benchmark size), large ~4M."""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""One day of shopping, simulated as flat arrays: sessions, their hits, the hits' products.
+"""How shoppers behave: one day of sessions simulated into the arrays of :mod:`dimrec.synth.day`.
 
 A session belongs to a shopper (drawn by activity). Three in ten sessions never touch a
 product (a bounce or a few content pages). The others view products — mostly from the
@@ -7,24 +7,46 @@ page full of impressions and a list click; a detail page may carry related-produ
 impressions. Some views end in the basket (more for items that sell well), a few baskets lose
 a line, some baskets go through checkout, most completed checkouts are purchased (now and then
 with an item not basketed in this session, and now and then with the receipt page sent twice).
-
-GA360 ``action_type`` codes name the hits throughout: 0 none, 1 list click, 2 detail view,
-3 add to cart, 4 remove from cart, 5 checkout, 6 purchase. The GA4 and flat shapes are
-derived from these same arrays, so the three formats hold the same interactions.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 import numpy as np
 
 from dimrec.synth.catalog import TRAFFIC, Catalog, Population, draw
+from dimrec.synth.day import (
+    ADD,
+    CHECKOUT,
+    CHECKOUT_PAGES,
+    CONTENT_PAGES,
+    DETAIL,
+    LIST_CATEGORY,
+    LIST_CLICK,
+    LIST_RELATED,
+    LIST_SEARCH,
+    NONE,
+    PAGE_BASKET,
+    PAGE_RECEIPT,
+    PAGE_SEARCH,
+    PURCHASE,
+    RELEVANT_ACTIONS,
+    REMOVE,
+    SKU_EMPTY,
+    SKU_NULL,
+    Day,
+    Hits,
+    Products,
+    Sessions,
+    VisitState,
+    list_page,
+    offsets,
+    product_page,
+    ranges,
+    ranks,
+)
 from dimrec.synth.render import BoolArray, IntArray
-
-NONE, LIST_CLICK, DETAIL, ADD, REMOVE, CHECKOUT, PURCHASE = range(7)
-RELEVANT_ACTIONS = (DETAIL, ADD, PURCHASE)
 
 P_NO_ECOMMERCE = 0.3
 VIEWS_P = 0.35
@@ -45,124 +67,11 @@ P_EXTRA_LINE = 0.05
 P_DUPLICATE_RECEIPT = 0.1
 NULL_USER_SHARE = 0.003
 NULL_SKU_SHARE = 0.001
+MIN_FAULTY = 50
+"""From this many candidates on, every day has at least one null user and one broken SKU."""
 HOUR_WEIGHTS = np.array(
     [2, 1.5, 1, 1, 1, 1.5, 2, 3, 4, 5, 6, 6, 6, 5.5, 5, 5, 5, 5.5, 6, 7, 7.5, 7, 5, 3.5]
 )
-
-# Pages: fixed pages, then one list page per category, then one product page per item.
-FIXED_PAGES = (
-    ("/home", "Home"),
-    ("/google+redesign/shop+by+brand/youtube", "YouTube | Shop by Brand"),
-    ("/store-policies/frequently-asked-questions", "Frequently Asked Questions"),
-    ("/signin.html", "The Google Merchandise Store - Log In"),
-    ("/basket.html", "Shopping Cart"),
-    ("/yourinfo.html", "Checkout Your Information"),
-    ("/payment.html", "Payment Method"),
-    ("/revieworder.html", "Checkout Review"),
-    ("/ordercompleted.html", "Checkout Confirmation"),
-    ("/asearch.html", "Store search results"),
-)
-PAGE_HOME, PAGE_BASKET, PAGE_RECEIPT, PAGE_SEARCH = 0, 4, 8, 9
-CONTENT_PAGES = np.array([1, 2, 3])
-CHECKOUT_PAGES = np.array([5, 6, 7])  # steps 1, 2, 3
-
-LIST_NAMES = ("(not set)", "Category", "Search Results", "Related Products")
-LIST_NONE, LIST_CATEGORY, LIST_SEARCH, LIST_RELATED = range(4)
-SKU_OK, SKU_NULL, SKU_EMPTY = range(3)
-
-
-def list_page(category: IntArray) -> IntArray:
-    page: IntArray = len(FIXED_PAGES) + category
-    return page
-
-
-def product_page(catalog: Catalog, item: IntArray) -> IntArray:
-    page: IntArray = len(FIXED_PAGES) + len(catalog.categories) + item
-    return page
-
-
-def page_table(catalog: Catalog) -> list[tuple[str, str]]:
-    """(path, title) of every page id: fixed pages, category lists, product pages."""
-    pages = list(FIXED_PAGES)
-    for spec in catalog.categories:
-        pages.append((f"/google+redesign/{spec.path}", f"{spec.name} | Google Merchandise Store"))
-    for item, name in enumerate(catalog.item_names):
-        spec = catalog.categories[catalog.item_category[item]]
-        slug = "+".join(name.lower().replace('"', "").split())
-        pages.append((f"/google+redesign/{spec.path}/{slug}", name))
-    return pages
-
-
-@dataclass
-class VisitState:
-    """What carries over from day to day: visits so far and first visit per shopper."""
-
-    visits: IntArray
-    first_seen: IntArray
-    """Unix seconds of the first session, -1 before it."""
-
-    @classmethod
-    def empty(cls, n_users: int) -> VisitState:
-        return cls(np.zeros(n_users, np.int64), np.full(n_users, -1, np.int64))
-
-
-@dataclass(frozen=True)
-class Sessions:
-    user: IntArray
-    null_user: BoolArray
-    start: IntArray
-    """visitStartTime, unix seconds (UTC); every hit falls on the same day."""
-    visit_number: IntArray
-    first_seen: IntArray
-    traffic: IntArray
-    hit_offsets: IntArray
-    pageviews: IntArray
-    duration: IntArray
-    purchased: BoolArray
-    revenue: IntArray
-    """Micros, with tax and shipping included; 0 without a purchase."""
-
-
-@dataclass(frozen=True)
-class Hits:
-    session: IntArray
-    number: IntArray
-    time: IntArray
-    """Milliseconds since the session start."""
-    action: IntArray
-    step: IntArray
-    is_page: BoolArray
-    page: IntArray
-    product_offsets: IntArray
-
-
-@dataclass(frozen=True)
-class Products:
-    hit: IntArray
-    item: IntArray
-    sku: IntArray
-    sku_state: IntArray
-    impression: BoolArray
-    click: BoolArray
-    quantity: IntArray
-    """0 where GA360 leaves productQuantity null."""
-    list_name: IntArray
-    position: IntArray
-    revenue: IntArray
-    """productRevenue in micros on purchase hits, else 0 (null)."""
-
-
-@dataclass(frozen=True)
-class Day:
-    date: dt.date
-    sessions: Sessions
-    hits: Hits
-    products: Products
-
-    def ms(self) -> IntArray:
-        """Every hit's moment in milliseconds since the epoch."""
-        start: IntArray = self.sessions.start[self.hits.session] * 1000 + self.hits.time
-        return start
 
 
 class _Groups:
@@ -224,7 +133,7 @@ def simulate_day(
     groups.add_hits(
         content_session,
         phase=0,
-        order=_ranks(n_content) + 1,
+        order=ranks(n_content) + 1,
         action=NONE,
         step=0,
         is_page=1,
@@ -256,7 +165,7 @@ def simulate_day(
     )
     n_shown = rng.integers(2, 6, len(listed))
     shown_at = 1 + np.floor(rng.random(len(listed)) * n_shown).astype(np.int64)
-    slot = _ranks(n_shown) + 1
+    slot = ranks(n_shown) + 1
     owner = np.repeat(np.arange(len(listed)), n_shown)
     is_viewed = slot == shown_at[owner]
     others = catalog.sample_in(rng, v_category[listed][owner])
@@ -284,7 +193,7 @@ def simulate_day(
     related = catalog.sample_in(rng, v_category[related_owner])
     groups.add_products(
         detail_hit[related_owner], item=related, sku=related, impression=1,
-        list_name=LIST_RELATED, position=_ranks(n_related) + 1,
+        list_name=LIST_RELATED, position=ranks(n_related) + 1,
     )  # fmt: skip
 
     carted = np.flatnonzero(v_cart)
@@ -320,7 +229,7 @@ def simulate_day(
     line_offsets = offsets(np.bincount(line_session, minlength=n))
 
     checkout_session = np.repeat(np.arange(n), steps)
-    checkout_step = _ranks(steps) + 1
+    checkout_step = ranks(steps) + 1
     checkout_hit = groups.add_hits(
         checkout_session, phase=3, order=checkout_step, action=CHECKOUT, step=checkout_step,
         is_page=1, page=CHECKOUT_PAGES[checkout_step - 1],
@@ -331,7 +240,7 @@ def simulate_day(
     receipts = np.where(purchased, 1 + (rng.random(n) < P_DUPLICATE_RECEIPT), 0)
     receipt_session = np.repeat(np.arange(n), receipts)
     receipt_hit = groups.add_hits(
-        receipt_session, phase=4, order=_ranks(receipts), action=PURCHASE, step=1, is_page=1,
+        receipt_session, phase=4, order=ranks(receipts), action=PURCHASE, step=1, is_page=1,
         page=PAGE_RECEIPT,
     )  # fmt: skip
     price = catalog.item_price[catalog.sku_item[line_sku]]
@@ -361,13 +270,13 @@ def _add_lines(
 ) -> None:
     """Each hit lists every basket line of its session."""
     count = line_offsets[session + 1] - line_offsets[session]
-    line = _ranges(line_offsets[session], count)
+    line = ranges(line_offsets[session], count)
     groups.add_products(
         np.repeat(hit, count),
         item=line_item[line],
         sku=line_sku[line],
         quantity=quantity[line],
-        position=_ranks(count) + 1,
+        position=ranks(count) + 1,
         revenue=0 if revenue is None else revenue[line],
     )
 
@@ -436,8 +345,8 @@ def _assemble(
     relevant &= ~null_user[h["session"][p["hit"]]]
     sku_state = np.zeros(len(p["hit"]), np.int64)
     candidates = np.flatnonzero(relevant)
-    if len(candidates):
-        k = max(1, round(NULL_SKU_SHARE * len(candidates)))
+    k = _faults(NULL_SKU_SHARE, len(candidates))
+    if k:
         chosen = np.sort(rng.choice(candidates, k, replace=False))
         sku_state[chosen] = np.where(np.arange(k) % 2 == 0, SKU_NULL, SKU_EMPTY)
     return Day(
@@ -457,7 +366,7 @@ def _assemble(
         ),
         hits=Hits(
             session=h["session"],
-            number=_ranks(counts) + 1,
+            number=ranks(counts) + 1,
             time=time,
             action=h["action"],
             step=h["step"],
@@ -504,28 +413,13 @@ def _pick_null_users(rng: np.random.Generator, n: int, n_views: IntArray) -> Boo
     """A few sessions with product views lose their visitor id (a tracking fault)."""
     null_user = np.zeros(n, bool)
     with_views = np.flatnonzero(n_views > 0)
-    if len(with_views):
-        k = max(1, round(NULL_USER_SHARE * len(with_views)))
+    k = _faults(NULL_USER_SHARE, len(with_views))
+    if k:
         null_user[rng.choice(with_views, k, replace=False)] = True
     return null_user
 
 
-def offsets(counts: IntArray) -> IntArray:
-    """Start of every group of the given sizes, and the total at the end."""
-    offsets = np.zeros(len(counts) + 1, np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    return offsets
-
-
-def _ranks(counts: IntArray) -> IntArray:
-    """0, 1, ..., c-1 for every count c, concatenated."""
-    total = int(np.sum(counts))
-    starts = np.repeat(offsets(np.asarray(counts, np.int64))[:-1], counts)
-    ranks: IntArray = np.arange(total, dtype=np.int64) - starts
-    return ranks
-
-
-def _ranges(starts: IntArray, counts: IntArray) -> IntArray:
-    """starts[k], ..., starts[k] + counts[k] - 1 for every k, concatenated."""
-    ranges: IntArray = np.repeat(starts, counts) + _ranks(counts)
-    return ranges
+def _faults(share: float, candidates: int) -> int:
+    """How many of ``candidates`` get a tracking fault."""
+    k = round(share * candidates)
+    return max(k, 1) if candidates >= MIN_FAULTY else k

@@ -31,12 +31,12 @@ from typing import Any
 import numpy as np
 
 from dimrec.synth.catalog import Catalog
+from dimrec.synth.day import ADD, DETAIL, PURCHASE, SKU_OK, Day
 from dimrec.synth.flat import EVENT_NAMES as FLAT_EVENTS
 from dimrec.synth.flat import FlatRows
 from dimrec.synth.ga4 import EVENT_NAMES as GA4_EVENTS
 from dimrec.synth.ga4 import Ga4Events
 from dimrec.synth.render import BoolArray, IntArray
-from dimrec.synth.shop import ADD, DETAIL, PURCHASE, SKU_OK, Day
 
 SKU_REGEX = r"^([^-]+|[^-]+-[^-]+-[^-]+)-[^-]+$"
 """Variant normalisation (the default of ``export.sku_regex``): strip the last ``-SUFFIX``
