@@ -1,9 +1,165 @@
-"""CLI commands of the train stage."""
+"""CLI commands of the train stage: ``dimrec prepare`` and ``dimrec train``."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from typing import Annotated, Any
+
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from dimrec import pipeline
+from dimrec.cli.common import (
+    AsOfOption,
+    DateOption,
+    DaysEndOption,
+    DaysInitOption,
+    console,
+    console_err,
+    resolve_days,
+    settings_of,
+)
+
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="Recompute the profiles even when they are current.")
+]
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
+    app.command("prepare")(prepare)
+    app.command("train")(train)
+
+
+def prepare(
+    ctx: typer.Context,
+    date: DateOption = None,
+    days_init: DaysInitOption = None,
+    days_end: DaysEndOption = None,
+    as_of: AsOfOption = None,
+    force: ForceOption = False,
+) -> None:
+    """Turn exported events into daily profiles (user, item, score), one day or a range
+    (default the [train] window). Days already prepared are kept unless their events
+    changed, the weights changed, or --force is given."""
+    settings = settings_of(ctx)
+    days = resolve_days(
+        date,
+        days_init,
+        days_end,
+        as_of,
+        default_init=settings.train.days_init,
+        default_end=settings.train.days_end,
+    )
+    with _progress_bars() as progress:
+        summary = pipeline.prepare_days(settings, days, force=force, progress=progress)
+    table = Table("day", "events", "profiles", "status", "seconds", title="prepare")
+    for day in summary.days:
+        status = "cached" if day.cached else "prepared"
+        events = "" if day.cached else str(day.events)
+        table.add_row(day.day.isoformat(), events, str(day.profiles), status, f"{day.seconds:.3f}")
+    console.print(table)
+    console.print(
+        f"{len(summary.prepared)} day(s) prepared, {len(summary.cached)} cached "
+        f"under {settings.paths.profiles_url()}"
+    )
+
+
+def train(
+    ctx: typer.Context,
+    days_init: DaysInitOption = None,
+    days_end: DaysEndOption = None,
+    as_of: AsOfOption = None,
+    algorithm: Annotated[
+        str | None, typer.Option("--algorithm", help="exact, dimsum, rp3beta or ease.")
+    ] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option("--threshold", help="DIMSUM threshold in [0, 1]; 0 means exact."),
+    ] = None,
+    top_k: Annotated[int | None, typer.Option("--top-k", help="Neighbours kept per item.")] = None,
+    engine: Annotated[str | None, typer.Option("--engine", help="local or spark.")] = None,
+    min_items: Annotated[
+        int | None, typer.Option("--min-items", help="Leave out users with fewer items.")
+    ] = None,
+    max_items: Annotated[
+        int | None, typer.Option("--max-items", help="Leave out users with more items.")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed of DIMSUM's sampling.")] = None,
+    allow_missing: Annotated[
+        bool,
+        typer.Option("--allow-missing", help="Train on the days that exist when some are missing."),
+    ] = False,
+) -> None:
+    """Train a model on a window of days and write it as a new version under models/.
+    Unset options come from the [train] settings."""
+    settings = settings_of(ctx)
+    params = pipeline.train_params(
+        settings,
+        algorithm=algorithm,
+        threshold=threshold,
+        top_k=top_k,
+        min_items=min_items,
+        max_items=max_items,
+        seed=seed,
+    )
+    with _progress_bars() as progress:
+        model = pipeline.train(
+            settings,
+            days_init=days_init,
+            days_end=days_end,
+            as_of=as_of,
+            params=params,
+            engine=engine,
+            allow_missing=allow_missing or None,
+            progress=progress,
+        )
+    _print_model(model.manifest, model.url)
+
+
+def _print_model(manifest: dict[str, Any], url: str) -> None:
+    window, counts, params = manifest["window"], manifest["counts"], manifest["params"]
+    console.print(f"model {manifest['version']} written to {url}", soft_wrap=True)
+    table = Table(show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    table.add_row("engine", f"{manifest['engine']}, {params['algorithm']}")
+    days, missing = window["days"], window["missing_days"]
+    table.add_row(
+        "window",
+        f"{days[0]}..{days[-1]}, {len(days)} day(s)"
+        + (f", missing {', '.join(missing)}" if missing else ""),
+    )
+    table.add_row(
+        "counts",
+        f"{counts['users']} users ({counts['users_dropped']} left out), {counts['items']} items, "
+        f"{counts['pairs']} pairs, {counts['profiles']} profiles",
+    )
+    timings = ", ".join(f"{step} {seconds:.3f}s" for step, seconds in manifest["timings"].items())
+    table.add_row("timings", timings)
+    console.print(table)
+
+
+@contextlib.contextmanager
+def _progress_bars() -> Iterator[pipeline.StepProgress]:
+    """A Rich progress bar per step on the terminal (nothing when stderr is not one)."""
+    bars = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console_err,
+        transient=True,
+        disable=not console_err.is_terminal,
+    )
+    tasks: dict[str, Any] = {}
+
+    def update(step: str, done: int, total: int) -> None:
+        if step not in tasks:
+            tasks[step] = bars.add_task(step, total=total)
+        bars.update(tasks[step], completed=done, total=total)
+
+    with bars:
+        yield update

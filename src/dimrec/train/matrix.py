@@ -1,0 +1,183 @@
+"""The window's user × item matrix: steps 1–4 of the engine contract (see ``engine.py``).
+
+DuckDB reads the daily profile files directly (so memory stays bounded by the summed
+profiles, not the raw days), sums each (user, item) over the window, computes the popularity
+table over all users, keeps the users with ``min_items`` ≤ distinct items ≤ ``max_items`` and
+returns their scores as a CSR matrix whose rows are users and columns items, both sorted by
+id in binary UTF-8 order (DuckDB's default string order), so that column order is item id
+order and equal similarities break ties by item id.
+
+Counts (the manifest's ``counts``, on every engine):
+
+- ``profiles``: profile rows read from the window's files;
+- ``users`` / ``users_dropped``: users kept by / left out by the user filter;
+- ``items``: items touched by the kept users (the matrix's columns).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import scipy.sparse as sp
+
+from dimrec.errors import DataError
+from dimrec.fsio import url_to_fs
+from dimrec.model import popularity_table
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WindowMatrix:
+    matrix: sp.csr_matrix
+    """Users × items, float64 scores; rows and columns sorted by id; canonical CSR."""
+    items: pa.Array
+    """Item ids (strings) in column order."""
+    popularity: pa.Table
+    """``dimrec.model.POPULARITY_SCHEMA`` over all users of the window, best first."""
+    counts: dict[str, int]
+    """profiles, users, users_dropped, items."""
+
+
+def build_matrix(
+    profile_urls: Sequence[str], *, min_items: int, max_items: int, threads: int = 0
+) -> WindowMatrix:
+    """Read the profile files and build the window's matrix and popularity table.
+
+    Raises DataError when the files hold no profiles or no user passes the filter.
+    """
+    if not profile_urls:
+        raise DataError("the window has no profile files to train on")
+    con = duckdb.connect(
+        config={
+            "threads": threads or os.cpu_count() or 1,
+            "temp_directory": os.path.join(tempfile.gettempdir(), "dimrec-duckdb"),
+        }
+    )
+    try:
+        sources = _register(con, profile_urls)
+        _run(
+            con,
+            """
+            CREATE TEMP TABLE summed AS
+            SELECT "user", item, sum(score)::DOUBLE AS score, count(*) AS rows
+            FROM read_parquet(?, hive_partitioning = false, union_by_name = false)
+            GROUP BY "user", item
+            """,
+            [sources],
+        )
+        profiles, pairs = _two_ints(
+            con, "SELECT coalesce(sum(rows), 0)::BIGINT, count(*) FROM summed"
+        )
+        if pairs == 0:
+            raise DataError(
+                f"the window's {len(profile_urls)} day(s) hold no profiles; "
+                "check that the export found events for those days"
+            )
+        popular = _arrow(
+            con, "SELECT item, sum(score) AS score, count(*) AS users FROM summed GROUP BY item"
+        )
+        _run(
+            con,
+            """
+            CREATE TEMP TABLE kept AS
+            SELECT "user", (row_number() OVER (ORDER BY "user") - 1)::INTEGER AS row
+            FROM summed GROUP BY "user" HAVING count(*) BETWEEN ? AND ?
+            """,
+            [min_items, max_items],
+        )
+        users_total, users_kept = _two_ints(
+            con, 'SELECT (SELECT count(DISTINCT "user") FROM summed), count(*) FROM kept'
+        )
+        if users_kept == 0:
+            raise DataError(
+                f"no user of the window has between min_items={min_items} and "
+                f"max_items={max_items} distinct items ({users_total} users were all left "
+                "out); widen the window or the item limits"
+            )
+        _run(
+            con,
+            """
+            CREATE TEMP TABLE columns AS
+            SELECT item, (row_number() OVER (ORDER BY item) - 1)::INTEGER AS col
+            FROM (SELECT DISTINCT s.item FROM summed s SEMI JOIN kept k ON s."user" = k."user")
+            """,
+        )
+        items = _arrow(con, "SELECT item FROM columns ORDER BY col")
+        entries = _arrow(
+            con,
+            """
+            SELECT k.row, c.col, s.score
+            FROM summed s JOIN kept k ON s."user" = k."user" JOIN columns c ON s.item = c.item
+            ORDER BY k.row, c.col
+            """,
+        )
+    finally:
+        con.close()
+    rows = entries.column("row").to_numpy().astype(np.int64, copy=False)
+    cols = entries.column("col").to_numpy().astype(np.int32, copy=False)
+    data = entries.column("score").to_numpy().astype(np.float64, copy=False)
+    n_items = items.num_rows
+    indptr = np.zeros(users_kept + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=users_kept), out=indptr[1:])
+    matrix = sp.csr_matrix((data, cols, indptr), shape=(users_kept, n_items))
+    counts = {
+        "profiles": profiles,
+        "users": users_kept,
+        "users_dropped": users_total - users_kept,
+        "items": n_items,
+    }
+    log.info(
+        "window matrix: %d users × %d items, %d entries (%d users left out)",
+        users_kept,
+        n_items,
+        matrix.nnz,
+        counts["users_dropped"],
+    )
+    popularity = popularity_table(
+        popular.column("item"),
+        popular.column("score").to_numpy(),
+        popular.column("users").to_numpy(),
+    )
+    return WindowMatrix(matrix, items.column("item").combine_chunks(), popularity, counts)
+
+
+def _register(con: duckdb.DuckDBPyConnection, urls: Sequence[str]) -> list[str]:
+    """Paths DuckDB can read: local paths as they are, other URLs through their fsspec
+    filesystem registered with DuckDB."""
+    sources = []
+    registered: set[str] = set()
+    for url in urls:
+        fs, path = url_to_fs(url)
+        protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+        if protocol in ("file", "local"):
+            sources.append(path)
+            continue
+        if protocol not in registered:
+            con.register_filesystem(fs)
+            registered.add(protocol)
+        sources.append(fs.unstrip_protocol(path))
+    return sources
+
+
+def _arrow(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
+    table = con.sql(sql).to_arrow_table()
+    assert table is not None
+    return table
+
+
+def _run(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> None:
+    con.execute(sql, params).fetchall()
+
+
+def _two_ints(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[int, int]:
+    [row] = con.execute(sql).fetchall()
+    return int(row[0]), int(row[1])

@@ -1,0 +1,180 @@
+"""The train stage: a window of daily profiles → an engine → a model version folder.
+
+:func:`train_model` checks the window (which days have profiles, whether they were computed
+with the parameters' weights) before anything runs, trains with the given engine, and writes
+``models/<version>/`` through :func:`dimrec.model.write_model` with a complete manifest. A
+failure at any point leaves no version folder behind, not even a partial one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from dimrec import dates, partitions
+from dimrec.config import Settings
+from dimrec.errors import DataError, InvalidInputError, MissingDataError
+from dimrec.fsio import join, url_to_fs
+from dimrec.logs import log_context, timed
+from dimrec.model import Model, new_version, write_model
+from dimrec.train.engine import Engine, Progress, TrainResult
+from dimrec.train.params import TrainParams
+from dimrec.train.profiles import prepared_weights
+
+log = logging.getLogger(__name__)
+
+#: What a bad parameter means, added to the validation message.
+_HINTS = {
+    "threshold": "the DIMSUM threshold is between 0 and 1; 0 means exact",
+    "top_k": "at least 1 neighbour per item",
+    "min_items": "users need at least 1 item",
+    "max_items": "users need at least 1 item",
+}
+
+
+@dataclass(frozen=True)
+class Window:
+    """The days from ``days_init`` days before ``as_of`` through ``days_end`` days before it."""
+
+    as_of: dt.date
+    days_init: int
+    days_end: int
+    days: tuple[dt.date, ...]
+
+    @classmethod
+    def resolve(cls, days_init: int, days_end: int, as_of: dt.date | None = None) -> Window:
+        anchor = as_of or dt.date.today()
+        return cls(anchor, days_init, days_end, tuple(dates.window(days_init, days_end, anchor)))
+
+    def describe(self) -> str:
+        return f"{self.days[0].isoformat()}..{self.days[-1].isoformat()} ({len(self.days)} days)"
+
+
+def validated_params(settings: Settings, **overrides: object) -> TrainParams:
+    """Training parameters from ``settings.train`` and ``settings.weights``, with
+    ``overrides`` (None values ignored); InvalidInputError names each bad parameter."""
+    try:
+        return TrainParams.from_settings(settings, **overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"])
+            message = error["msg"].removeprefix("Value error, ")
+            if field:
+                value = error.get("input")
+                hint = _HINTS.get(field)
+                problems.append(f"{field}={value!r}: {message}" + (f" ({hint})" if hint else ""))
+            else:
+                problems.append(message)
+        raise InvalidInputError(f"invalid training parameters: {'; '.join(problems)}") from None
+
+
+def train_model(
+    *,
+    profiles_url: str,
+    models_url: str,
+    window: Window,
+    params: TrainParams,
+    engine: Engine,
+    allow_missing: bool = False,
+    progress: Progress | None = None,
+    timings: Mapping[str, float] | None = None,
+) -> Model:
+    """Train on the window's profiles with ``engine`` and write a new model version.
+
+    Raises MissingDataError when the window has no profiles at all or, unless
+    ``allow_missing``, when some of its days have none (naming them); DataError when a day's
+    profiles were computed with other weights or nothing is left to train on. ``timings``
+    of earlier steps (e.g. prepare) are recorded in the manifest too.
+    """
+    store = partitions.profiles(profiles_url)
+    present = [day for day in window.days if store.exists(day)]
+    missing = check_window(window, present, allow_missing=allow_missing)
+    if missing:
+        log.warning("training without the missing day(s) %s", ", ".join(map(str, missing)))
+    _check_weights(store, present, params)
+    steps: dict[str, float] = dict(timings or {})
+    urls = [_url_of(store, day) for day in present]
+    with log_context(engine=engine.name, algorithm=params.algorithm):
+        log.info("training on %s with %s", window.describe(), params.model_dump_json())
+        with timed(steps, "train", log):
+            result = engine.train(urls, params, progress=progress)
+        steps.update(result.timings)
+        version = new_version()
+        manifest: dict[str, Any] = {
+            "window": {
+                "as_of": window.as_of.isoformat(),
+                "days_init": window.days_init,
+                "days_end": window.days_end,
+                "days": [day.isoformat() for day in present],
+                "missing_days": [day.isoformat() for day in missing],
+            },
+            "params": params.model_dump(mode="json"),
+            "engine": engine.name,
+            "counts": dict(result.counts),
+            "timings": steps,
+        }
+        with log_context(version=version):
+            model = _write(models_url, version, result, manifest)
+            log.info("model %s written to %s: %s", version, model.url, result.counts)
+    return model
+
+
+def check_window(
+    window: Window, present: Sequence[dt.date], *, allow_missing: bool
+) -> list[dt.date]:
+    """The window's days not in ``present``; raises MissingDataError when no day is present
+    or, unless ``allow_missing``, when some are missing (naming them)."""
+    have = set(present)
+    missing = [day for day in window.days if day not in have]
+    if len(missing) == len(window.days):
+        raise MissingDataError(
+            f"no profiles or events for any day of the window {window.describe()}; export "
+            "those days first (`dimrec export`), then train"
+        )
+    if missing and not allow_missing:
+        raise MissingDataError(
+            f"{len(missing)} of the window's {len(window.days)} days have no profiles or "
+            f"events: {', '.join(day.isoformat() for day in missing)}; export them, or "
+            "train on the other days with --allow-missing"
+        )
+    return missing
+
+
+def _check_weights(
+    store: partitions.DayPartitions, days: Sequence[dt.date], params: TrainParams
+) -> None:
+    """Refuse profiles known to have been computed with weights other than the params'."""
+    wanted = {k: float(v) for k, v in params.weights.items()}
+    other = [day for day in days if prepared_weights(store, day) not in (None, wanted)]
+    if other:
+        raise DataError(
+            f"profiles of {', '.join(day.isoformat() for day in other)} were computed with "
+            f"other weights than {wanted}; prepare them again (`dimrec prepare --force`)"
+        )
+
+
+def _url_of(store: partitions.DayPartitions, day: dt.date) -> str:
+    return str(store.fs.unstrip_protocol(store.path(day)))
+
+
+def _write(models_url: str, version: str, result: TrainResult, manifest: dict[str, Any]) -> Model:
+    """Write the version folder; on any failure remove what was written of it."""
+    try:
+        return write_model(
+            models_url,
+            neighbours=result.neighbours,
+            popularity=result.popularity,
+            manifest=manifest,
+            version=version,
+        )
+    except BaseException:
+        fs, root = url_to_fs(join(models_url, version))
+        if fs.exists(root):
+            fs.rm(root, recursive=True)
+        raise
