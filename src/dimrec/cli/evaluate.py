@@ -1,9 +1,293 @@
-"""CLI commands of the evaluate stage."""
+"""CLI commands of the evaluate stage: ``dimrec evaluate`` and ``dimrec tune``."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from typing import Annotated, Any
+
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from dimrec import dates, pipeline
+from dimrec.cli.common import console, console_err, settings_of
+from dimrec.errors import InvalidInputError
+from dimrec.evaluate.datasets import DATASETS, DataSpec
+from dimrec.evaluate.report import rich_table
+from dimrec.evaluate.split import SplitSpec
+from dimrec.evaluate.systems import DEFAULT_SYSTEMS
+from dimrec.evaluate.tune import load_grid
+
+DatasetOption = Annotated[
+    str | None,
+    typer.Option(
+        "--dataset",
+        help=f"A public data set read directly ({', '.join(DATASETS)}); "
+        "default: the exported events.",
+    ),
+]
+DataPathOption = Annotated[
+    str | None, typer.Option("--data-path", help="The data set's file, or a folder holding it.")
+]
+FromOption = Annotated[str | None, typer.Option("--from", help="First day of events to use.")]
+ToOption = Annotated[str | None, typer.Option("--to", help="Last day of events to use.")]
+CutoffOption = Annotated[
+    str | None,
+    typer.Option("--cutoff", help="Last training day; the test starts the day after."),
+]
+TestDaysOption = Annotated[int, typer.Option("--test-days", help="Days in the test.")]
+FractionOption = Annotated[
+    float | None,
+    typer.Option(
+        "--cutoff-fraction",
+        help="Cut-off at this fraction of the date range (0.8: test on the last 20%).",
+    ),
+]
+PerUserOption = Annotated[
+    float | None,
+    typer.Option(
+        "--per-user", help="Per-user split: each user's last FRACTION of events is the test."
+    ),
+]
+ModeOption = Annotated[
+    str,
+    typer.Option(
+        "--mode",
+        help="history: query = the shopper's history; session: the first items of their "
+        "test-day session.",
+    ),
+]
+SessionItemsOption = Annotated[
+    int, typer.Option("--session-items", help="Session mode: items in the query.")
+]
+TargetsOption = Annotated[
+    str, typer.Option("--targets", help="Actions that count as a hit, comma-separated.")
+]
+KOption = Annotated[str, typer.Option("--k", help="Cut-offs k, comma-separated.")]
+OutOption = Annotated[
+    str | None,
+    typer.Option("--out", help="Report folder (default models/evaluations/<kind>-<version>)."),
+]
+MinRatingOption = Annotated[
+    float, typer.Option("--min-rating", help="MovieLens: lowest rating that is a positive.")
+]
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
+    app.command("evaluate")(evaluate)
+    app.command("tune")(tune)
+
+
+def evaluate(
+    ctx: typer.Context,
+    system: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--system",
+            "-s",
+            help="A system to evaluate (repeat the option): exact, dimsum:0.1, "
+            "rp3beta:alpha=0.8,beta=0.3, ease:lambda=500, exact:bm25, popularity, "
+            "implicit-cosine, implicit-bm25. Default: all of the comparison table.",
+        ),
+    ] = None,
+    dataset: DatasetOption = None,
+    data_path: DataPathOption = None,
+    first: FromOption = None,
+    last: ToOption = None,
+    cutoff: CutoffOption = None,
+    test_days: TestDaysOption = 1,
+    cutoff_fraction: FractionOption = None,
+    per_user: PerUserOption = None,
+    mode: ModeOption = "history",
+    session_items: SessionItemsOption = 1,
+    targets: TargetsOption = "basket,purchase",
+    k: KOption = "5,10,20",
+    window_days: Annotated[
+        int | None,
+        typer.Option("--window-days", help="Train on the last N days before the cut-off."),
+    ] = None,
+    half_life: Annotated[
+        float | None,
+        typer.Option("--half-life", help="Time decay: halve an event's score every N days."),
+    ] = None,
+    min_rating: MinRatingOption = 4.0,
+    out: OutOption = None,
+) -> None:
+    """Measure recommendation quality offline: train each system on the days up to a
+    cut-off, score the shoppers of the following day(s) the way the server does, and report
+    HR, precision, recall, NDCG and MAP at k, coverage, fallback share and training time,
+    with paired-bootstrap intervals of the differences."""
+    settings = settings_of(ctx)
+    with _progress_bar() as progress:
+        result = pipeline.evaluate(
+            settings,
+            data=_data(dataset, data_path, first, last, min_rating),
+            split=_split(cutoff, test_days, cutoff_fraction, per_user),
+            systems=system or DEFAULT_SYSTEMS,
+            ks=_ints(k, "--k"),
+            mode=_mode(mode),
+            target_actions=_words(targets),
+            session_items=session_items,
+            window_days=window_days,
+            half_life_days=half_life,
+            report_to=out,
+            progress=progress,
+        )
+    console.print(rich_table(result.evaluation, reference=result.reference))
+    console.print(f"report: {result.report_url}")
+
+
+def tune(
+    ctx: typer.Context,
+    grid: Annotated[
+        str | None,
+        typer.Option("--grid", help="TOML file of the values to try (keys of TuneGrid)."),
+    ] = None,
+    algorithms: Annotated[
+        str | None,
+        typer.Option("--algorithms", help="Algorithms to search, e.g. exact,rp3beta,ease."),
+    ] = None,
+    windows: Annotated[
+        str | None,
+        typer.Option("--windows", help="Window lengths in days to try, e.g. 14,30,all."),
+    ] = None,
+    half_lives: Annotated[
+        str | None,
+        typer.Option("--half-lives", help="Time-decay half-lives in days to try, e.g. none,30,90."),
+    ] = None,
+    baselines: Annotated[
+        bool, typer.Option(help="Also run implicit's cosine and BM25 on the test.")
+    ] = True,
+    dataset: DatasetOption = None,
+    data_path: DataPathOption = None,
+    first: FromOption = None,
+    last: ToOption = None,
+    cutoff: CutoffOption = None,
+    test_days: TestDaysOption = 1,
+    cutoff_fraction: FractionOption = None,
+    per_user: PerUserOption = None,
+    mode: ModeOption = "history",
+    session_items: SessionItemsOption = 1,
+    targets: TargetsOption = "basket,purchase",
+    k: KOption = "5,10,20",
+    min_rating: MinRatingOption = 4.0,
+    out: OutOption = None,
+    fragment: Annotated[
+        str | None,
+        typer.Option("--fragment", help="Where to write the chosen dimrec.toml fragment."),
+    ] = None,
+) -> None:
+    """Choose algorithm and parameters by NDCG@10 on a validation split carved from the
+    training period (never the test days), retrain on the whole training period, evaluate
+    once on the test and write the choice as a dimrec.toml fragment."""
+    settings = settings_of(ctx)
+    overrides: dict[str, object] = {
+        "algorithms": _words(algorithms) if algorithms else None,
+        "window_days": _optional_numbers(windows, int, "--windows") if windows else None,
+        "half_life_days": _optional_numbers(half_lives, float, "--half-lives")
+        if half_lives
+        else None,
+    }
+    chosen_grid = load_grid(grid or "", **overrides)
+    with _progress_bar() as progress:
+        result = pipeline.tune(
+            settings,
+            data=_data(dataset, data_path, first, last, min_rating),
+            split=_split(cutoff, test_days, cutoff_fraction, per_user),
+            grid=chosen_grid,
+            ks=_ints(k, "--k"),
+            mode=_mode(mode),
+            target_actions=_words(targets),
+            session_items=session_items,
+            baselines=baselines,
+            report_to=out,
+            fragment_to=fragment,
+            progress=progress,
+        )
+    tuned = result.result
+    console.print(
+        f"chosen on validation ({tuned.validation}): {tuned.best.label()} "
+        f"(NDCG@10 {tuned.best_trial().ndcg:.4f}, {len(tuned.trials)} trials)"
+    )
+    console.print(rich_table(tuned.test, reference=tuned.reference))
+    console.print(f"report: {result.report_url}")
+    console.print(f"configuration: {result.fragment_url}")
+    console.print(result.fragment, highlight=False, markup=False)
+
+
+def _data(
+    dataset: str | None, path: str | None, first: str | None, last: str | None, min_rating: float
+) -> DataSpec:
+    return DataSpec(
+        dataset=dataset,
+        path=path,
+        first=dates.parse_date(first) if first else None,
+        last=dates.parse_date(last) if last else None,
+        min_rating=min_rating,
+    )
+
+
+def _split(
+    cutoff: str | None, test_days: int, fraction: float | None, per_user: float | None
+) -> SplitSpec:
+    return SplitSpec(
+        cutoff=dates.parse_date(cutoff) if cutoff else None,
+        test_days=test_days,
+        cutoff_fraction=fraction,
+        per_user_fraction=per_user,
+    )
+
+
+def _mode(mode: str) -> Any:
+    if mode not in ("history", "session"):
+        raise InvalidInputError(f"--mode must be history or session (got {mode!r})")
+    return mode
+
+
+def _words(text: str) -> list[str]:
+    return [w.strip() for w in text.split(",") if w.strip()]
+
+
+def _ints(text: str, option: str) -> list[int]:
+    try:
+        values = [int(w) for w in _words(text)]
+    except ValueError:
+        raise InvalidInputError(f"{option} takes whole numbers separated by commas") from None
+    if not values or min(values) < 1:
+        raise InvalidInputError(f"{option} needs numbers of at least 1 (got {text!r})")
+    return values
+
+
+def _optional_numbers(text: str, kind: type[int] | type[float], option: str) -> list[Any]:
+    values: list[Any] = []
+    for word in _words(text):
+        if word.lower() in ("none", "all"):
+            values.append(None)
+            continue
+        try:
+            values.append(kind(word))
+        except ValueError:
+            raise InvalidInputError(
+                f"{option}: {word!r} is not a number (use none/all for no limit)"
+            ) from None
+    return values
+
+
+@contextlib.contextmanager
+def _progress_bar() -> Iterator[pipeline.StepProgress]:
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console_err, transient=True) as bars:
+        tasks: dict[str, Any] = {}
+
+        def update(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = bars.add_task(step, total=total)
+            bars.update(tasks[step], completed=done, total=total)
+
+        yield update

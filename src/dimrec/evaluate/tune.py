@@ -1,0 +1,326 @@
+"""Tuning: choose the algorithm and its parameters by NDCG@10 on a validation split carved
+from the training period by the same rule as the test (never the test itself), then
+retrain on the whole training period and evaluate once on the test.
+
+The search has two stages, every trial scored on the same validation shoppers:
+
+1. *algorithm*: each algorithm with each combination of its own parameters (exact and
+   dimsum: item weighting, and dimsum's thresholds; rp3beta α × β; ease λ), on the base
+   shared settings;
+2. *shared*: from the best trial so far, each shared setting in turn — action weights,
+   window length, user filter, time-decay half-life — takes each of its values and keeps
+   the best (one pass of coordinate ascent).
+
+The final test run scores the chosen configuration beside the best of each algorithm, the
+DIMSUM comparison thresholds, popularity and implicit's cosine and BM25 baselines, all on
+the chosen shared settings, so every difference is paired and has its interval.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import tomllib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from dimrec.errors import ConfigError
+from dimrec.evaluate.interactions import Interactions
+from dimrec.evaluate.models import Config
+from dimrec.evaluate.runner import Candidate, Evaluation, evaluate
+from dimrec.evaluate.split import Split
+from dimrec.evaluate.task import DEFAULT_TARGET_ACTIONS, Mode
+from dimrec.train.params import Algorithm, TrainParams
+from dimrec.train.weighting import Weighting
+
+log = logging.getLogger(__name__)
+
+TUNE_METRIC = ("ndcg", 10)
+#: Called as progress(step, done, total) as each system of each stage is scored.
+TuneProgress = Callable[[str, int, int], None]
+
+
+class TuneGrid(BaseModel):
+    """The values each tuned setting may take (a TOML/JSON table of lists)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    algorithms: list[Algorithm] = Field(default=["exact", "rp3beta", "ease"])
+    """Algorithms searched (dimsum only approximates exact; it is in the final table anyway)."""
+    thresholds: list[float] = Field(default=[0.1, 0.5])
+    """dimsum thresholds searched when dimsum is among the algorithms."""
+    rp3_alpha: list[float] = Field(default=[0.5, 0.75, 1.0])
+    rp3_beta: list[float] = Field(default=[0.0, 0.25, 0.5, 0.75])
+    ease_lambda: list[float] = Field(default=[50.0, 200.0, 1000.0, 5000.0, 20000.0])
+    weights: list[dict[str, float]] = Field(
+        default=[
+            {"browse": 0.5, "basket": 2.0, "purchase": 6.0},
+            {"browse": 1.0, "basket": 1.0, "purchase": 1.0},
+            {"browse": 1.0, "basket": 4.0, "purchase": 8.0},
+        ]
+    )
+    """Action weights to try."""
+    window_days: list[int | None] = Field(default=[None])
+    """Training window lengths in days (None: the whole training period)."""
+    user_filters: list[tuple[int, int]] = Field(default=[(2, 100), (2, 1000)])
+    """(min_items, max_items) pairs."""
+    half_life_days: list[float | None] = Field(default=[None])
+    """Time-decay half-lives in days (None: no decay)."""
+    weighting: list[Weighting] = Field(default=["none", "bm25", "tfidf"])
+    """Item weightings tried with exact and dimsum cosine."""
+    comparison_thresholds: list[float] = Field(default=[0.1, 0.5])
+    """dimsum thresholds always shown in the final test table."""
+
+
+@dataclass(frozen=True)
+class Trial:
+    stage: str
+    config: Config
+    ndcg: float
+    hr: float
+    fit_seconds: float
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    trials: list[Trial]
+    best: Config
+    validation: str
+    test: Evaluation
+    reference: str | None
+    """The baseline the chosen configuration is compared with (implicit BM25 when run)."""
+
+    def best_trial(self) -> Trial:
+        return max(self.trials, key=lambda t: t.ndcg)
+
+
+TUNED = "dimrec tuned"
+
+
+def tune(
+    events: Interactions,
+    split: Split,
+    *,
+    base: Config,
+    grid: TuneGrid | None = None,
+    dataset: str = "events",
+    mode: Mode = "history",
+    target_actions: Sequence[str] = DEFAULT_TARGET_ACTIONS,
+    session_items: int = 1,
+    ks: Sequence[int] = (5, 10, 20),
+    baselines: bool = True,
+    threads: int = 0,
+    progress: TuneProgress | None = None,
+) -> TuneResult:
+    """Search ``grid`` on the validation split of ``split``; evaluate the best on the test."""
+    grid = grid or TuneGrid()
+    validation_split, validation_events = split.validation(events)
+    options: dict[str, Any] = {
+        "dataset": f"{dataset} (validation)",
+        "mode": mode,
+        "target_actions": target_actions,
+        "session_items": session_items,
+        "ks": (TUNE_METRIC[1],),
+        "threads": threads,
+    }
+
+    def step(stage: str) -> Callable[[int, int, str], None] | None:
+        if progress is None:
+            return None
+        report = progress
+        return lambda done, total, _name: report(stage, done, total)
+
+    def run(stage: str, configs: list[Config]) -> list[Trial]:
+        unique = list({c.key(): c for c in configs}.values())
+        candidates = [Candidate(f"#{n}", "dimrec", c) for n, c in enumerate(unique)]
+        result = evaluate(
+            validation_events, validation_split, candidates, progress=step(stage), **options
+        )
+        by_name = {s.name: s for s in result.systems}
+        trials = []
+        for candidate in candidates:
+            scored = by_name.get(candidate.name)
+            if scored is None:
+                continue
+            trials.append(
+                Trial(
+                    stage,
+                    candidate.config,
+                    scored.mean(*TUNE_METRIC),
+                    scored.mean("hr", TUNE_METRIC[1]),
+                    scored.fit_seconds,
+                )
+            )
+        return trials
+
+    trials = run("algorithm", algorithm_configs(base, grid))
+    if not trials:
+        raise ValueError("no configuration of the grid could be evaluated")
+    best = max(trials, key=lambda t: t.ndcg)
+    for name, values in shared_dimensions(grid):
+        configs = [with_setting(best.config, name, v) for v in values]
+        stage_trials = run(f"shared: {name}", configs)
+        trials += stage_trials
+        winner = max(stage_trials, key=lambda t: t.ndcg, default=best)
+        if winner.ndcg > best.ndcg:
+            best = winner
+    log.info("tuned: %s (validation ndcg@10 %.4f)", best.config.label(), best.ndcg)
+    final = final_candidates(best.config, trials, grid, baselines=baselines)
+    test = evaluate(
+        events,
+        split,
+        final,
+        dataset=dataset,
+        mode=mode,
+        target_actions=target_actions,
+        session_items=session_items,
+        ks=ks,
+        threads=threads,
+        progress=step("test"),
+    )
+    names = {s.name for s in test.systems}
+    reference = "implicit BM25" if "implicit BM25" in names else None
+    return TuneResult(trials, best.config, validation_split.describe(), test, reference)
+
+
+def algorithm_configs(base: Config, grid: TuneGrid) -> list[Config]:
+    configs = []
+    for algorithm in grid.algorithms:
+        if algorithm == "exact":
+            configs += [_params(base, algorithm="exact", weighting=w) for w in grid.weighting]
+        elif algorithm == "dimsum":
+            configs += [
+                _params(base, algorithm="dimsum", threshold=t, weighting=w)
+                for t, w in itertools.product(grid.thresholds, grid.weighting)
+            ]
+        elif algorithm == "rp3beta":
+            configs += [
+                _params(base, algorithm="rp3beta", rp3_alpha=a, rp3_beta=b)
+                for a, b in itertools.product(grid.rp3_alpha, grid.rp3_beta)
+            ]
+        elif algorithm == "ease":
+            configs += [_params(base, algorithm="ease", ease_lambda=v) for v in grid.ease_lambda]
+    return configs
+
+
+def shared_dimensions(grid: TuneGrid) -> list[tuple[str, Sequence[object]]]:
+    dims: list[tuple[str, Sequence[object]]] = [
+        ("weights", grid.weights),
+        ("window_days", grid.window_days),
+        ("user_filter", grid.user_filters),
+        ("half_life_days", grid.half_life_days),
+    ]
+    return [(name, values) for name, values in dims if len(values) > 1]
+
+
+def with_setting(config: Config, name: str, value: object) -> Config:
+    if name == "weights":
+        assert isinstance(value, dict)
+        return _params(config, weights=dict(value))
+    if name == "user_filter":
+        assert isinstance(value, tuple | list)
+        return _params(config, min_items=int(value[0]), max_items=int(value[1]))
+    if name == "window_days":
+        return replace(config, window_days=None if value is None else int(str(value)))
+    if name == "half_life_days":
+        return replace(config, half_life_days=None if value is None else float(str(value)))
+    raise ValueError(f"unknown tuning dimension {name!r}")
+
+
+def _params(config: Config, **changes: object) -> Config:
+    values = config.params.model_dump()
+    values.update(changes)
+    return replace(config, params=TrainParams.model_validate(values))
+
+
+def final_candidates(
+    best: Config, trials: Sequence[Trial], grid: TuneGrid, *, baselines: bool
+) -> list[Candidate]:
+    """The chosen configuration, the best trial of each algorithm and the comparison
+    thresholds on the chosen shared settings, and the baselines."""
+    candidates = [Candidate(TUNED, "dimrec", best)]
+    first_stage = [t for t in trials if t.stage == "algorithm"]
+    names = {"exact": "cosine exact", "rp3beta": "rp3beta", "ease": "ease"}
+    for algorithm, name in names.items():
+        own = [t for t in first_stage if t.config.params.algorithm == algorithm]
+        if own:
+            top = max(own, key=lambda t: t.ndcg).config
+            candidates.append(Candidate(name, "dimrec", _shared_like(top, best)))
+    cosine = [t for t in first_stage if t.config.params.algorithm in ("exact", "dimsum")]
+    weighting = max(cosine, key=lambda t: t.ndcg).config.params.weighting if cosine else "none"
+    if weighting != "none":
+        plain = _params(best, algorithm="exact", weighting="none")
+        candidates.append(Candidate("cosine exact, no weighting", "dimrec", plain))
+    for threshold in grid.comparison_thresholds:
+        dimsum = _params(best, algorithm="dimsum", threshold=threshold, weighting=weighting)
+        candidates.append(Candidate(f"dimsum {threshold:g}", "dimrec", dimsum))
+    shared = _params(best, algorithm="exact", weighting="none")
+    candidates.append(Candidate("popularity", "popularity", shared))
+    if baselines:
+        candidates.append(Candidate("implicit cosine", "implicit-cosine", shared))
+        candidates.append(Candidate("implicit BM25", "implicit-bm25", shared))
+    return candidates
+
+
+def _shared_like(config: Config, shared: Config) -> Config:
+    """``config``'s algorithm parameters with ``shared``'s data settings."""
+    p = shared.params
+    moved = _params(config, weights=p.weights, min_items=p.min_items, max_items=p.max_items)
+    return replace(moved, window_days=shared.window_days, half_life_days=shared.half_life_days)
+
+
+def toml_fragment(result: TuneResult) -> str:
+    """The chosen configuration as ``dimrec.toml`` sections, with how it scored."""
+    best = result.best
+    p = best.params
+    test = result.test
+    tuned = test.system(TUNED)
+    lines = [
+        f"# Chosen by `dimrec tune` on {test.dataset}: NDCG@10 on validation "
+        f"{result.best_trial().ndcg:.4f} ({result.validation}),",
+        f"# on the test {tuned.mean('ndcg', 10):.4f} ({test.split}, {test.shoppers} shoppers).",
+    ]
+    if result.reference is not None:
+        diff = test.difference(TUNED, result.reference)
+        lines.append(
+            f"# Against {result.reference}: NDCG@10 difference {diff} (95% paired bootstrap)."
+        )
+    lines += ["", "[weights]"]
+    lines += [f"{name} = {value!r}" for name, value in sorted(p.weights.items())]
+    lines += ["", "[train]", f'algorithm = "{p.algorithm}"']
+    if best.window_days is not None:
+        lines += [f"days_init = {best.window_days}", "days_end = 1"]
+    lines += [f"min_items = {p.min_items}", f"max_items = {p.max_items}", f"top_k = {p.top_k}"]
+    if p.algorithm == "dimsum":
+        lines.append(f"threshold = {p.threshold!r}")
+    if p.algorithm in ("exact", "dimsum"):
+        lines.append(f'weighting = "{p.weighting}"')
+    if p.algorithm == "rp3beta":
+        lines += [f"rp3_alpha = {p.rp3_alpha!r}", f"rp3_beta = {p.rp3_beta!r}"]
+    if p.algorithm == "ease":
+        lines.append(f"ease_lambda = {p.ease_lambda!r}")
+    return "\n".join(lines) + "\n"
+
+
+def load_grid(path: str | Path, **overrides: object) -> TuneGrid:
+    """A grid from a TOML file (keys of :class:`TuneGrid`), with ``overrides`` (None values
+    ignored); ConfigError names a bad key or value."""
+    values: dict[str, object] = {}
+    if path:
+        file = Path(path)
+        if not file.is_file():
+            raise ConfigError(f"tuning grid file {file} does not exist")
+        try:
+            values = tomllib.loads(file.read_text("utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"tuning grid {file} is not valid TOML: {exc}") from None
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return TuneGrid.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"invalid tuning grid ({path or 'options'}): {problems}") from None

@@ -1,0 +1,61 @@
+"""Helpers of the evaluation tests: events written by hand, as the export would."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+import pyarrow as pa
+
+from dimrec.evaluate.interactions import Interactions
+from dimrec.partitions import EVENTS_SCHEMA
+
+DAY0 = dt.date(2026, 3, 1)
+
+#: user, item, action, day offset from DAY0, hour
+Row = tuple[str, str, str, int, int]
+
+
+def table(rows: Iterable[Row]) -> pa.Table:
+    rows = list(rows)
+    return pa.table(
+        {
+            "user": [r[0] for r in rows],
+            "item": [r[1] for r in rows],
+            "action": [r[2] for r in rows],
+            "ts": [
+                dt.datetime.combine(DAY0 + dt.timedelta(days=r[3]), dt.time(r[4]), dt.UTC)
+                for r in rows
+            ],
+        },
+        schema=EVENTS_SCHEMA,
+    )
+
+
+def interactions(rows: Iterable[Row]) -> Interactions:
+    return Interactions.from_table(table(rows))
+
+
+def day(offset: int) -> dt.date:
+    return DAY0 + dt.timedelta(days=offset)
+
+
+def paired_shop(days: int = 5, pairs: int = 10, teachers: int = 5, popular: int = 40) -> list[Row]:
+    """A shop whose answer is known: item ``a{k}`` is always bought with ``b{k}``.
+
+    Each day, ``teachers`` users buy both items of every pair and ``popular`` users buy only
+    ``pop`` (one item each: left out of the matrix by min_items = 2, but the most popular
+    item). Shopper ``s{d}_{k}`` looks at ``a{k}`` on day d and buys ``b{k}`` on day d + 1: a
+    neighbour-based recommender answers b{k} first.
+    """
+    rows: list[Row] = []
+    for d in range(days):
+        for k in range(pairs):
+            for t in range(teachers):
+                user = f"t{d}_{k}_{t}"
+                rows += [(user, f"a{k}", "purchase", d, 8), (user, f"b{k}", "purchase", d, 9)]
+            rows.append((f"s{d}_{k}", f"a{k}", "browse", d, 10))
+            if d > 0:
+                rows.append((f"s{d - 1}_{k}", f"b{k}", "purchase", d, 11))
+        rows += [(f"p{d}_{n}", "pop", "purchase", d, 12) for n in range(popular)]
+    return rows

@@ -1,0 +1,179 @@
+"""`dimrec evaluate` and `dimrec tune` end to end on exported events (day partitions)."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from evaluate_helpers import day, paired_shop, table
+from typer.testing import CliRunner
+
+from dimrec import partitions, pipeline
+from dimrec.cli import app, main
+from dimrec.config import Settings, load_settings
+from dimrec.evaluate.datasets import DataSpec
+from dimrec.evaluate.split import SplitSpec
+from dimrec.evaluate.tune import TUNED, TuneGrid
+
+
+def export(settings: Settings, days: int = 5) -> None:
+    rows = paired_shop(days=days)
+    store = partitions.events(settings.paths.events_url())
+    for d in range(days):
+        store.write(day(d), table([r for r in rows if r[3] == d]))
+
+
+def test_evaluate_writes_a_self_contained_report(settings: Settings) -> None:
+    export(settings)
+    result = pipeline.evaluate(
+        settings,
+        split=SplitSpec(cutoff=day(2)),
+        systems=["exact", "dimsum:0.5", "rp3beta", "popularity"],
+        ks=(1, 10),
+    )
+    assert result.evaluation.shoppers == 10
+    assert result.evaluation.system("exact").mean("hr", 1) == 1.0
+    assert result.reference == "popularity"
+    html = Path(result.report_url).read_text("utf-8")
+    assert html.count("<svg") >= 3  # metric vs k (2), threshold sweep, differences
+    assert not re.search(r"(src|href)=\"https?://", html)  # nothing fetched from elsewhere
+    data = json.loads(Path(result.report_url).with_name("report.json").read_text("utf-8"))
+    exact = next(s for s in data["systems"] if s["name"] == "exact")
+    assert exact["metrics"]["hr@1"] == 1.0
+    assert exact["differences"]["ndcg@10"]["low"] > 0
+    assert Path(result.report_url).parent.parent.name == "evaluations"
+
+
+def test_exported_days_outside_the_window_are_not_read(settings: Settings) -> None:
+    export(settings, days=5)
+    # [train] window of 2 days before the cut-off (day 2): days 1–2, and the test day 3.
+    narrow = load_settings(
+        paths={"data": settings.paths.data}, train={"days_init": 2, "days_end": 1}
+    )
+    result = pipeline.evaluate(narrow, split=SplitSpec(cutoff=day(2)), systems=["exact"], ks=(10,))
+    assert "history ≤ 2026-03-03" in result.evaluation.split
+    assert result.evaluation.catalogue == 21
+
+
+def test_tune_chooses_on_validation_and_writes_a_valid_fragment(settings: Settings) -> None:
+    export(settings)
+    grid = TuneGrid(
+        algorithms=["exact", "rp3beta"],
+        rp3_alpha=[1.0],
+        rp3_beta=[0.0, 0.5],
+        weighting=["none", "tfidf"],
+        weights=[{"browse": 0.5, "basket": 2.0, "purchase": 6.0}],
+        user_filters=[(2, 100), (1, 100)],
+        comparison_thresholds=[0.5],
+    )
+    steps: list[str] = []
+    summary = pipeline.tune(
+        settings,
+        split=SplitSpec(cutoff=day(3)),
+        grid=grid,
+        ks=(10,),
+        baselines=False,
+        progress=lambda step, done, total: steps.append(step),
+    )
+    result = summary.result
+    assert "history ≤ 2026-03-03" in result.validation  # one test day earlier, within history
+    assert len(result.trials) == 4 + 2  # algorithm stage, then the user filter
+    assert {"algorithm", "shared: user_filter", "test"} <= set(steps)
+    assert result.test.system(TUNED).mean("ndcg", 10) == pytest.approx(1.0)
+    names = [s.name for s in result.test.systems]
+    assert names[:3] == [TUNED, "cosine exact", "rp3beta"]
+    assert "dimsum 0.5" in names and "popularity" in names
+    fragment = Path(summary.fragment_url)
+    assert fragment.read_text("utf-8") == summary.fragment
+    parsed = tomllib.loads(summary.fragment)
+    assert parsed["train"]["algorithm"] == result.best.params.algorithm
+    # The fragment is a valid dimrec.toml.
+    loaded = load_settings(fragment)
+    assert loaded.train.algorithm == result.best.params.algorithm
+    assert loaded.train.min_items == result.best.params.min_items
+
+
+def test_cli_evaluate_and_tune(settings: Settings, tmp_path: Path) -> None:
+    export(settings)
+    runner = CliRunner()
+    config = tmp_path / "dimrec.toml"
+    config.write_text(f'[paths]\ndata = "{settings.paths.data}"\n', "utf-8")
+    out = tmp_path / "report"
+    result = runner.invoke(
+        app,
+        [
+            "-c",
+            str(config),
+            "evaluate",
+            "--cutoff",
+            "2026-03-03",
+            "-s",
+            "exact",
+            "-s",
+            "popularity",
+            "--k",
+            "1,10",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "exact" in result.output and (out / "report.html").is_file()
+    grid = tmp_path / "grid.toml"
+    grid.write_text('algorithms = ["ease"]\nease_lambda = [1.0]\nuser_filters = [[2, 100]]\n')
+    result = runner.invoke(
+        app,
+        [
+            "-c",
+            str(config),
+            "tune",
+            "--cutoff",
+            "2026-03-04",
+            "--grid",
+            str(grid),
+            "--no-baselines",
+            "--out",
+            str(tmp_path / "tuned"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert 'algorithm = "ease"' in (tmp_path / "tuned" / "dimrec.tuned.toml").read_text()
+
+
+def test_cli_bad_input_is_a_clear_error(
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = tmp_path / "dimrec.toml"
+    config.write_text(f'[paths]\ndata = "{settings.paths.data}"\n', "utf-8")
+    monkeypatch.setenv("COLUMNS", "400")
+
+    def run(*args: str) -> tuple[int, str]:
+        monkeypatch.setattr(sys, "argv", ["dimrec", "-c", str(config), *args])
+        with pytest.raises(SystemExit) as exited:
+            main()
+        return int(exited.value.code or 0), capsys.readouterr().err
+
+    code, err = run("evaluate", "--per-user", "0.2", "--cutoff", "2026-03-03")
+    assert code == 2 and "at most one" in err and "Traceback" not in err
+    code, err = run("evaluate", "--cutoff", "2026-03-03")
+    assert code == 3 and "no exported events" in err
+    code, err = run("evaluate", "--dataset", "movielens-100k")
+    assert code == 2 and "--data-path" in err
+    code, err = run("tune", "--grid", str(tmp_path / "missing.toml"))
+    assert code == 2 and "does not exist" in err
+    code, err = run("evaluate", "--k", "0,10")
+    assert code == 2 and "--k" in err
+
+
+def test_dataset_spec_needs_a_known_name(tmp_path: Path) -> None:
+    from dimrec.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="unknown data set"):
+        DataSpec(dataset="netflix", path=str(tmp_path)).load("unused")

@@ -1,0 +1,142 @@
+"""Splits and test tasks on events worked by hand: who is tested, on what, with what."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from evaluate_helpers import day, interactions, table
+
+from dimrec.errors import DataError, InvalidInputError, SchemaError
+from dimrec.evaluate.interactions import Interactions
+from dimrec.evaluate.split import SplitSpec, TimeSplit, UserSplit
+from dimrec.evaluate.task import build_task
+
+ROWS = [
+    ("u1", "a", "browse", 0, 9),
+    ("u1", "b", "purchase", 1, 9),
+    ("u2", "a", "basket", 1, 10),
+    ("u2", "c", "browse", 2, 8),
+    ("u1", "c", "purchase", 3, 9),  # test day: new item for u1
+    ("u1", "a", "purchase", 3, 10),  # test day: u1 had a before, not a target
+    ("u2", "d", "browse", 3, 11),  # browse is not a target action by default
+    ("u3", "a", "purchase", 3, 12),  # u3 has no history: not a test shopper
+    ("u2", "e", "basket", 4, 9),  # after the one test day
+]
+
+
+def names(ev: Interactions, codes: np.ndarray, vocab: str) -> list[str]:
+    return [str(getattr(ev, vocab)[c]) for c in codes]
+
+
+def test_time_split_and_history_task() -> None:
+    ev = interactions(ROWS)
+    data = TimeSplit(day(2), test_days=1).apply(ev)
+    assert len(data.history) == 4 and len(data.test) == 4
+    assert data.window(2).day.min() == data.history.day.max() - 1  # the last two days
+    task = build_task(data)
+    assert names(ev, task.shoppers, "users") == ["u1"]
+    assert names(ev, task.targets.indices, "items") == ["c"]
+    # basket too when asked; u2's d is a browse and never a target.
+    assert len(build_task(data, target_actions=["browse"])) == 1
+
+
+def test_queries_weigh_the_window_history() -> None:
+    ev = interactions(ROWS)
+    data = TimeSplit(day(2), test_days=1).apply(ev)
+    task = build_task(data)
+    weights = {"browse": 0.5, "basket": 2.0, "purchase": 6.0}
+    query, inputs = task.queries(data.window(None), weights)
+    row = dict(zip(names(ev, query.indices, "items"), query.data.tolist(), strict=True))
+    assert row == {"a": 0.5, "b": 6.0}
+    assert inputs.nnz == 2
+    # A one-day window holds only day 2: u1 did nothing then.
+    query, _ = task.queries(data.window(1), weights)
+    assert query.nnz == 0
+
+
+def test_validation_is_carved_from_the_history_only() -> None:
+    ev = interactions(ROWS)
+    split = TimeSplit(day(3), test_days=1)
+    rule, period = split.validation(ev)
+    assert rule == TimeSplit(day(2), test_days=1)
+    assert int(period.day.max()) == int(split.apply(ev).history.day.max())
+    assert (period.day <= split.apply(ev).history.day.max()).all()
+    with pytest.raises(DataError, match="too short"):
+        TimeSplit(day(0), test_days=1).validation(ev)
+
+
+def test_cut_off_at_a_fraction_of_the_date_range() -> None:
+    ev = interactions(ROWS)  # days 0..4
+    split = TimeSplit.at_fraction(ev, 0.8)
+    assert split == TimeSplit(day(3), test_days=1)
+    assert SplitSpec(cutoff_fraction=0.5).make(ev) == TimeSplit(day(2), test_days=2)
+    assert SplitSpec(test_days=2).make(ev) == TimeSplit(day(2), test_days=2)
+
+
+def test_per_user_split_takes_each_users_last_events() -> None:
+    rows = [("u1", f"i{k}", "purchase", k, 9) for k in range(10)]
+    rows += [("u2", "x", "purchase", 0, 9), ("u2", "y", "purchase", 0, 10)]
+    rows += [("u3", "z", "purchase", 5, 9)]
+    ev = interactions(rows)
+    data = UserSplit(0.2).apply(ev)
+    test = sorted(
+        zip(names(ev, data.test.user, "users"), names(ev, data.test.item, "items"), strict=True)
+    )
+    # u1: the last 2 of 10 by time; u2: round(0.4) = 0 but at least one of two; u3: alone, none.
+    assert test == [("u1", "i8"), ("u1", "i9"), ("u2", "y")]
+    rule, period = UserSplit(0.2).validation(ev)
+    assert rule == UserSplit(0.2) and len(period) == len(data.history)
+
+
+def test_session_task() -> None:
+    rows = [
+        ("s1", "a", "browse", 5, 9),
+        ("s1", "a", "browse", 5, 10),
+        ("s1", "b", "browse", 5, 11),
+        ("s1", "c", "purchase", 5, 12),
+        ("s1", "a", "purchase", 5, 13),  # a query item: never a target
+        ("s1", "d", "purchase", 6, 9),  # another day: not in the first session day
+        ("s2", "b", "basket", 5, 9),  # one item only: nothing to predict
+        ("h", "a", "browse", 1, 9),
+    ]
+    ev = interactions(rows)
+    data = TimeSplit(day(4), test_days=2).apply(ev)
+    task = build_task(data, mode="session", session_items=1)
+    assert names(ev, task.shoppers, "users") == ["s1"]
+    assert names(ev, task.targets.indices, "items") == ["c"]
+    query, _ = task.queries(data.window(None), {"browse": 0.5, "basket": 2, "purchase": 6})
+    assert dict(zip(names(ev, query.indices, "items"), query.data.tolist(), strict=True)) == {
+        "a": 1.0
+    }
+    two = build_task(data, mode="session", session_items=2, target_actions=["purchase"])
+    assert names(ev, two.targets.indices, "items") == ["c"]
+    q2, _ = two.queries(data.window(None), {"browse": 0.5, "basket": 2, "purchase": 6})
+    assert sorted(names(ev, q2.indices, "items")) == ["a", "b"]
+
+
+def test_bad_input_is_named() -> None:
+    ev = interactions(ROWS)
+    with pytest.raises(DataError, match="no events in the 1 test day"):
+        TimeSplit(day(9)).apply(ev)
+    with pytest.raises(InvalidInputError, match="at most one"):
+        SplitSpec(cutoff=day(1), per_user_fraction=0.2)
+    with pytest.raises(InvalidInputError, match="test_fraction"):
+        UserSplit(1.5)
+    with pytest.raises(InvalidInputError, match="target actions"):
+        build_task(TimeSplit(day(2)).apply(ev), target_actions=["buy"])
+    with pytest.raises(DataError, match="no test shopper"):
+        build_task(TimeSplit(day(3)).apply(ev), target_actions=["browse"])  # day 4: a basket
+    bad = table(ROWS).set_column(2, "action", pa.array(["view"] * len(ROWS)))
+    with pytest.raises(DataError, match="unknown action"):
+        Interactions.from_table(bad)
+    with pytest.raises(SchemaError, match="ts"):
+        Interactions.from_table(table(ROWS).drop(["ts"]))
+
+
+def test_partition_day_wins_over_the_timestamp() -> None:
+    t = table(ROWS[:2])
+    ev = Interactions.from_table(t, day=pa.array([dt.date(2026, 1, 1)] * 2, pa.date32()))
+    assert ev.first_day() == ev.last_day() == dt.date(2026, 1, 1)
