@@ -106,6 +106,16 @@ class TrainSettings(Section):
     min_items: int = Field(2, ge=1)
     max_items: int = Field(100, ge=1)
     seed: int = 42
+    rp3_alpha: float = Field(1.0, gt=0)
+    """rp3beta: exponent applied to each transition probability."""
+    rp3_beta: float = Field(0.6, ge=0)
+    """rp3beta: a neighbour's score is divided by its popularity ** beta."""
+    ease_lambda: float = Field(200.0, gt=0)
+    """ease: L2 penalty λ on the diagonal of XᵀX."""
+    ease_max_items: int = Field(30_000, ge=1)
+    """ease: most items it accepts (dense items × items inverse)."""
+    weighting: Literal["none", "bm25", "tfidf"] = "none"
+    """exact/dimsum: reweight the user × item matrix before cosine."""
     allow_missing: bool = False
     threads: int = Field(0, ge=0)
     """Threads for the local engine; 0 means one per core."""

@@ -36,6 +36,16 @@ class TrainParams(BaseModel):
         default_factory=lambda: {"browse": 0.5, "basket": 2.0, "purchase": 6.0}
     )
     """Score of one action in a profile."""
+    rp3_alpha: float = Field(1.0, gt=0)
+    """rp3beta: exponent applied to each transition probability (1: plain random walk)."""
+    rp3_beta: float = Field(0.6, ge=0)
+    """rp3beta: a neighbour's score is divided by its popularity (distinct users) ** beta."""
+    ease_lambda: float = Field(200.0, gt=0)
+    """ease: L2 penalty λ added to the diagonal of XᵀX."""
+    ease_max_items: int = Field(30_000, ge=1)
+    """ease: most items it accepts (it inverts a dense items × items matrix)."""
+    weighting: Literal["none", "bm25", "tfidf"] = "none"
+    """exact/dimsum: reweight the user × item matrix before cosine (see train.weighting)."""
 
     @model_validator(mode="after")
     def _check(self) -> TrainParams:
@@ -53,6 +63,11 @@ class TrainParams(BaseModel):
             "min_items": train.min_items,
             "max_items": train.max_items,
             "seed": train.seed,
+            "rp3_alpha": train.rp3_alpha,
+            "rp3_beta": train.rp3_beta,
+            "ease_lambda": train.ease_lambda,
+            "ease_max_items": train.ease_max_items,
+            "weighting": train.weighting,
             "weights": settings.weights.as_dict(),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
