@@ -41,18 +41,12 @@ def prepare(
     as_of: AsOfOption = None,
     force: ForceOption = False,
 ) -> None:
-    """Turn exported events into daily profiles (user, item, score), one day or a range
-    (default the [train] window). Days already prepared are kept unless their events
-    changed, the weights changed, or --force is given."""
+    """Turn exported events into daily profiles (user, item, score): one day (--date) or a
+    range counted back from --as-of (default: yesterday). Days already prepared are kept
+    unless their events were exported again, the weights changed, or --force is given.
+    (`dimrec train` prepares the days of its window by itself.)"""
     settings = settings_of(ctx)
-    days = resolve_days(
-        date,
-        days_init,
-        days_end,
-        as_of,
-        default_init=settings.train.days_init,
-        default_end=settings.train.days_end,
-    )
+    days = resolve_days(date, days_init, days_end, as_of, default_init=1, default_end=1)
     with _progress_bars() as progress:
         summary = pipeline.prepare_days(settings, days, force=force, progress=progress)
     table = Table("day", "events", "profiles", "status", "seconds", title="prepare")

@@ -1,7 +1,8 @@
 """Training engines by name: ``local`` (this machine) or ``spark`` (PySpark).
 
-The Spark engine lives in ``dimrec.train.spark`` and is imported only when asked for, so
-pyspark is never loaded otherwise. That module provides ``SparkEngine(settings.spark)``.
+Each engine's module is imported only when asked for: the local one loads Numba and compiles
+its kernels, the Spark one (``dimrec.train.spark``, which provides
+``SparkEngine(settings.spark)``) loads pyspark; commands that do not train load neither.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import importlib
 from dimrec.config import Settings
 from dimrec.errors import EngineError, InvalidInputError
 from dimrec.train.engine import Engine
-from dimrec.train.local_engine import LocalEngine
 
 ENGINES = ("local", "spark")
 
@@ -19,6 +19,8 @@ ENGINES = ("local", "spark")
 def open_engine(name: str, settings: Settings) -> Engine:
     """The engine called ``name``, configured from ``settings``."""
     if name == "local":
+        from dimrec.train.local_engine import LocalEngine
+
         return LocalEngine(threads=settings.train.threads)
     if name == "spark":
         try:
