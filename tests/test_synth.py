@@ -26,6 +26,7 @@ from dimrec.cli.synth import default_out
 from dimrec.config import ExportSettings, load_settings
 from dimrec.errors import InvalidInputError
 from dimrec.synth import SIZES, SKU_REGEX, SynthSummary, generate
+from dimrec.synth.ga360 import Ga360Renderer
 
 START = dt.date(2026, 10, 1)
 TINY: dict[str, Any] = {
@@ -340,10 +341,37 @@ def test_memory_filesystem(tmp_path: Path) -> None:
         assert fs.cat_file(url) == (tmp_path / name).read_bytes(), name
     assert not [p for p in fs.find("/dimrec-synth-test") if ".tmp-" in p]
     assert summary.formats == {
-        fmt: type(t)(**{**t.__dict__, "seconds": summary.formats[fmt].seconds})
+        fmt: type(t)(**{**t.__dict__, "cpu_seconds": summary.formats[fmt].cpu_seconds})
         for fmt, t in local.formats.items()
     }
     fs.rm("/dimrec-synth-test", recursive=True)
+
+
+def test_a_failure_leaves_the_previous_files_and_no_partial_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = {**TINY, "sessions_per_day": 2500, "formats": ["ga360", "flat"]}
+    generate(str(tmp_path), **{**args, "seed": 1})
+    before = _files(tmp_path)
+    calls = 0
+    original = Ga360Renderer.lines
+
+    def failing(self: Ga360Renderer, day: Any, first: int, stop: int) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 4:  # the second block of the second day: the first is already written
+            raise RuntimeError("disk on fire")
+        return original(self, day, first, stop)
+
+    monkeypatch.setattr(Ga360Renderer, "lines", failing)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        generate(str(tmp_path), **{**args, "seed": 2})
+    after = _files(tmp_path)
+    assert sorted(after) == sorted(before)  # no temporary file left behind
+    first_day = "ga360/ga_sessions_20261001.json.gz"
+    assert after[first_day] != before[first_day]  # replaced whole by the second run
+    for name in ("ga360/ga_sessions_20261002.json.gz", "flat/events.csv.gz", "truth.json"):
+        assert after[name] == before[name], name
 
 
 @pytest.mark.realdata

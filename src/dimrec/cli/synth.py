@@ -152,35 +152,29 @@ def _progress_bar(total: int) -> Iterator[Callable[[dt.date], None]]:
 
 def _print_summary(summary: SynthSummary, first: dt.date) -> None:
     last = first + dt.timedelta(days=summary.days - 1)
+    formats = list(summary.formats)
     table = Table(
-        Column("format", no_wrap=True),
-        *(
-            Column(name, justify="right", no_wrap=True)
-            for name in ("files", "lines", "MB", "browse", "basket", "purchase", "rejected", "s")
-        ),
+        Column("", no_wrap=True),
+        *(Column(fmt, justify="right", no_wrap=True) for fmt in formats),
         title=f"synthetic shop {first.isoformat()} … {last.isoformat()}",
         box=box.SIMPLE_HEAD,
     )
-    for fmt, totals in summary.formats.items():
-        table.add_row(
-            fmt,
-            str(totals.files),
-            f"{totals.lines:,}",
-            f"{totals.bytes / 1e6:,.1f}",
-            *(f"{totals.rows[action]:,}" for action in ("browse", "basket", "purchase")),
-            f"{totals.rejected:,}",
-            f"{totals.seconds:.1f}",
-        )
-    console.print(table)
-    rates = ", ".join(
-        f"{fmt} {summary.sessions / t.seconds:,.0f}"
-        for fmt, t in summary.formats.items()
-        if t.seconds
+    totals = [summary.formats[fmt] for fmt in formats]
+    table.add_row("files", *(f"{t.files:,}" for t in totals))
+    table.add_row("lines", *(f"{t.lines:,}" for t in totals))
+    table.add_row("MB (gzip)", *(f"{t.bytes / 1e6:,.1f}" for t in totals))
+    for action in ("browse", "basket", "purchase"):
+        table.add_row(action, *(f"{t.rows[action]:,}" for t in totals))
+    table.add_row("rejected", *(f"{t.rejected:,}" for t in totals))
+    table.add_row("CPU s", *(f"{t.cpu_seconds:,.1f}" for t in totals))
+    table.add_row(
+        "sessions / CPU s",
+        *(f"{summary.sessions / t.cpu_seconds:,.0f}" if t.cpu_seconds else "-" for t in totals),
     )
-    console.print(f"sessions/s: {rates}", highlight=False)
+    console.print(table)
     console.print(
         f"{summary.days} day(s) × {summary.sessions // summary.days:,} sessions written under "
-        f"{summary.out} in {summary.elapsed:.1f}s; expected export counts in "
+        f"{summary.out} in {summary.elapsed:.1f}s (wall); expected export counts in "
         f"{summary.truth_path}",
         highlight=False,
     )

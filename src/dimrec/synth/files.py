@@ -8,6 +8,7 @@ renders the next block (zlib and PyArrow both release the GIL); at most a few bl
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import time
 import uuid
@@ -67,16 +68,16 @@ class GzipSink:
         self._compressor = compressor
         self.lines = 0
         self.seconds = 0.0
-        """Worker time spent compressing and writing this file."""
+        """Worker CPU time spent compressing and writing this file."""
 
     def write(self, block: bytes | pa.Buffer, lines: int) -> None:
         self.lines += lines
         self._compressor.submit(self._write, block)
 
     def _write(self, block: bytes | pa.Buffer) -> None:
-        start = time.perf_counter()
+        start = time.thread_time()
         self._gzip.write(block)
-        self.seconds += time.perf_counter() - start
+        self.seconds += time.thread_time() - start
 
     def commit(self) -> int:
         """Finish the file, move it onto its name and return its size in bytes."""
@@ -88,13 +89,11 @@ class GzipSink:
 
     def abort(self) -> None:
         """Drop the temporary file (after a failure); the target is left as it was."""
-        try:
-            self._compressor.drain()
-        finally:
-            self._gzip.close()
-            self._handle.close()
-            if self.fs.exists(self._tmp):
-                self.fs.rm(self._tmp)
+        for step in (self._compressor.drain, self._gzip.close, self._handle.close):
+            with contextlib.suppress(Exception):
+                step()
+        if self.fs.exists(self._tmp):
+            self.fs.rm(self._tmp)
 
 
 def write_lines(
