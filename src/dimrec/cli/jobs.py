@@ -1,9 +1,129 @@
-"""CLI commands of the jobs stage."""
+"""CLI commands of the scheduler: ``dimrec worker`` and ``dimrec jobs run|status|list``.
+
+Jobs submitted here go through the same durable queue as the periodic jobs and the jobs
+API; ``dimrec worker`` runs them.
+"""
 
 from __future__ import annotations
 
+import time
+from typing import Annotated, Any
+
+import pydantic
 import typer
+from rich.table import Table
+
+from dimrec.cli.common import console, settings_of
+from dimrec.errors import InvalidInputError, MissingDataError
+from dimrec.schedule.jobs import FINAL_STATES, JobRecord
+from dimrec.schedule.queue import JobQueue
+
+jobs_app = typer.Typer(help="Submit jobs to the queue and follow them.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
+    app.command("worker")(worker)
+    app.add_typer(jobs_app, name="jobs")
+
+
+def worker(
+    ctx: typer.Context,
+    threads: Annotated[int, typer.Option("--threads", min=1, help="Jobs run at once.")] = 1,
+) -> None:
+    """Run queued jobs and the periodic ones (daily export, daily train + publish)."""
+    from dimrec.schedule.worker import run_worker  # loads the whole pipeline
+
+    run_worker(settings_of(ctx), workers=threads)
+
+
+@jobs_app.command("run")
+def run(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="export, prepare, train, publish or daily.")],
+    date: Annotated[str | None, typer.Option("--date", help="One day, YYYY-MM-DD.")] = None,
+    days_init: Annotated[int | None, typer.Option("--days-init", help="Window start.")] = None,
+    days_end: Annotated[int | None, typer.Option("--days-end", help="Window end.")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Window anchor day.")] = None,
+    algorithm: Annotated[str | None, typer.Option("--algorithm", help="train/daily.")] = None,
+    threshold: Annotated[float | None, typer.Option("--threshold", help="DIMSUM.")] = None,
+    top_k: Annotated[int | None, typer.Option("--top-k", help="Neighbours kept.")] = None,
+    engine: Annotated[str | None, typer.Option("--engine", help="local or spark.")] = None,
+    version: Annotated[str | None, typer.Option("--version", help="publish.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="prepare/publish/daily.")] = False,
+    allow_missing: Annotated[
+        bool, typer.Option("--allow-missing", help="train/daily: skip missing days.")
+    ] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait until the job ends.")] = False,
+) -> None:
+    """Queue a job; prints its id (``dimrec jobs status ID`` follows it)."""
+    given: dict[str, Any] = {
+        "date": date,
+        "days_init": days_init,
+        "days_end": days_end,
+        "as_of": as_of,
+        "algorithm": algorithm,
+        "threshold": threshold,
+        "top_k": top_k,
+        "engine": engine,
+        "version": version,
+        "force": force or None,
+        "allow_missing": allow_missing or None,
+    }
+    params = {key: value for key, value in given.items() if value is not None}
+    queue = JobQueue(settings_of(ctx))
+    try:
+        record = queue.submit(name, params)
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or name}: {e['msg']}" for e in exc.errors()
+        )
+        raise InvalidInputError(f"invalid parameters for job {name}: {problems}") from None
+    console.print(f"queued {record.name} job [bold]{record.id}[/]")
+    if wait:
+        while record.state not in FINAL_STATES:
+            time.sleep(0.5)
+            record = _get(queue, record.id)
+        _show(record)
+        if record.state != "succeeded":
+            raise typer.Exit(1)
+
+
+@jobs_app.command("status")
+def status(ctx: typer.Context, job_id: Annotated[str, typer.Argument(help="Job id.")]) -> None:
+    """Show one job: state, timings, outcome."""
+    _show(_get(JobQueue(settings_of(ctx)), job_id))
+
+
+@jobs_app.command("list")
+def list_jobs(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="How many.")] = 20,
+) -> None:
+    """List recent jobs, newest first."""
+    table = Table("id", "job", "state", "created", "finished", "message")
+    for record in JobQueue(settings_of(ctx)).recent(limit):
+        table.add_row(
+            record.id,
+            record.name,
+            record.state,
+            record.created_at,
+            record.finished_at or "",
+            (record.message or "")[:80],
+        )
+    console.print(table)
+
+
+def _get(queue: JobQueue, job_id: str) -> JobRecord:
+    record = queue.get(job_id)
+    if record is None:
+        raise MissingDataError(f"no job {job_id!r}; `dimrec jobs list` shows recent ones")
+    return record
+
+
+def _show(record: JobRecord) -> None:
+    table = Table(show_header=False, title=f"job {record.id}")
+    for key, value in record.to_dict().items():
+        if value not in (None, {}, ""):
+            table.add_row(key, str(value))
+    console.print(table)

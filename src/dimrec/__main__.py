@@ -1,0 +1,5 @@
+"""``python -m dimrec`` is the ``dimrec`` command."""
+
+from dimrec.cli import main
+
+main()

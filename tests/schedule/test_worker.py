@@ -1,0 +1,191 @@
+"""A real `dimrec worker` process on SQLite storage: jobs, the daily chain, crashes, failures."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from dimrec import pipeline
+from dimrec.config import Settings, load_settings
+from dimrec.publish.store import open_store
+from dimrec.schedule.jobs import FINAL_STATES, JobRecord
+from dimrec.schedule.queue import JobQueue
+from dimrec.serve.app import create_app
+from dimrec.synth import generate
+from serve.serve_helpers import live_server
+
+AS_OF = dt.date(2026, 11, 21)
+DAYS = 6  # 2026-11-15 .. 2026-11-20: the window 6..1 days before AS_OF
+
+
+@pytest.fixture
+def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Settings]:
+    """A synthetic shop on disk and a dimrec.toml whose window covers its days."""
+    for name in list(os.environ):
+        if name.startswith("DIMREC_") and name != "DIMREC_REQUIRE_SERVICES":
+            monkeypatch.delenv(name)
+    generate(
+        str(tmp_path / "warehouse"),
+        start=AS_OF - dt.timedelta(days=DAYS),
+        days=DAYS,
+        sessions_per_day=400,
+        n_items=150,
+        n_users=300,
+        seed=3,
+        formats=("ga360",),
+    )
+    config = tmp_path / "dimrec.toml"
+    config.write_text(
+        f"""
+[paths]
+data = "{tmp_path / "var"}"
+[export]
+input = "{tmp_path / "warehouse" / "ga360"}"
+[train]
+days_init = {DAYS}
+days_end = 1
+top_k = 20
+[store]
+url = "sqlite:///{tmp_path / "var" / "store.db"}"
+[queue]
+rate_limit_per_minute = 1000
+retries = 0
+"""
+    )
+    return config, load_settings(config)
+
+
+@pytest.fixture
+def start_worker(shop: tuple[Path, Settings]) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+    config, _ = shop
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start() -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dimrec", "--config", str(config), "worker"],
+            stdout=subprocess.DEVNULL,
+            stderr=(config.parent / f"worker-{len(procs)}.log").open("wb"),
+        )
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def wait_final(queue: JobQueue, job_id: str, timeout: float = 120) -> tuple[JobRecord, list[str]]:
+    """Poll a job until it ends; return its record and every state seen, in order."""
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        record = queue.get(job_id)
+        assert record is not None
+        if not seen or seen[-1] != record.state:
+            seen.append(record.state)
+        if record.state in FINAL_STATES:
+            return record, seen
+        time.sleep(0.02)
+    raise AssertionError(f"job {job_id} did not finish in {timeout}s (states seen: {seen})")
+
+
+def test_daily_chain_runs_and_the_api_serves_the_new_version(
+    shop: tuple[Path, Settings], start_worker: Callable[[], subprocess.Popen[bytes]]
+) -> None:
+
+    _, settings = shop
+    start_worker()
+    queue = JobQueue(settings)
+    job = queue.submit("daily", {"as_of": AS_OF.isoformat()})
+    record, seen = wait_final(queue, job.id)
+    assert record.state == "succeeded", record.message
+    assert seen[0] == "queued" and "running" in seen
+    assert record.started_at and record.finished_at
+    assert record.result is not None
+    assert set(record.result) == {"export", "prepare", "train", "publish"}
+    version = record.result["train"]["version"]
+
+    with open_store(settings.store.url) as store:
+        assert store.current() == version
+    with live_server(create_app(settings)) as url:
+        ready = httpx.get(f"{url}/readyz", timeout=10)
+        assert ready.status_code == 200
+        some_item = next(iter(pipeline.versions(settings))).version
+        assert some_item == version
+        popular = httpx.get(f"{url}/make_recommendation", params={"n": 3}, timeout=10).json()
+        assert popular["version"] == version
+
+
+def test_a_job_queued_when_the_worker_is_killed_runs_once_after_restart(
+    shop: tuple[Path, Settings], start_worker: Callable[[], subprocess.Popen[bytes]]
+) -> None:
+    _, settings = shop
+    queue = JobQueue(settings)
+    worker = start_worker()
+    long_job = queue.submit("daily", {"as_of": AS_OF.isoformat()})
+    deadline = time.monotonic() + 60
+    while (record := queue.get(long_job.id)) is not None and record.state == "queued":
+        assert time.monotonic() < deadline, "the worker never started the first job"
+        time.sleep(0.01)
+    waiting = queue.submit("export", {"date": (AS_OF - dt.timedelta(days=1)).isoformat()})
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(10)
+    queued = queue.get(waiting.id)
+    assert queued is not None and queued.state == "queued"
+
+    start_worker()
+    record, _ = wait_final(queue, waiting.id)
+    assert record.state == "succeeded", record.message
+    assert record.attempts == 1  # claimed once: it ran once, not zero or two times
+    interrupted = queue.get(long_job.id)
+    assert interrupted is not None
+    if interrupted.state == "failed":  # killed mid-run: reported, not silently lost
+        assert "interrupted" in (interrupted.message or "")
+    time.sleep(1.5)  # give a duplicate delivery the chance to show itself
+    again = queue.get(waiting.id)
+    assert again is not None and again.attempts == 1 and again.state == "succeeded"
+
+
+def test_a_failing_step_stops_the_chain_and_keeps_the_published_version(
+    shop: tuple[Path, Settings], start_worker: Callable[[], subprocess.Popen[bytes]]
+) -> None:
+    _, settings = shop
+    queue = JobQueue(settings)
+    start_worker()
+    first = queue.submit("daily", {"as_of": AS_OF.isoformat()})
+    record, _ = wait_final(queue, first.id)
+    assert record.state == "succeeded", record.message
+    with open_store(settings.store.url) as store:
+        published = store.current()
+        items = store.count(published) if published else 0
+    assert published and items > 0
+
+    gone = AS_OF - dt.timedelta(days=2)
+    table = Path(settings.export.input) / f"ga_sessions_{gone:%Y%m%d}.json.gz"
+    table.unlink()
+    events_day = Path(settings.paths.events_url()) / f"date={gone.isoformat()}"
+    for part in events_day.iterdir():
+        part.unlink()
+    events_day.rmdir()
+
+    failing = queue.submit("daily", {"as_of": AS_OF.isoformat(), "force": True})
+    record, _ = wait_final(queue, failing.id)
+    assert record.state == "failed"
+    assert gone.isoformat() in (record.message or "")
+    with open_store(settings.store.url) as store:
+        assert store.current() == published
+        assert store.count(published) == items
