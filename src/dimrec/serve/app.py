@@ -22,7 +22,7 @@ from dimrec.publish.store import Store, open_store
 from dimrec.serve.deps import ServeContext
 from dimrec.serve.follow import StoreFollower
 from dimrec.serve.problems import install_error_handlers
-from dimrec.serve.routes import health, items, metrics, recommendations
+from dimrec.serve.routes import health, items, jobs, metrics, recommendations
 from dimrec.serve.telemetry import MetricsMiddleware, ServeMetrics
 
 #: Environment variable carrying the settings (JSON) from ``dimrec serve`` to its workers.
@@ -76,7 +76,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.state.context = ServeContext(settings=settings, follower=follower, metrics=telemetry)
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=telemetry)
-    for routes in (recommendations, items, health, metrics):
+    for routes in (recommendations, items, health, metrics, jobs):
         app.include_router(routes.build_router(settings))
     return app
 
