@@ -11,6 +11,10 @@ The same arguments give the same bytes. Each day is simulated once and rendered 
 memory depends on the sessions per day, not on the number of days. A day's content depends on
 the seed, its date and the visits before it — not on which formats are written or on
 ``corrupt_lines`` (malformed lines are drawn from their own random stream).
+
+Every file appears whole or not at all (written under a temporary name, then moved). An
+existing truth.json is removed first and written last, so when it exists it describes the
+files beside it; files of days outside this run are left alone.
 """
 
 from __future__ import annotations
@@ -202,6 +206,9 @@ class _Run:
         self.files = dict.fromkeys(formats, 0)
         self.paths: list[str] = []
         self.timings = {"simulate": 0.0, "truth": 0.0}
+        truth_path = self._path("truth.json")
+        if self.fs.exists(truth_path):  # it would describe files this run is about to replace
+            self.fs.rm(truth_path)
         self.compressor = Compressor()
         self.flat_sink: GzipSink | None = None
         if self.flat is not None:
