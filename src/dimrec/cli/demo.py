@@ -1,9 +1,157 @@
-"""CLI commands of the demo stage."""
+"""``dimrec demo``: the whole flow on a synthetic shop, then a live server.
+
+synth → export → prepare → train → publish (the configured store, SQLite by default) →
+serve on loopback → a few sample shoppers' recommendations over real HTTP. The server keeps
+running with its URL shown until Ctrl-C, unless ``--exit``.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections import defaultdict
+from pathlib import PurePosixPath
+from typing import Annotated, Any
+
 import typer
+from rich.table import Table
+
+from dimrec import dates, partitions, pipeline
+from dimrec.cli.common import console, settings_of
+from dimrec.config import Settings
+from dimrec.errors import DimrecError
+from dimrec.synth import SIZES, generate
+
+PARAM_OF_ACTION = {"browse": "browsed", "basket": "basket", "purchase": "purchased"}
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
+    app.command("demo")(demo)
+
+
+def demo(
+    ctx: typer.Context,
+    size: Annotated[str, typer.Option("--size", help=f"Shop size: {', '.join(SIZES)}.")] = "small",
+    port: Annotated[int | None, typer.Option("--port", help="Port [serve.port].")] = None,
+    exit_after: Annotated[
+        bool, typer.Option("--exit", help="Stop the server after printing the samples.")
+    ] = False,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic shop.")] = 0,
+) -> None:
+    """Run the whole flow on a synthetic shop and serve it on loopback."""
+    settings = settings_of(ctx)
+    if size not in SIZES:
+        raise typer.BadParameter(f"--size must be one of {', '.join(SIZES)}")
+    preset = SIZES[size]
+    as_of = dt.date.today()
+    days = dates.window(preset["days"], 1, as_of)
+    started = time.perf_counter()
+
+    warehouse = str(PurePosixPath(settings.export.input).parent)
+    with console.status(f"synth: {len(days)} days of a {size} shop under {warehouse}"):
+        shop = generate(warehouse, start=days[0], seed=seed, formats=("ga360",), **preset)
+    _say(f"synth     {shop.sessions:,} sessions over {len(days)} days → {warehouse}")
+
+    with console.status("export"):
+        exported = pipeline.export_days(settings, days)
+        exported.raise_for_missing()
+    _say(
+        f"export    {exported.events:,} events, {exported.users:,} users, {exported.items:,} items"
+    )
+
+    with console.status("prepare + train"):
+        model = pipeline.train(
+            settings, days_init=len(days), days_end=1, as_of=as_of, allow_missing=False
+        )
+    counts = model.manifest.get("counts", {})
+    _say(
+        f"train     model {model.version}: {counts.get('items', 0):,} items, "
+        f"{counts.get('pairs', 0):,} neighbour pairs from {counts.get('users', 0):,} shoppers"
+    )
+
+    with console.status("publish"):
+        published = pipeline.publish(settings, model.version)
+    _say(f"publish   {published.message} ({settings.store.url})")
+
+    server, url = _start_server(settings, port)
+    _say(f"serve     {url} (API docs {url}/docs) — ready in {time.perf_counter() - started:.0f}s")
+    _show_samples(url, _sample_shoppers(settings, days[-1]))
+    if exit_after:
+        server.should_exit = True
+        return
+    console.print(f"\n[bold]serving on {url}[/] — try {url}/docs ; Ctrl-C stops")
+    try:
+        while not server.should_exit:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        server.should_exit = True
+
+
+def _say(line: str) -> None:
+    console.print(line, highlight=False)
+
+
+def _start_server(settings: Settings, port: int | None) -> tuple[Any, str]:
+    import uvicorn
+
+    from dimrec.serve.app import create_app
+
+    host = settings.serve.host
+    config = uvicorn.Config(
+        create_app(settings),
+        host=host,
+        port=settings.serve.port if port is None else port,
+        http="httptools",
+        loop="uvloop",
+        access_log=False,
+        log_config=None,
+        log_level="warning",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="dimrec-demo-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise DimrecError(f"the server did not start on {host}:{config.port} (port in use?)")
+        time.sleep(0.05)
+    bound = server.servers[0].sockets[0].getsockname()[1]
+    return server, f"http://{host}:{bound}"
+
+
+def _sample_shoppers(
+    settings: Settings, day: dt.date, count: int = 3
+) -> list[dict[str, list[str]]]:
+    """A few real shoppers of the last day (their items by action), and one unknown."""
+    events = partitions.events(settings.paths.events_url()).read(day).to_pylist()
+    by_user: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for row in events:
+        items = by_user[row["user"]][PARAM_OF_ACTION[row["action"]]]
+        if row["item"] not in items:
+            items.append(row["item"])
+    busiest = sorted(by_user.items(), key=lambda kv: (-sum(map(len, kv[1].values())), kv[0]))
+    samples = [dict(actions) for _, actions in busiest[:count]]
+    samples.append({"browsed": ["NEVER-SEEN-ITEM"]})
+    return samples
+
+
+def _show_samples(url: str, shoppers: list[dict[str, list[str]]]) -> None:
+    for shopper in shoppers:
+        query = {key: ",".join(items[:10]) for key, items in shopper.items() if items}
+        query["n"] = "5"
+        address = f"{url}/make_recommendation?{urllib.parse.urlencode(query)}"
+        with urllib.request.urlopen(address, timeout=10) as answer:
+            body = json.loads(answer.read())
+        said = "; ".join(f"{k}={v}" for k, v in query.items() if k != "n")
+        title = f"GET /make_recommendation {said}"
+        if body.get("fallback"):
+            title += "  (no known item: popularity fallback)"
+        table = Table("item", "score", title=title, title_justify="left")
+        for result in body["results"]:
+            table.add_row(result["item"], f"{result['score']:.4f}")
+        console.print(table)
