@@ -14,6 +14,7 @@ import uuid
 from typing import Any
 
 import fsspec
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
@@ -72,11 +73,14 @@ def atomic_write_table(fs: Any, path: str, table: pa.Table, **parquet_options: A
 def read_parquet(fs: Any, path: str, **options: Any) -> pa.Table:
     """Read one Parquet file from ``fs``.
 
-    The bytes are read whole first: PyArrow reading from a Python file object on a thread
-    pool can abort the interpreter at exit.
+    The bytes are read whole and copied into Arrow-owned memory first: PyArrow reading from
+    a Python file object, or from a buffer wrapping Python ``bytes``, on its thread pool can
+    abort the interpreter at exit (a worker thread releasing a Python object too late).
     """
     data = fs.cat_file(path)
-    return pq.read_table(pa.BufferReader(data), **options)
+    owned = pa.allocate_buffer(len(data))
+    np.frombuffer(owned, dtype=np.uint8)[:] = np.frombuffer(data, dtype=np.uint8)
+    return pq.read_table(pa.BufferReader(owned), **options)
 
 
 def _fsync_dir(path: str) -> None:
