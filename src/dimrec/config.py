@@ -9,6 +9,7 @@ levels, e.g. ``DIMREC_STORE__URL=redis://127.0.0.1:6379/0``. Every option is doc
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -56,18 +57,26 @@ def _retailrocket_events() -> dict[str, Action]:
 
 
 class FlatSourceSettings(Section):
-    """Column and event-name mapping of a flat event log (CSV, Parquet or NDJSON)."""
+    """Column and event-name mapping of a flat event log (CSV, Parquet or NDJSON). The
+    defaults read Retailrocket's events.csv (timestamp,visitorid,event,itemid)."""
 
-    user_column: str = "user"
-    item_column: str = "item"
+    user_column: str = "visitorid"
+    item_column: str = "itemid"
     event_column: str = "event"
-    ts_column: str | None = "ts"
+    ts_column: str | None = "timestamp"
     ts_unit: Literal["auto", "s", "ms", "us"] = "auto"
-    """How a numeric timestamp is counted; "auto" treats text as ISO and numbers as seconds."""
+    """How a numeric timestamp is counted. "auto" reads text as ISO and tells a number's unit
+    by its size: below 1e11 seconds, below 1e14 milliseconds, else microseconds."""
     date_column: str | None = None
     """Column holding the day (YYYY-MM-DD or YYYYMMDD); when unset the day of ``ts`` is used."""
     events: dict[str, Action] = Field(default_factory=_retailrocket_events)
     """Event name in the log → dimrec action; other events are ignored (and counted)."""
+    action_thresholds: dict[Action, float] = Field(default_factory=dict)
+    """When set, ``event_column`` holds a number (a rating) and a row becomes the highest
+    action whose threshold it reaches; rows below all are ignored. ``events`` is then unused.
+    MovieLens ratings: {"purchase": 4.0}."""
+    format: Literal["auto", "csv", "parquet", "ndjson"] = "auto"
+    """File format; "auto" goes by the extension (.csv/.tsv, .parquet, .json/.ndjson/.jsonl)."""
 
 
 class ExportSettings(Section):
@@ -83,6 +92,20 @@ class ExportSettings(Section):
     bigquery_project: str | None = None
     """Project that runs (and pays for) BigQuery jobs; default the client's."""
     bigquery_location: str | None = None
+    threads: int = Field(2, ge=1)
+    """Threads of the embedded DuckDB warehouse."""
+
+    @field_validator("sku_regex")
+    @classmethod
+    def _check_sku_regex(cls, value: str) -> str:
+        if value:
+            try:
+                groups = re.compile(value).groups
+            except re.error as exc:
+                raise ValueError(f"sku_regex {value!r} is not a valid regex: {exc}") from None
+            if groups < 1:
+                raise ValueError(f"sku_regex {value!r} needs a group: the SKU it keeps")
+        return value
 
 
 class WeightsSettings(Section):

@@ -30,6 +30,7 @@ from dimrec.evaluate.systems import DEFAULT_SYSTEMS, parse_systems
 from dimrec.evaluate.task import DEFAULT_TARGET_ACTIONS, Mode
 from dimrec.evaluate.tune import TuneGrid, TuneResult, toml_fragment
 from dimrec.evaluate.tune import tune as tune_systems
+from dimrec.export import ExportSummary, export_range, open_warehouse
 from dimrec.fsio import atomic_write_bytes, url_to_fs
 from dimrec.logs import log_context, timed
 from dimrec.model import Model, new_version
@@ -42,6 +43,36 @@ log = logging.getLogger(__name__)
 
 #: Called as progress(step, done, total) during long steps ("prepare", "similarity", ...).
 StepProgress = Callable[[str, int, int], None]
+
+
+# ── export: warehouse → events ─────────────────────────────────────────────────────────────
+
+
+def export_days(
+    settings: Settings,
+    days: Sequence[dt.date | str],
+    *,
+    progress: StepProgress | None = None,
+) -> ExportSummary:
+    """Export each of ``days`` from the warehouse (``settings.export``) to the events
+    partitions, replacing each day whole.
+
+    Days the warehouse has no data for are listed in ``summary.missing`` while the others
+    are exported; call ``summary.raise_for_missing()`` to fail on them. A bad date is an
+    InvalidInputError before anything runs; a table lacking a needed column (SchemaError) or
+    a warehouse failure stops the run at that day (the days before it stay written).
+    """
+    checked = [dates.parse_date(day) for day in days]
+    events = partitions.events(settings.paths.events_url())
+    with open_warehouse(settings.export) as warehouse:
+        return export_range(
+            warehouse,
+            events,
+            checked,
+            source=settings.export.source,
+            input_url=settings.export.input,
+            progress=progress,
+        )
 
 
 # ── prepare: events → profiles ─────────────────────────────────────────────────────────────

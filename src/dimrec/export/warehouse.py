@@ -1,0 +1,87 @@
+"""The warehouse a day's interactions come out of: one small protocol, two implementations.
+
+``DuckDBWarehouse`` (embedded, the default) reads exported GA tables or flat logs from
+files; ``BigQueryWarehouse`` queries the GA export tables in place. Both answer
+:meth:`Warehouse.interactions` for a day with the same :class:`DayInteractions`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from dimrec.config import ExportSettings
+from dimrec.errors import ConfigError
+from dimrec.partitions import EVENTS_SCHEMA
+
+
+@dataclass(frozen=True)
+class DayInteractions:
+    """What a warehouse says about one day."""
+
+    events: pa.Table
+    """user, item, action, ts: the day's events, ready for ``events/date=.../``."""
+    rejected: Mapping[str, int] = field(default_factory=dict)
+    """Rows that should have been events but could not be, by reason (malformed, null_user,
+    null_item, no_items)."""
+    ignored: Mapping[str, int] = field(default_factory=dict)
+    """Rows of other kinds (another action type or event name), by what they were."""
+
+
+class Warehouse(Protocol):
+    """Gives each day's interactions; used as a context manager, one per run."""
+
+    name: str
+
+    def plan(self, days: Sequence[dt.date]) -> None:
+        """A hint: the days the run will ask for, in order (a warehouse may read ahead)."""
+        ...
+
+    def interactions(self, day: dt.date) -> DayInteractions:
+        """The day's events and counts; MissingDataError (naming the day and where it looked)
+        when the warehouse has no data for it, SchemaError when a needed column is absent."""
+        ...
+
+    def undated(self) -> Mapping[str, int]:
+        """Rows rejected so far that belong to no day (malformed lines or rows without a
+        date in a file holding many days), by reason."""
+        ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Warehouse: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+def split_interactions(table: pa.Table) -> DayInteractions:
+    """Split classified rows (outcome, reason, user, item, action, ts, row_count: 1 for an
+    event, the size of the group for rejected or ignored rows) into a DayInteractions; for a
+    warehouse that returns rows rather than counting them itself (BigQuery)."""
+    is_event = pc.equal(table["outcome"], "event")
+    events = table.filter(is_event).select(EVENTS_SCHEMA.names)
+    others = table.filter(pc.invert(is_event)).group_by(["outcome", "reason"])
+    counts: dict[str, dict[str, int]] = {"rejected": {}, "ignored": {}}
+    for row in others.aggregate([("row_count", "sum")]).to_pylist():
+        counts[row["outcome"]][row["reason"]] = int(row["row_count_sum"])
+    return DayInteractions(events, counts["rejected"], counts["ignored"])
+
+
+def open_warehouse(export: ExportSettings, *, bigquery_client: Any = None) -> Warehouse:
+    """The warehouse ``export.warehouse`` names, set up for ``export.source``/``input``."""
+    if export.warehouse == "bigquery":
+        from dimrec.export.bigquery_warehouse import BigQueryWarehouse
+
+        if export.source == "flat":
+            raise ConfigError(
+                "export.source = 'flat' reads files and needs export.warehouse = 'duckdb'"
+            )
+        return BigQueryWarehouse(export, client=bigquery_client)
+    from dimrec.export.duckdb_warehouse import DuckDBWarehouse
+
+    return DuckDBWarehouse(export)

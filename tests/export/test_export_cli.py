@@ -1,0 +1,86 @@
+"""`dimrec export` as a user runs it: the summary it prints, and for bad input a message
+naming the problem and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dimrec import partitions
+from dimrec.cli import main
+from dimrec.config import Settings
+
+
+def _run(settings: Settings, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIMREC_")}
+    env["DIMREC_PATHS__DATA"] = settings.paths.data
+    env["COLUMNS"] = "200"
+    script = Path(sys.executable).with_name("dimrec")
+    return subprocess.run(
+        [str(script), "export", *args], env=env, cwd=cwd, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+
+
+def _assert_clean_failure(result: subprocess.CompletedProcess[str], code: int, *words: str) -> None:
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    for word in words:
+        assert word in errors[0]
+
+
+@pytest.mark.slow
+def test_export_a_range_with_a_missing_day(
+    settings: Settings, shop: Path, tmp_path: Path, truth: dict[str, Any], shop_days: list[dt.date]
+) -> None:
+    """Three days exist, the fourth asked for does not: the three are written and shown, the
+    missing one is named, and the exit code says something is missing."""
+    last = shop_days[-1] + dt.timedelta(days=1)
+    result = _run(
+        settings, tmp_path, "--days-init", "4", "--days-end", "1",
+        "--as-of", (last + dt.timedelta(days=1)).isoformat(), "--input", str(shop / "ga360"),
+    )  # fmt: skip
+    _assert_clean_failure(result, 3, last.isoformat(), f"ga_sessions_{last:%Y%m%d}*")
+    assert partitions.events(settings.paths.events_url()).days() == shop_days
+    totals = truth["formats"]["ga360"]["totals"]
+    assert f"{totals['accepted']} events written" in result.stdout
+    for day in shop_days:
+        counts = truth["formats"]["ga360"]["days"][day.isoformat()]["rows"]
+        row = next(line for line in result.stdout.splitlines() if day.isoformat() in line)
+        assert row.split()[1:4] == [str(counts[a]) for a in ("browse", "basket", "purchase")]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "words"),
+    [
+        (["--date", "2026-11-31"], 2, ["invalid date", "2026-11-31"]),
+        (["--date", "2026-11-18", "--source", "ga4"], 3, ["lacks column(s)", "event_name"]),
+    ],
+)
+def test_bad_input_exits_with_one_message(
+    settings: Settings,
+    shop: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    code: int,
+    words: list[str],
+) -> None:
+    """The entry point itself, in this process: what `dimrec export ...` would print."""
+    monkeypatch.setenv("DIMREC_PATHS__DATA", settings.paths.data)
+    monkeypatch.setenv("COLUMNS", "200")
+    argv = ["dimrec", "export", *args, "--input", str(shop / "ga360" / "*.json.gz")]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as exited:
+        main()
+    captured = capsys.readouterr()
+    result = subprocess.CompletedProcess(argv, exited.value.code, captured.out, captured.err)
+    _assert_clean_failure(result, code, *words)
