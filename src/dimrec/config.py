@@ -93,7 +93,7 @@ class ExportSettings(Section):
     """Project that runs (and pays for) BigQuery jobs; default the client's."""
     bigquery_location: str | None = None
     threads: int = Field(2, ge=1)
-    """Threads of the embedded DuckDB warehouse."""
+    """Threads of the embedded DuckDB warehouse; it reads as many daily tables at once."""
 
     @field_validator("sku_regex")
     @classmethod

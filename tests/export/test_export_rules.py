@@ -134,6 +134,26 @@ def test_ga4_rules_by_hand(settings: Settings, tmp_path: Path) -> None:
     assert dict(day.ignored) == {"event page_view": 1, "event select_item": 1}
 
 
+def test_ga4_parquet_file_whose_rows_carry_the_event_date(
+    settings: Settings, tmp_path: Path
+) -> None:
+    t = START * 1_000_000
+    lines = [
+        ga4_event("view_item", "u1", t, "A-M", date="20261119"),
+        ga4_event("purchase", "u1", t + 5, "A-L", "B"),
+        ga4_event("scroll", "u2", t),
+    ]
+    pq.write_table(pa.Table.from_pylist([json.loads(x) for x in lines]), tmp_path / "ga4.parquet")
+    settings = with_export(settings, source="ga4", input=str(tmp_path / "ga4.parquet"))
+    summary = pipeline.export_days(settings, [DAY - dt.timedelta(days=1), DAY])
+    assert [dict(d.actions) for d in summary.days] == [
+        {"browse": 1, "basket": 0, "purchase": 0},
+        {"browse": 0, "basket": 0, "purchase": 2},
+    ]
+    assert sorted(r[1] for r in _rows(settings)) == ["A", "B"]
+    assert dict(summary.days[1].ignored) == {"event scroll": 1}
+
+
 def test_ga_file_whose_rows_carry_the_date(settings: Settings, tmp_path: Path) -> None:
     """A file (or glob) of many days: rows are matched on `date`; a malformed line there
     belongs to no day and is reported apart."""

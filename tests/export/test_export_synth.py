@@ -148,3 +148,15 @@ def test_a_rerun_replaces_the_day(
     assert 0 < after.num_rows < before.num_rows
     assert after.num_rows == summary.days[0].events
     assert events.days() == [day]
+
+
+def test_progress_is_reported_for_every_day(
+    export_settings: Settings, shop_days: list[dt.date]
+) -> None:
+    calls: list[tuple[str, int, int]] = []
+    days = [*shop_days, shop_days[-1] + dt.timedelta(days=1)]  # the last one is missing
+    summary = pipeline.export_days(
+        export_settings, days, progress=lambda step, done, total: calls.append((step, done, total))
+    )
+    assert calls == [(f"export {d.isoformat()}", k, 4) for k, d in enumerate(days, start=1)]
+    assert [m.day for m in summary.missing] == days[-1:]
