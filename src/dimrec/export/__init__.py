@@ -2,7 +2,8 @@
 ``events/date=YYYY-MM-DD/`` (user, item, action, ts).
 
 * :mod:`~dimrec.export.warehouse` — the Warehouse protocol and :func:`open_warehouse`;
-  :mod:`~dimrec.export.duckdb_warehouse` (files, embedded) and
+  :mod:`~dimrec.export.duckdb_warehouse` (files, embedded; its connection in
+  :mod:`~dimrec.export.duckdb_session`, flat logs in :mod:`~dimrec.export.flat_log`) and
   :mod:`~dimrec.export.bigquery_warehouse` (GA export tables in place).
 * :mod:`~dimrec.export.sources` — which files hold a day; :mod:`~dimrec.export.schema` —
   the columns each source needs; :mod:`~dimrec.export.sql` — the queries of ``queries/``.
