@@ -162,12 +162,12 @@ class JobRunner:
 
 def _plain(value: Any) -> dict[str, Any]:
     """A JSON-able summary of a pipeline result for the job record."""
+    manifest = getattr(value, "manifest", None)
+    if isinstance(manifest, dict):  # a trained model: its version and counts
+        return {"version": manifest.get("version"), "counts": manifest.get("counts")}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         plain: dict[str, Any] = json_safe(dataclasses.asdict(value))
         return plain
-    manifest = getattr(value, "manifest", None)
-    if isinstance(manifest, dict):
-        return {"version": manifest.get("version"), "counts": manifest.get("counts")}
     return {"value": json_safe(value)}
 
 
