@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from pydantic import TypeAdapter
 from serve_helpers import put_version, served_version, wait_for
 
 from dimrec.publish.store import Store
@@ -329,7 +328,8 @@ def test_openapi_documents_every_route_with_the_settings_limits(served: httpx.Cl
     )
     assert n["schema"]["maximum"] == 20
     body = schema["paths"]["/recommendations"]["post"]["requestBody"]["content"]
-    assert body["application/json"]["schema"]["properties"]["shoppers"]["maxItems"] == 3
+    ref = body["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    assert schema["components"]["schemas"][ref]["properties"]["shoppers"]["maxItems"] == 3
+    ok = schema["paths"]["/make_recommendation"]["get"]["responses"]["200"]["content"]
+    assert ok["application/json"]["schema"]["$ref"].endswith("/RecommendationPublic")
     assert served.get("/docs").status_code == 200
-    # every documented answer is one of the models above
-    TypeAdapter(list[str]).validate_python(list(schema["components"]["schemas"]))

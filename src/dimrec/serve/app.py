@@ -19,10 +19,12 @@ from dimrec import __version__
 from dimrec.config import Settings, load_settings
 from dimrec.logs import setup_logging
 from dimrec.publish.store import Store, open_store
+from dimrec.serve import lean
 from dimrec.serve.deps import ServeContext
 from dimrec.serve.follow import StoreFollower
 from dimrec.serve.problems import install_error_handlers
 from dimrec.serve.routes import health, items, jobs, metrics, recommendations
+from dimrec.serve.schemas import request_models
 from dimrec.serve.telemetry import MetricsMiddleware, ServeMetrics
 
 #: Environment variable carrying the settings (JSON) from ``dimrec serve`` to its workers.
@@ -72,12 +74,18 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # dimrec exports Prometheus metrics itself (/metrics); FastAPI's OpenTelemetry hooks
+        # would only cost a check per request
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.context = ServeContext(settings=settings, follower=follower, metrics=telemetry)
     install_error_handlers(app)
-    app.add_middleware(MetricsMiddleware, metrics=telemetry)
-    for routes in (recommendations, items, health, metrics, jobs):
+    for routes in (health, metrics, jobs):
         app.include_router(routes.build_router(settings))
+    app.add_middleware(MetricsMiddleware, metrics=telemetry)
+    models = request_models(settings.serve, settings.weights)
+    hot = [*recommendations.endpoints(settings, models), *items.endpoints(settings, models)]
+    lean.install(app, hot, telemetry)  # last: the fast lane is the outermost middleware
     return app
 
 

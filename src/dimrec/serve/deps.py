@@ -1,4 +1,5 @@
-"""What routes get from the app, as ``Annotated`` dependency aliases.
+"""What routes get from the app: ``Annotated`` dependency aliases for FastAPI routes, and the
+same as plain functions for the lean routes (:mod:`dimrec.serve.lean`).
 
 Dependencies are ``async def`` on purpose: FastAPI runs plain ``def`` dependencies in a thread
 pool, a hop that would cost more than scoring a request.
@@ -27,14 +28,14 @@ class ServeContext:
     metrics: ServeMetrics
 
 
-async def serve_context(request: Request) -> ServeContext:
+def context_of(request: Request) -> ServeContext:
     context: ServeContext = request.app.state.context
     return context
 
 
-async def serving_state(request: Request) -> ServingState:
-    """The state this request answers from: one reference, kept for the whole request."""
-    context: ServeContext = request.app.state.context
+def state_of(context: ServeContext) -> ServingState:
+    """The state a request answers from: take it once and keep it for the whole request.
+    Raises StoreError (503) while no version is loaded."""
     state = context.follower.state
     if state is None:
         raise StoreError(
@@ -42,6 +43,14 @@ async def serving_state(request: Request) -> ServingState:
             f"loads it within {context.settings.serve.refresh_seconds:g} s; see /readyz"
         )
     return state
+
+
+async def serve_context(request: Request) -> ServeContext:
+    return context_of(request)
+
+
+async def serving_state(request: Request) -> ServingState:
+    return state_of(context_of(request))
 
 
 Context = Annotated[ServeContext, Depends(serve_context)]

@@ -39,7 +39,12 @@ def problem(status: int, message: str, errors: Sequence[dict[str, str]] = ()) ->
 
 def body_problem(exc: ValidationError) -> Response:
     """422 for a request body that failed its model."""
-    return validation_problem(exc.errors(include_url=False, include_input=False), ("body",))
+    return input_problem(exc, "body")
+
+
+def input_problem(exc: ValidationError, where: str) -> Response:
+    """422 for a request's ``where`` (query, path or body) that failed its model."""
+    return validation_problem(exc.errors(include_url=False, include_input=False), (where,))
 
 
 def validation_problem(errors: Iterable[Any], prefix: tuple[str, ...] = ()) -> Response:

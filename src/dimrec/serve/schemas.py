@@ -6,20 +6,22 @@ Item ids
     original ``browsed=a,b`` interface can carry any id; the rest keeps logs and responses sane.
 
 Limits that come from the settings (``serve.max_n``, ``serve.max_input_items``,
-``serve.max_shoppers``) are part of the published schema: :func:`bounded_recommendations_request`
-builds the request model of one app from its settings, so the OpenAPI document states exactly
-what the server accepts.
+``serve.max_shoppers``) are part of the published schema: :func:`request_models` builds the
+request models of one app from its settings; the routes validate with them and the OpenAPI
+document is generated from them, so it states exactly what the server accepts.
 
 Response models document the API; the routes serialise plain dicts with orjson (see
-:mod:`dimrec.serve.responses`) and tests check that what they send matches these models.
+:mod:`dimrec.serve.responses`), and the tests and the schemathesis fuzz check that what they
+send matches these models.
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
 
-from dimrec.config import Action, ServeSettings
+from dimrec.config import Action, ServeSettings, WeightsSettings
 
 ITEM_ID_MAX_LENGTH = 128
 _ITEM_ID_CHARS = r"[^\x00-\x20\x7f-\x9f,]"
@@ -63,6 +65,11 @@ Count = Annotated[int, BeforeValidator(_integral)]
 class _Request(BaseModel):
     # strict: JSON types as the schema states them (no "1" for 1, no 0 for false)
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class _Query(BaseModel):
+    # query strings are text: "10" is read as 10 and "true" as true, as FastAPI would
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
 
 class _Public(BaseModel):
@@ -130,27 +137,82 @@ class RecommendationsRequestBase(_Request):
     shoppers: Sequence[ShopperRequestBase]
 
 
-def bounded_recommendations_request(
-    limits: ServeSettings,
-) -> type[RecommendationsRequestBase]:
-    """The ``POST /recommendations`` body model with this server's limits in its schema."""
+class RecommendationQueryBase(_Query):
+    """The query of ``GET /make_recommendation``."""
+
+    browsed: str = ""
+    basket: str = ""
+    purchased: str = ""
+    n: int = 10
+    keep_input: bool = False
+
+
+class SimilarItemsQueryBase(_Query):
+    """The query of ``GET /items/{item}/similar``."""
+
+    n: int = 10
+
+
+class ItemPath(_Query):
+    """The path of ``GET /items/{item}/similar``."""
+
+    item: ItemId
+
+
+@dataclass(frozen=True)
+class RequestModels:
+    """The request models of one server, with its limits in their schemas."""
+
+    recommendation_query: type[RecommendationQueryBase]
+    recommendations_body: type[RecommendationsRequestBase]
+    similar_items_query: type[SimilarItemsQueryBase]
+
+
+def request_models(limits: ServeSettings, weights: WeightsSettings) -> RequestModels:
+    """Build the request models with ``limits`` (``serve.*``) stated in their schemas."""
+    default_n = min(limits.default_n, limits.max_n)
+    max_items = limits.max_input_items
+
+    def item_list(verb: str, weight: float) -> Any:
+        return Field(
+            "",
+            pattern=ITEM_LIST_PATTERN,
+            max_length=max_items * (ITEM_ID_MAX_LENGTH + 1),
+            description=(
+                f"Comma-separated items the shopper {verb}; each mention weighs {weight:g}. "
+                f"{ITEM_ID_RULE}. At most {max_items} items in browsed, basket and purchased "
+                "together."
+            ),
+        )
+
+    def count(what: str) -> Any:
+        return Field(default_n, ge=1, le=limits.max_n, description=f"How many {what}.")
+
+    class RecommendationQuery(RecommendationQueryBase):
+        __doc__ = RecommendationQueryBase.__doc__
+
+        browsed: str = item_list("browsed", weights.browse)
+        basket: str = item_list("put in the basket", weights.basket)
+        purchased: str = item_list("purchased", weights.purchase)
+        n: int = count("recommendations")
+        keep_input: bool = Field(False, description="Also return the items given as input.")
+
+    class SimilarItemsQuery(SimilarItemsQueryBase):
+        __doc__ = SimilarItemsQueryBase.__doc__
+
+        n: int = count("neighbours")
 
     class ShopperRequest(ShopperRequestBase):
         __doc__ = ShopperRequestBase.__doc__
 
         items: Sequence[InteractionRequest] = Field(
             default=(),
-            max_length=limits.max_input_items,
+            max_length=max_items,
             description="Items and actions; an item listed k times weighs k times its weight.",
         )
-        n: Count = Field(
-            min(limits.default_n, limits.max_n),
-            ge=1,
-            le=limits.max_n,
-            description="How many recommendations.",
-        )
+        n: Count = count("recommendations")
         exclude: Sequence[ItemId] = Field(
-            default=(), max_length=limits.max_input_items, description="Items never to return."
+            default=(), max_length=max_items, description="Items never to return."
         )
 
     class RecommendationsRequest(RecommendationsRequestBase):
@@ -158,7 +220,7 @@ def bounded_recommendations_request(
 
         shoppers: Sequence[ShopperRequest] = Field(min_length=1, max_length=limits.max_shoppers)
 
-    return RecommendationsRequest
+    return RequestModels(RecommendationQuery, RecommendationsRequest, SimilarItemsQuery)
 
 
 # --- responses --------------------------------------------------------------------------
@@ -229,23 +291,3 @@ class ProblemPublic(_Public):
 
     message: str
     errors: list[ProblemDetailPublic] = Field(default_factory=list)
-
-
-def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """``model``'s JSON schema with every ``$ref`` replaced by its definition, for an OpenAPI
-    request body declared by hand (the models here are not recursive)."""
-    schema = model.model_json_schema()
-    definitions = schema.pop("$defs", {})
-
-    def resolve(node: Any) -> Any:
-        if isinstance(node, dict):
-            ref = node.get("$ref")
-            if isinstance(ref, str) and ref.startswith("#/$defs/"):
-                return resolve(definitions[ref.removeprefix("#/$defs/")])
-            return {key: resolve(value) for key, value in node.items()}
-        if isinstance(node, list):
-            return [resolve(value) for value in node]
-        return node
-
-    resolved: dict[str, Any] = resolve(schema)
-    return resolved

@@ -71,11 +71,12 @@ def recommend(
     """The top ``n`` items for a shopper whose input items weigh ``weights``."""
     index = state.index
     positions = index.positions
+    lengths = index.list_lengths
     rows: list[int] = []
     row_weights: list[float] = []
     for item, weight in weights.items():
         position = positions.get(item)
-        if position is not None and weight > 0 and index.lengths[position] > 0:
+        if position is not None and weight > 0 and lengths[position] > 0:
             rows.append(position)
             row_weights.append(weight)
     removed_ids = set(exclude) if keep_input else set(exclude).union(weights)
@@ -90,15 +91,15 @@ def recommend(
 def similar(state: ServingState, item: str, n: int) -> Scored | None:
     """``item``'s neighbours, best first, without hidden ones; None when it has no list."""
     position = state.index.positions.get(item)
-    if position is None or state.index.lengths[position] == 0:
+    if position is None or state.index.list_lengths[position] == 0:
         return None
     return _one_list(state, position, 1.0, n, [position])
 
 
 def _one_list(state: ServingState, row: int, weight: float, n: int, removed: list[int]) -> Scored:
     index = state.index
-    start = int(index.starts[row])
-    stop = start + int(index.lengths[row])
+    start = index.list_starts[row]
+    stop = start + index.list_lengths[row]
     candidates = index.neighbours[start:stop]
     keep = ~state.hidden_mask[candidates]
     for position in removed:
@@ -116,23 +117,41 @@ def _weighted_sum(
     row_array = np.asarray(rows, dtype=np.int64)
     starts = index.starts[row_array]
     lengths = index.lengths[row_array]
-    # positions of every (input item, neighbour) pair in the flat arrays, in one gather
+    # every (input item, neighbour) pair: its place in the flat arrays, gathered at once
     offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
-    places = np.arange(int(lengths.sum()), dtype=np.int64) + offsets
+    pairs = len(offsets)
+    places = np.arange(pairs, dtype=np.int64) + offsets
+    neighbours = index.neighbours[places]
     contributions = index.scores[places] * np.repeat(np.asarray(row_weights), lengths)
-    candidates, inverse = np.unique(index.neighbours[places], return_inverse=True)
-    totals = np.bincount(inverse, weights=contributions, minlength=len(candidates))
 
-    keep = ~state.hidden_mask[candidates]
+    # Sum per candidate without sorting: write each pair's number at its neighbour's slot of
+    # a scratch array; reading the slots back gives every pair of one candidate the same
+    # representative pair (whichever write landed), so bincount over the representatives
+    # sums per candidate, and "pair is its own representative" keeps each candidate once.
+    # Slots are only read where this call wrote, so the scratch never needs clearing.
+    order = np.arange(pairs, dtype=np.int32)
+    slots = _scratch(index)
+    slots[neighbours] = order
+    representative = slots[neighbours]
+    totals = np.bincount(representative, weights=contributions, minlength=pairs)
+    keep = representative == order
+    keep &= ~state.hidden_mask[neighbours]
     if removed:
-        wanted = np.asarray(removed, dtype=candidates.dtype)
-        at = np.searchsorted(candidates, wanted)
-        inside = at < len(candidates)
+        wanted = np.asarray(removed, dtype=np.int32)
+        at = slots[wanted]  # a candidate's representative pair; a stale value for others
+        inside = at < pairs
         at = at[inside]
-        keep[at[candidates[at] == wanted[inside]]] = False
-    candidates = candidates[keep]
-    totals = totals[keep]
-    return _top(state.index, candidates, totals, n)
+        keep[at[neighbours[at] == wanted[inside]]] = False
+    return _top(index, neighbours[keep], totals[keep], n)
+
+
+def _scratch(index: ModelIndex) -> NDArray[np.int32]:
+    """This thread's scratch array over the index's item numbers (see _weighted_sum)."""
+    slots: NDArray[np.int32] | None = getattr(index.scratch, "slots", None)
+    if slots is None:
+        slots = np.zeros(index.size, dtype=np.int32)
+        index.scratch.slots = slots
+    return slots
 
 
 def _top(

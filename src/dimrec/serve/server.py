@@ -49,6 +49,9 @@ def run(
         "log_config": None,
         "log_level": settings.log_level.lower(),
         "timeout_graceful_shutdown": 10,
+        # a spawned worker re-imports the CLI and loads the model version before it answers
+        # uvicorn's health pings; on a busy machine that exceeds uvicorn's default 5 s
+        "timeout_worker_healthcheck": 60,
     }
     _check_store(settings.store.url)
     log.info("serving on http://%s:%d with %d worker(s)", host, port, workers)

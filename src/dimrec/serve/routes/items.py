@@ -1,54 +1,39 @@
-"""An item's neighbours: ``GET /items/{item}/similar?n=10``.
+"""An item's neighbours: ``GET /items/{item}/similar?n=10`` (a lean route, see
+:mod:`dimrec.serve.lean`)."""
 
-No ``from __future__ import annotations`` here: FastAPI reads the parameter annotations at
-runtime, and their bounds come from the settings given to :func:`build_router`.
-"""
+from __future__ import annotations
 
 import time
-from typing import Annotated
+from collections.abc import Sequence
 
-from fastapi import APIRouter, Path, Query
+from pydantic import ValidationError
+from starlette.requests import Request
 from starlette.responses import Response
 
 from dimrec.config import Settings
 from dimrec.errors import MissingDataError
-from dimrec.serve.deps import CurrentState
+from dimrec.serve.deps import context_of, state_of
+from dimrec.serve.lean import LeanEndpoint
+from dimrec.serve.problems import input_problem
 from dimrec.serve.responses import json_response
-from dimrec.serve.schemas import (
-    ITEM_ID_MAX_LENGTH,
-    ITEM_ID_PATTERN,
-    ITEM_ID_RULE,
-    ProblemPublic,
-    SimilarItemsPublic,
-)
+from dimrec.serve.schemas import ItemPath, ProblemPublic, RequestModels, SimilarItemsPublic
 from dimrec.serve.scoring import similar
 
 
-def build_router(settings: Settings) -> APIRouter:
-    limits = settings.serve
-    router = APIRouter(tags=["items"])
+def endpoints(settings: Settings, models: RequestModels) -> Sequence[LeanEndpoint]:
+    query_model = models.similar_items_query
 
-    @router.get(
-        "/items/{item}/similar",
-        response_model=SimilarItemsPublic,
-        responses={
-            404: {"model": ProblemPublic, "description": "The model has no list for the item."},
-            422: {"model": ProblemPublic, "description": "The request breaks a rule."},
-            503: {"model": ProblemPublic, "description": "No model version is loaded yet."},
-        },
-        summary="The item's most similar items, best first (hidden items left out)",
-    )
-    async def similar_items(
-        state: CurrentState,
-        item: Annotated[
-            str,
-            Path(pattern=ITEM_ID_PATTERN, max_length=ITEM_ID_MAX_LENGTH, description=ITEM_ID_RULE),
-        ],
-        n: Annotated[int, Query(ge=1, le=limits.max_n, description="How many neighbours.")] = min(
-            limits.default_n, limits.max_n
-        ),
-    ) -> Response:
+    async def similar_items(request: Request) -> Response:
         started = time.perf_counter()
+        try:
+            item = ItemPath.model_validate(request.path_params).item
+        except ValidationError as exc:
+            return input_problem(exc, "path")
+        try:
+            n = query_model.model_validate(dict(request.query_params)).n
+        except ValidationError as exc:
+            return input_problem(exc, "query")
+        state = state_of(context_of(request))
         found = similar(state, item, n)
         if found is None:
             raise MissingDataError(
@@ -63,4 +48,20 @@ def build_router(settings: Settings) -> APIRouter:
             }
         )
 
-    return router
+    return [
+        LeanEndpoint(
+            "GET",
+            "/items/{item}/similar",
+            similar_items,
+            summary="The item's most similar items, best first (hidden items left out)",
+            tag="items",
+            path_params=ItemPath,
+            query=query_model,
+            responses={
+                200: (SimilarItemsPublic, "The item's neighbours, best first."),
+                404: (ProblemPublic, "The model version has no neighbour list for the item."),
+                422: (ProblemPublic, "The request breaks a rule of the schema."),
+                503: (ProblemPublic, "No model version is loaded yet."),
+            },
+        )
+    ]

@@ -8,7 +8,6 @@ routes do not exist (404) — the jobs API is never open.
 inside ``build_router`` as objects, not as strings it cannot resolve.)
 """
 
-
 import hmac
 import threading
 from typing import Annotated, Any, Literal

@@ -5,81 +5,55 @@ each listed item weighs count × action weight (``settings.weights``), score(j) 
 sim(i, j). ``POST /recommendations`` answers several shoppers in one call, each with items and
 actions (or explicit weights), ``n``, ``exclude`` and ``keep_input``.
 
-No ``from __future__ import annotations`` here: FastAPI reads the parameter annotations at
-runtime, and their bounds come from the settings given to :func:`build_router`.
+Both are lean routes (:mod:`dimrec.serve.lean`): they validate with the models of
+:func:`dimrec.serve.schemas.request_models`, which also document them.
 """
 
-import time
-from typing import Annotated, Any
+from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request
+import time
+from collections.abc import Sequence
+
 from pydantic import ValidationError
+from starlette.requests import Request
 from starlette.responses import Response
 
 from dimrec.config import Settings
 from dimrec.errors import InvalidInputError
-from dimrec.serve.deps import Context, CurrentState
-from dimrec.serve.problems import body_problem
+from dimrec.serve.deps import context_of, state_of
+from dimrec.serve.lean import LeanEndpoint
+from dimrec.serve.problems import input_problem
 from dimrec.serve.responses import json_response
 from dimrec.serve.schemas import (
-    ITEM_ID_MAX_LENGTH,
-    ITEM_ID_RULE,
-    ITEM_LIST_PATTERN,
     ActionInteractionRequest,
     ProblemPublic,
     RecommendationPublic,
     RecommendationsPublic,
-    bounded_recommendations_request,
-    inline_schema,
+    RequestModels,
 )
-from dimrec.serve.scoring import Recommendation, Scored, recommend
+from dimrec.serve.scoring import Scored, recommend
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    422: {"model": ProblemPublic, "description": "The request breaks a rule of the schema."},
-    503: {"model": ProblemPublic, "description": "No model version is loaded yet."},
-}
+INVALID = (ProblemPublic, "The request breaks a rule of the schema; the message says which.")
+NOT_READY = (ProblemPublic, "No model version is loaded yet.")
 
 
-def build_router(settings: Settings) -> APIRouter:
-    limits = settings.serve
+def endpoints(settings: Settings, models: RequestModels) -> Sequence[LeanEndpoint]:
     action_weights = settings.weights.as_dict()
-    max_items = limits.max_input_items
-    router = APIRouter(tags=["recommendations"])
+    max_items = settings.serve.max_input_items
+    query_model = models.recommendation_query
+    body_model = models.recommendations_body
+    lists = (("browse", "browsed"), ("basket", "basket"), ("purchase", "purchased"))
 
-    def item_list(verb: str, action: str) -> Any:
-        return Query(
-            pattern=ITEM_LIST_PATTERN,
-            max_length=max_items * (ITEM_ID_MAX_LENGTH + 1),
-            description=(
-                f"Comma-separated items the shopper {verb}; each mention weighs "
-                f"{action_weights[action]:g}. {ITEM_ID_RULE}. "
-                f"At most {max_items} items in browsed, basket and purchased together."
-            ),
-        )
-
-    @router.get(
-        "/make_recommendation",
-        response_model=RecommendationPublic,
-        responses=ERRORS,
-        summary="Recommendations for one shopper (the original interface)",
-    )
-    async def make_recommendation(
-        context: Context,
-        state: CurrentState,
-        browsed: Annotated[str, item_list("browsed", "browse")] = "",
-        basket: Annotated[str, item_list("put in the basket", "basket")] = "",
-        purchased: Annotated[str, item_list("purchased", "purchase")] = "",
-        n: Annotated[
-            int, Query(ge=1, le=limits.max_n, description="How many recommendations.")
-        ] = min(limits.default_n, limits.max_n),
-        keep_input: Annotated[
-            bool, Query(description="Also return the items given as input.")
-        ] = False,
-    ) -> Response:
+    async def make_recommendation(request: Request) -> Response:
         started = time.perf_counter()
+        try:
+            query = query_model.model_validate(dict(request.query_params))
+        except ValidationError as exc:
+            return input_problem(exc, "query")
         weights: dict[str, float] = {}
         given = 0
-        for listed, action in ((browsed, "browse"), (basket, "basket"), (purchased, "purchase")):
+        for action, name in lists:
+            listed: str = getattr(query, name)
             if listed:
                 items = listed.split(",")
                 given += len(items)
@@ -91,7 +65,9 @@ def build_router(settings: Settings) -> APIRouter:
                 f"{given} input items given in browsed, basket and purchased; "
                 f"at most {max_items} are allowed"
             )
-        found = recommend(state, weights, n, keep_input=keep_input)
+        context = context_of(request)
+        state = state_of(context)
+        found = recommend(state, weights, query.n, keep_input=query.keep_input)
         if found.fallback:
             context.metrics.fallbacks.inc()
         return json_response(
@@ -103,28 +79,14 @@ def build_router(settings: Settings) -> APIRouter:
             }
         )
 
-    request_model = bounded_recommendations_request(limits)
-
-    @router.post(
-        "/recommendations",
-        response_model=RecommendationsPublic,
-        responses=ERRORS,
-        summary="Recommendations for several shoppers at once",
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": inline_schema(request_model)}},
-            }
-        },
-    )
-    async def post_recommendations(
-        request: Request, context: Context, state: CurrentState
-    ) -> Response:
+    async def post_recommendations(request: Request) -> Response:
         started = time.perf_counter()
         try:
-            body = request_model.model_validate_json(await request.body())
+            body = body_model.model_validate_json(await request.body())
         except ValidationError as exc:
-            return body_problem(exc)
+            return input_problem(exc, "body")
+        context = context_of(request)
+        state = state_of(context)
         answers = []
         fallbacks = 0
         for shopper in body.shoppers:
@@ -136,7 +98,7 @@ def build_router(settings: Settings) -> APIRouter:
                     else given.weight
                 )
                 weights[given.item] = weights.get(given.item, 0.0) + weight
-            found: Recommendation = recommend(
+            found = recommend(
                 state, weights, shopper.n, exclude=shopper.exclude, keep_input=shopper.keep_input
             )
             fallbacks += found.fallback
@@ -149,7 +111,34 @@ def build_router(settings: Settings) -> APIRouter:
             {"shoppers": answers, "version": state.version, "elapsed_ms": _ms_since(started)}
         )
 
-    return router
+    return [
+        LeanEndpoint(
+            "GET",
+            "/make_recommendation",
+            make_recommendation,
+            summary="Recommendations for one shopper (the original interface)",
+            tag="recommendations",
+            query=query_model,
+            responses={
+                200: (RecommendationPublic, "The top n items, best first."),
+                422: INVALID,
+                503: NOT_READY,
+            },
+        ),
+        LeanEndpoint(
+            "POST",
+            "/recommendations",
+            post_recommendations,
+            summary="Recommendations for several shoppers at once",
+            tag="recommendations",
+            body=body_model,
+            responses={
+                200: (RecommendationsPublic, "One block per shopper, in request order."),
+                422: INVALID,
+                503: NOT_READY,
+            },
+        ),
+    ]
 
 
 def _scored(results: Scored) -> list[dict[str, object]]:
