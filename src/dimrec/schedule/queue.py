@@ -55,7 +55,13 @@ class JobQueue:
         else:
             self.huey = SqliteHuey("dimrec", filename=str(path), results=False, utc=True)
         self.jobs = JobStore(path)
-        self._task = self.huey.task(name=TASK_NAME, context=False)(runner)
+
+        def run_job(job_id: str) -> None:
+            runner(job_id)
+
+        # Huey names a task by the module of its function: defining it here gives the same
+        # name in the worker (which runs it) and in the API and CLI (which only enqueue it).
+        self._task = self.huey.task(name=TASK_NAME, context=False)(run_job)
 
     def validate(self, name: str, params: dict[str, Any]) -> JobParams:
         model = JOB_PARAMS.get(name)
