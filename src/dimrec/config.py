@@ -139,6 +139,8 @@ class TrainSettings(Section):
     """ease: most items it accepts (dense items × items inverse)."""
     weighting: Literal["none", "bm25", "tfidf"] = "none"
     """exact/dimsum: reweight the user × item matrix before cosine."""
+    half_life_days: float | None = Field(None, gt=0)
+    """Time decay: halve a day's profile scores every this many days of age (None: off)."""
     allow_missing: bool = False
     threads: int = Field(0, ge=0)
     """Threads for the local engine; 0 means one per core."""

@@ -226,7 +226,10 @@ def evaluate(
     data = data or DataSpec()
     split = split or SplitSpec()
     events = _evaluation_events(settings, data, split, window_days)
-    base = EvalConfig(train_params(settings), window_days, half_life_days)
+    params = train_params(settings)
+    if half_life_days is not None:
+        params = params.model_copy(update={"half_life_days": half_life_days})
+    base = EvalConfig(params, window_days)
     evaluation = evaluate_systems(
         events,
         split.make(events),

@@ -68,6 +68,7 @@ def test_tune_chooses_on_validation_and_writes_a_valid_fragment(settings: Settin
         weighting=["none", "tfidf"],
         weights=[{"browse": 0.5, "basket": 2.0, "purchase": 6.0}],
         user_filters=[(2, 100), (1, 100)],
+        half_life_days=[None],
         comparison_thresholds=[0.5],
     )
     steps: list[str] = []
@@ -81,7 +82,8 @@ def test_tune_chooses_on_validation_and_writes_a_valid_fragment(settings: Settin
     )
     result = summary.result
     assert "history ≤ 2026-03-03" in result.validation  # one test day earlier, within history
-    assert len(result.trials) == 4 + 2  # algorithm stage, then the user filter
+    # The algorithm stage (2 weightings, 2 betas), then the user filter for each leader.
+    assert len(result.trials) == 4 + 2 * 2
     assert {"algorithm", "shared: user_filter", "test"} <= set(steps)
     assert result.test.system(TUNED).mean("ndcg", 10) == pytest.approx(1.0)
     names = [s.name for s in result.test.systems]

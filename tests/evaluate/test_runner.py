@@ -90,7 +90,7 @@ def test_parse_systems() -> None:
     rp3 = parse_system("rp3beta:alpha=0.8,beta=0.3,window=14,half_life=30", base)
     assert rp3.config.params.rp3_alpha == 0.8 and rp3.config.params.rp3_beta == 0.3
     assert rp3.config.params.top_k == 50
-    assert rp3.config.window_days == 14 and rp3.config.half_life_days == 30.0
+    assert rp3.config.window_days == 14 and rp3.config.params.half_life_days == 30.0
     assert parse_system("dimsum:0.3", base).config.params.threshold == 0.3
     assert parse_system("exact:bm25", base).config.params.weighting == "bm25"
     with pytest.raises(InvalidInputError, match="unknown system 'cosine'"):
@@ -101,3 +101,14 @@ def test_parse_systems() -> None:
         parse_system("ease:gamma=3", base)
     with pytest.raises(InvalidInputError, match="listed twice"):
         parse_systems(["ease", "ease"], base)
+
+
+def test_ease_above_its_catalogue_limit_is_skipped_with_a_note() -> None:
+    ev = interactions(paired_shop(days=4))
+    candidates = [
+        Candidate("ease", "dimrec", Config(TrainParams(algorithm="ease", ease_max_items=5))),
+        Candidate("exact", "dimrec", Config(TrainParams())),
+    ]
+    result = evaluate(ev, TimeSplit(day(2)), candidates, ks=(10,))
+    assert [s.name for s in result.systems] == ["exact"]
+    assert any("ease: skipped" in n and "ease_max_items = 5" in n for n in result.notes)

@@ -140,3 +140,16 @@ def test_partition_day_wins_over_the_timestamp() -> None:
     t = table(ROWS[:2])
     ev = Interactions.from_table(t, day=pa.array([dt.date(2026, 1, 1)] * 2, pa.date32()))
     assert ev.first_day() == ev.last_day() == dt.date(2026, 1, 1)
+
+
+def test_time_decay_halves_a_score_every_half_life() -> None:
+    ev = interactions(
+        [("u", "a", "purchase", 0, 9), ("u", "b", "purchase", 10, 23), ("u", "c", "browse", 20, 0)]
+    )
+    weights = {"browse": 0.5, "basket": 2.0, "purchase": 6.0}
+    # Ages in whole days back from the newest day (20): 20, 10 and 0.
+    np.testing.assert_allclose(ev.scores(weights, half_life_days=10), [1.5, 3.0, 0.5])
+    np.testing.assert_allclose(
+        ev.scores(weights, half_life_days=10, as_of_day=int(ev.day.max()) + 10), [0.75, 1.5, 0.25]
+    )
+    np.testing.assert_allclose(ev.scores(weights), [6.0, 6.0, 0.5])

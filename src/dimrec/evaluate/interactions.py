@@ -73,15 +73,17 @@ class Interactions:
         weights: dict[str, float],
         *,
         half_life_days: float | None = None,
-        as_of_ts: int | None = None,
+        as_of_day: int | None = None,
     ) -> npt.NDArray[np.float64]:
         """Each event's score: its action's weight, halved every ``half_life_days`` of age
-        before ``as_of_ts`` when a half-life is given."""
+        when a half-life is given. Age counts whole days back from ``as_of_day`` (default the
+        newest day): the last day's events count fully — as the train stage decays whole
+        daily profiles."""
         table = np.array([float(weights.get(name, 0.0)) for name in ACTIONS])
         score = table[self.action]
         if half_life_days is not None and len(self):
-            reference = self.ts.max() if as_of_ts is None else as_of_ts
-            age_days = np.maximum(reference - self.ts, 0) / SECONDS_PER_DAY
+            reference = int(self.day.max()) if as_of_day is None else as_of_day
+            age_days = np.maximum(reference - self.day, 0).astype(np.float64)
             score = score * np.exp2(-age_days / half_life_days)
         return score
 

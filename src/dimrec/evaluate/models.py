@@ -48,8 +48,6 @@ class Config:
     params: TrainParams = field(default_factory=TrainParams)
     window_days: int | None = None
     """Train on the history's last days (None: all of it)."""
-    half_life_days: float | None = None
-    """Time decay of event scores before the window's end (None: no decay)."""
 
     def label(self) -> str:
         p = self.params
@@ -67,18 +65,18 @@ class Config:
         parts.append(f"users {p.min_items}–{p.max_items}")
         if self.window_days is not None:
             parts.append(f"{self.window_days}d")
-        if self.half_life_days is not None:
-            parts.append(f"½{self.half_life_days:g}d")
+        if p.half_life_days is not None:
+            parts.append(f"½{p.half_life_days:g}d")
         return " ".join(parts)
 
     def key(self) -> str:
         """Identifies the configuration (configs hold dicts, so they are not hashable)."""
-        return f"{self.params.model_dump_json()}|{self.window_days}|{self.half_life_days}"
+        return f"{self.params.model_dump_json()}|{self.window_days}"
 
     def matrix_key(self) -> tuple[object, ...]:
         p = self.params
         weights = tuple(sorted(p.weights.items()))
-        return (self.window_days, self.half_life_days, weights, p.min_items, p.max_items)
+        return (self.window_days, p.half_life_days, weights, p.min_items, p.max_items)
 
 
 @dataclass(frozen=True)
@@ -104,10 +102,10 @@ class Built:
 
 
 def window_matrix(
-    window: Interactions, config: Config, *, as_of_ts: int | None = None
+    window: Interactions, config: Config, *, as_of_day: int | None = None
 ) -> WindowMatrix:
     p = config.params
-    score = window.scores(p.weights, half_life_days=config.half_life_days, as_of_ts=as_of_ts)
+    score = window.scores(p.weights, half_life_days=p.half_life_days, as_of_day=as_of_day)
     full = window.matrix(score)
     popular = _popularity(full)
     distinct = np.diff(full.indptr)

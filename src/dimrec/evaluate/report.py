@@ -103,7 +103,6 @@ def _system_summary(
         "config": s.config.label(),
         "params": s.config.params.model_dump(),
         "window_days": s.config.window_days,
-        "half_life_days": s.config.half_life_days,
         "metrics": {key: float(values.mean()) for key, values in sorted(s.values.items())},
         "coverage": {str(k): v for k, v in s.coverage.items()},
         "fallback_share": s.fallback_share,

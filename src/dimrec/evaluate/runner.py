@@ -37,11 +37,17 @@ from dimrec.evaluate.scoring import recommend
 from dimrec.evaluate.split import Split, SplitData
 from dimrec.evaluate.task import DEFAULT_TARGET_ACTIONS, Mode, Task, build_task
 from dimrec.logs import log_context
+from dimrec.train.ease import check_catalogue
 
 log = logging.getLogger(__name__)
 
 #: Called as progress(done, total, name) after each system.
 EvalProgress = Callable[[int, int, str], None]
+
+
+class SkippedSystem(Exception):
+    """A system that cannot run on this data (e.g. ease on a catalogue above its limit): the
+    evaluation notes it and goes on with the others."""
 
 
 @dataclass(frozen=True)
@@ -131,9 +137,14 @@ def evaluate(
             if candidate.kind.startswith("implicit") and not implicit_available():
                 notes.append(f"{candidate.name}: skipped, the implicit package is not installed")
             else:
-                systems.append(
-                    score_system(candidate, data, task, ks, catalogue, cache=cache, threads=threads)
-                )
+                try:
+                    systems.append(
+                        score_system(
+                            candidate, data, task, ks, catalogue, cache=cache, threads=threads
+                        )
+                    )
+                except SkippedSystem as skipped:
+                    notes.append(f"{candidate.name}: skipped, {skipped}")
             if progress is not None:
                 progress(number, len(candidates), candidate.name)
     if len(task) < 1000:
@@ -164,9 +175,14 @@ def score_system(
     window = data.window(config.window_days)
     wm = cache.get(key) if cache is not None else None
     if wm is None:
-        wm = window_matrix(window, config, as_of_ts=data.as_of_ts)
+        wm = window_matrix(window, config, as_of_day=data.as_of_day)
         if cache is not None:
             cache[key] = wm
+    if candidate.kind == "dimrec" and config.params.algorithm == "ease":
+        try:
+            check_catalogue(wm.matrix.shape[1], config.params.ease_max_items)
+        except InvalidInputError as exc:
+            raise SkippedSystem(str(exc)) from None
     built = build(candidate.kind, config, wm, threads=threads)
     queries, inputs = task.queries(window, config.params.weights)
     k_max = max(ks)

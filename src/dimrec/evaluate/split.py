@@ -22,7 +22,7 @@ from typing import Protocol
 import numpy as np
 
 from dimrec.errors import DataError, InvalidInputError
-from dimrec.evaluate.interactions import SECONDS_PER_DAY, Interactions, to_date, to_day
+from dimrec.evaluate.interactions import Interactions, to_date, to_day
 
 
 @dataclass(frozen=True)
@@ -32,8 +32,9 @@ class SplitData:
     history: Interactions
     test: Interactions
     description: str
-    as_of_ts: int
-    """End of the training period (seconds): time decay counts ages back from it."""
+    as_of_day: int
+    """Last day of the training period (days since the epoch): time decay counts ages in
+    whole days back from it."""
 
     def window(self, days: int | None) -> Interactions:
         """The history's last ``days`` days (all of it for None): what a model trains on."""
@@ -82,7 +83,7 @@ class TimeSplit:
             raise DataError(
                 f"no events in the {self.test_days} test day(s) after the cut-off {self.cutoff}"
             )
-        return SplitData(history, test, self.describe(), (cut + 1) * SECONDS_PER_DAY)
+        return SplitData(history, test, self.describe(), cut)
 
     def validation(self, events: Interactions) -> tuple[Split, Interactions]:
         period = events.select(events.day <= to_day(self.cutoff))
@@ -123,7 +124,7 @@ class UserSplit:
         history, test = events.select(~is_test), events.select(is_test)
         if not len(test) or not len(history):
             raise DataError("the per-user split left nothing to train on or to test")
-        return SplitData(history, test, self.describe(), int(history.ts.max()) + 1)
+        return SplitData(history, test, self.describe(), int(history.day.max()))
 
     def validation(self, events: Interactions) -> tuple[Split, Interactions]:
         return self, self.apply(events).history

@@ -86,7 +86,7 @@ def parse_system(spec: str, base: Config) -> Candidate:
         elif key == "window":
             config = replace(config, window_days=int(_number(spec, key, value, int)))
         elif key == "half_life":
-            config = replace(config, half_life_days=_number(spec, key, value, float))
+            params["half_life_days"] = _number(spec, key, value, float)
         else:
             allowed = ", ".join([*_PARAM_NAMES, "window", "half_life"])
             raise InvalidInputError(f"system {spec!r}: unknown option {key!r}; use {allowed}")

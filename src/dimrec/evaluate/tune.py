@@ -7,13 +7,16 @@ The search has two stages, every trial scored on the same validation shoppers:
 1. *algorithm*: each algorithm with each combination of its own parameters (exact and
    dimsum: item weighting, and dimsum's thresholds; rp3beta α × β; ease λ), on the base
    shared settings;
-2. *shared*: from the best trial so far, each shared setting in turn — action weights,
-   window length, user filter, time-decay half-life — takes each of its values and keeps
-   the best (one pass of coordinate ascent).
+2. *shared*: from each algorithm's best trial so far, each shared setting in turn — action
+   weights, window length, user filter, time-decay half-life — takes each of its values, and
+   the algorithm keeps the best (one pass of coordinate ascent per algorithm).
 
-The final test run scores the chosen configuration beside the best of each algorithm, the
-DIMSUM comparison thresholds, popularity and implicit's cosine and BM25 baselines, all on
-the chosen shared settings, so every difference is paired and has its interval.
+The chosen configuration is the best of the algorithms' leaders.
+
+The final test run scores the chosen configuration beside each algorithm's leader, plain
+cosine and the DIMSUM comparison thresholds, popularity and implicit's cosine and BM25
+baselines (on the chosen configuration's matrix), all on the same shoppers, so every
+difference is paired and has its interval.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from dimrec.errors import ConfigError
+from dimrec.errors import ConfigError, DataError
 from dimrec.evaluate.interactions import Interactions
 from dimrec.evaluate.models import Config
 from dimrec.evaluate.runner import Candidate, Evaluation, evaluate
@@ -68,7 +71,7 @@ class TuneGrid(BaseModel):
     """Training window lengths in days (None: the whole training period)."""
     user_filters: list[tuple[int, int]] = Field(default=[(2, 100), (2, 1000)])
     """(min_items, max_items) pairs."""
-    half_life_days: list[float | None] = Field(default=[None])
+    half_life_days: list[float | None] = Field(default=[None, 30.0, 90.0])
     """Time-decay half-lives in days (None: no decay)."""
     weighting: list[Weighting] = Field(default=["none", "bm25", "tfidf"])
     """Item weightings tried with exact and dimsum cosine."""
@@ -95,7 +98,8 @@ class TuneResult:
     """The baseline the chosen configuration is compared with (implicit BM25 when run)."""
 
     def best_trial(self) -> Trial:
-        return max(self.trials, key=lambda t: t.ndcg)
+        key = self.best.key()
+        return next(t for t in self.trials if t.config.key() == key)
 
 
 TUNED = "dimrec tuned"
@@ -159,17 +163,23 @@ def tune(
 
     trials = run("algorithm", algorithm_configs(base, grid))
     if not trials:
-        raise ValueError("no configuration of the grid could be evaluated")
-    best = max(trials, key=lambda t: t.ndcg)
+        raise DataError("no configuration of the tuning grid could be evaluated on this data")
+    leaders: dict[str, Trial] = {}
+    for trial in trials:
+        algorithm = trial.config.params.algorithm
+        if algorithm not in leaders or trial.ndcg > leaders[algorithm].ndcg:
+            leaders[algorithm] = trial
     for name, values in shared_dimensions(grid):
-        configs = [with_setting(best.config, name, v) for v in values]
+        configs = [with_setting(t.config, name, v) for t in leaders.values() for v in values]
         stage_trials = run(f"shared: {name}", configs)
         trials += stage_trials
-        winner = max(stage_trials, key=lambda t: t.ndcg, default=best)
-        if winner.ndcg > best.ndcg:
-            best = winner
+        for trial in stage_trials:
+            algorithm = trial.config.params.algorithm
+            if trial.ndcg > leaders[algorithm].ndcg:
+                leaders[algorithm] = trial
+    best = max(leaders.values(), key=lambda t: t.ndcg)
     log.info("tuned: %s (validation ndcg@10 %.4f)", best.config.label(), best.ndcg)
-    final = final_candidates(best.config, trials, grid, baselines=baselines)
+    final = final_candidates(best.config, leaders, grid, baselines=baselines)
     test = evaluate(
         events,
         split,
@@ -227,7 +237,7 @@ def with_setting(config: Config, name: str, value: object) -> Config:
     if name == "window_days":
         return replace(config, window_days=None if value is None else int(str(value)))
     if name == "half_life_days":
-        return replace(config, half_life_days=None if value is None else float(str(value)))
+        return _params(config, half_life_days=None if value is None else float(str(value)))
     raise ValueError(f"unknown tuning dimension {name!r}")
 
 
@@ -238,25 +248,28 @@ def _params(config: Config, **changes: object) -> Config:
 
 
 def final_candidates(
-    best: Config, trials: Sequence[Trial], grid: TuneGrid, *, baselines: bool
+    best: Config, leaders: dict[str, Trial], grid: TuneGrid, *, baselines: bool
 ) -> list[Candidate]:
-    """The chosen configuration, the best trial of each algorithm and the comparison
-    thresholds on the chosen shared settings, and the baselines."""
+    """The chosen configuration; each algorithm at its best on validation; plain cosine
+    and the comparison DIMSUM thresholds on the cosine leader's settings; popularity and
+    the baselines on the chosen configuration's matrix."""
     candidates = [Candidate(TUNED, "dimrec", best)]
-    first_stage = [t for t in trials if t.stage == "algorithm"]
-    names = {"exact": "cosine exact", "rp3beta": "rp3beta", "ease": "ease"}
+    names = {
+        "exact": "cosine exact",
+        "dimsum": "dimsum (tuned)",
+        "rp3beta": "rp3beta",
+        "ease": "ease",
+    }
     for algorithm, name in names.items():
-        own = [t for t in first_stage if t.config.params.algorithm == algorithm]
-        if own:
-            top = max(own, key=lambda t: t.ndcg).config
-            candidates.append(Candidate(name, "dimrec", _shared_like(top, best)))
-    cosine = [t for t in first_stage if t.config.params.algorithm in ("exact", "dimsum")]
-    weighting = max(cosine, key=lambda t: t.ndcg).config.params.weighting if cosine else "none"
-    if weighting != "none":
-        plain = _params(best, algorithm="exact", weighting="none")
+        if algorithm in leaders:
+            candidates.append(Candidate(name, "dimrec", leaders[algorithm].config))
+    cosine = [leaders[a].config for a in ("exact", "dimsum") if a in leaders]
+    reference = cosine[0] if cosine else best
+    if reference.params.weighting != "none":
+        plain = _params(reference, algorithm="exact", weighting="none")
         candidates.append(Candidate("cosine exact, no weighting", "dimrec", plain))
     for threshold in grid.comparison_thresholds:
-        dimsum = _params(best, algorithm="dimsum", threshold=threshold, weighting=weighting)
+        dimsum = _params(reference, algorithm="dimsum", threshold=threshold)
         candidates.append(Candidate(f"dimsum {threshold:g}", "dimrec", dimsum))
     shared = _params(best, algorithm="exact", weighting="none")
     candidates.append(Candidate("popularity", "popularity", shared))
@@ -264,13 +277,6 @@ def final_candidates(
         candidates.append(Candidate("implicit cosine", "implicit-cosine", shared))
         candidates.append(Candidate("implicit BM25", "implicit-bm25", shared))
     return candidates
-
-
-def _shared_like(config: Config, shared: Config) -> Config:
-    """``config``'s algorithm parameters with ``shared``'s data settings."""
-    p = shared.params
-    moved = _params(config, weights=p.weights, min_items=p.min_items, max_items=p.max_items)
-    return replace(moved, window_days=shared.window_days, half_life_days=shared.half_life_days)
 
 
 def toml_fragment(result: TuneResult) -> str:
@@ -303,6 +309,10 @@ def toml_fragment(result: TuneResult) -> str:
         lines += [f"rp3_alpha = {p.rp3_alpha!r}", f"rp3_beta = {p.rp3_beta!r}"]
     if p.algorithm == "ease":
         lines.append(f"ease_lambda = {p.ease_lambda!r}")
+    if p.half_life_days is not None:
+        lines.append(f"half_life_days = {p.half_life_days!r}")
+    else:
+        lines.append("# half_life_days unset: no time decay")
     return "\n".join(lines) + "\n"
 
 

@@ -57,6 +57,7 @@ class LocalEngine:
                 min_items=params.min_items,
                 max_items=params.max_items,
                 threads=self.threads,
+                half_life_days=params.half_life_days,
             )
         with timed(timings, "similarity", log):
             neighbours = self._neighbours(window.matrix, params, progress, timings)

@@ -16,8 +16,10 @@ Counts (the manifest's ``counts``, on every engine):
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +36,8 @@ from dimrec.model import popularity_table
 
 log = logging.getLogger(__name__)
 
+_DAY_IN_PATH = re.compile(r"date=(\d{4}-\d{2}-\d{2})")
+
 
 @dataclass(frozen=True)
 class WindowMatrix:
@@ -48,9 +52,18 @@ class WindowMatrix:
 
 
 def build_matrix(
-    profile_urls: Sequence[str], *, min_items: int, max_items: int, threads: int = 0
+    profile_urls: Sequence[str],
+    *,
+    min_items: int,
+    max_items: int,
+    threads: int = 0,
+    half_life_days: float | None = None,
 ) -> WindowMatrix:
     """Read the profile files and build the window's matrix and popularity table.
+
+    With ``half_life_days``, each file's scores are first multiplied by 0.5 ** (age /
+    half_life_days), its age the whole days between its day (``date=YYYY-MM-DD`` in its
+    path) and the newest day of the window (time decay; the newest day counts fully).
 
     Raises DataError when the files hold no profiles or no user passes the filter.
     """
@@ -64,16 +77,33 @@ def build_matrix(
     )
     try:
         sources = _register(con, profile_urls)
-        _run(
-            con,
-            """
-            CREATE TEMP TABLE summed AS
-            SELECT "user", item, sum(score)::DOUBLE AS score, count(*) AS rows
-            FROM read_parquet(?, hive_partitioning = false, union_by_name = false)
-            GROUP BY "user", item
-            """,
-            [sources],
-        )
+        if half_life_days is None:
+            _run(
+                con,
+                """
+                CREATE TEMP TABLE summed AS
+                SELECT "user", item, sum(score)::DOUBLE AS score, count(*) AS rows
+                FROM read_parquet(?, hive_partitioning = false, union_by_name = false)
+                GROUP BY "user", item
+                """,
+                [sources],
+            )
+        else:
+            con.register("day_factors", decay_factors(profile_urls, sources, half_life_days))
+            _run(
+                con,
+                """
+                CREATE TEMP TABLE summed AS
+                SELECT p."user", p.item, sum(p.score * f.factor)::DOUBLE AS score,
+                       count(*) AS rows
+                FROM read_parquet(
+                    ?, hive_partitioning = false, union_by_name = false, filename = true
+                ) p
+                JOIN day_factors f ON p.filename = f.filename
+                GROUP BY p."user", p.item
+                """,
+                [sources],
+            )
         profiles, pairs = _two_ints(
             con, "SELECT coalesce(sum(rows), 0)::BIGINT, count(*) FROM summed"
         )
@@ -148,6 +178,22 @@ def build_matrix(
         popular.column("users").to_numpy(),
     )
     return WindowMatrix(matrix, items.column("item").combine_chunks(), popularity, counts)
+
+
+def decay_factors(urls: Sequence[str], sources: Sequence[str], half_life_days: float) -> pa.Table:
+    """Each profile file's time-decay factor, keyed by the name DuckDB reads it under."""
+    days = []
+    for url in urls:
+        match = _DAY_IN_PATH.search(url)
+        if match is None:
+            raise DataError(
+                f"time decay needs the day of each profile file in its path "
+                f"(date=YYYY-MM-DD); {url} has none"
+            )
+        days.append(dt.date.fromisoformat(match.group(1)))
+    newest = max(days)
+    factors = [0.5 ** ((newest - day).days / half_life_days) for day in days]
+    return pa.table({"filename": list(sources), "factor": factors})
 
 
 def _register(con: duckdb.DuckDBPyConnection, urls: Sequence[str]) -> list[str]:

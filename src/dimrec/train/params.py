@@ -46,6 +46,9 @@ class TrainParams(BaseModel):
     """ease: most items it accepts (it inverts a dense items × items matrix)."""
     weighting: Literal["none", "bm25", "tfidf"] = "none"
     """exact/dimsum: reweight the user × item matrix before cosine (see train.weighting)."""
+    half_life_days: float | None = Field(None, gt=0)
+    """Time decay: a day's profile scores are halved every half_life_days of age, counted in
+    whole days back from the newest day of the window (None: no decay)."""
 
     @model_validator(mode="after")
     def _check(self) -> TrainParams:
@@ -68,6 +71,7 @@ class TrainParams(BaseModel):
             "ease_lambda": train.ease_lambda,
             "ease_max_items": train.ease_max_items,
             "weighting": train.weighting,
+            "half_life_days": train.half_life_days,
             "weights": settings.weights.as_dict(),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
