@@ -134,23 +134,24 @@ def _sample_shoppers(
         items = by_user[row["user"]][PARAM_OF_ACTION[row["action"]]]
         if row["item"] not in items:
             items.append(row["item"])
-    busiest = sorted(by_user.items(), key=lambda kv: (-sum(map(len, kv[1].values())), kv[0]))
-    samples = [dict(actions) for _, actions in busiest[:count]]
+    typical = sorted(
+        (kv for kv in by_user.items() if 3 <= sum(map(len, kv[1].values())) <= 6),
+        key=lambda kv: (-len(kv[1]), kv[0]),
+    )
+    samples = [dict(actions) for _, actions in typical[:count]]
     samples.append({"browsed": ["NEVER-SEEN-ITEM"]})
     return samples
 
 
 def _show_samples(url: str, shoppers: list[dict[str, list[str]]]) -> None:
     for shopper in shoppers:
-        query = {key: ",".join(items[:10]) for key, items in shopper.items() if items}
+        query = {key: ",".join(items) for key, items in shopper.items() if items}
         query["n"] = "5"
-        address = f"{url}/make_recommendation?{urllib.parse.urlencode(query)}"
-        with urllib.request.urlopen(address, timeout=10) as answer:
+        address = f"/make_recommendation?{urllib.parse.urlencode(query, safe=',')}"
+        with urllib.request.urlopen(url + address, timeout=10) as answer:
             body = json.loads(answer.read())
-        said = "; ".join(f"{k}={v}" for k, v in query.items() if k != "n")
-        title = f"GET /make_recommendation {said}"
-        if body.get("fallback"):
-            title += "  (no known item: popularity fallback)"
+        console.print(f"\n[bold]GET[/] {address}", highlight=False, soft_wrap=True)
+        title = "popularity fallback (no known item)" if body.get("fallback") else "similar items"
         table = Table("item", "score", title=title, title_justify="left")
         for result in body["results"]:
             table.add_row(result["item"], f"{result['score']:.4f}")
