@@ -16,6 +16,8 @@
    seconds) for each server and request size, rotating through the sampled paths
    (``bench/serve_load.lua``). Records requests/s, p50/p99 latency, errors (socket errors and
    non-2xx answers) and the servers' CPU time per request (their process trees, via psutil).
+5. Times scoring alone in this process (CPU time): dimrec's NumPy scorer against summing in a
+   Python dict with a heap, on the same model and shoppers.
 
 Prints a Markdown table and writes it with the raw numbers to ``bench/results/serve_load.md``
 and ``.json``. wrk is a Debian package (``scripts/ensure-system-deps.sh`` installs it).
@@ -194,6 +196,65 @@ def baseline_app() -> Any:
         )
 
     return app
+
+
+# --- scoring alone: NumPy (dimrec) against dict accumulation ---------------------------------
+
+
+def dict_scores(
+    lists: dict[str, tuple[tuple[str, ...], tuple[float, ...]]], weights: dict[str, float], n: int
+) -> list[tuple[str, float]]:
+    """The baseline's scoring: sum weight × similarity in a dict, top n with a heap."""
+    scores: dict[str, float] = {}
+    for item, weight in weights.items():
+        neighbours, similarities = lists[item]
+        for other, similarity in zip(neighbours, similarities, strict=True):
+            scores[other] = scores.get(other, 0.0) + weight * similarity
+    for item in weights:
+        scores.pop(item, None)
+    return heapq.nsmallest(n, scores.items(), key=lambda pair: (-pair[1], pair[0]))
+
+
+def scoring_cpu(store_url: str, sizes: Sequence[int], paths: dict[int, list[str]]) -> list[str]:
+    """CPU µs per shopper of dimrec's scorer and of dict accumulation, on the same model and
+    shoppers (process CPU time: barely moved by other load on the machine)."""
+    from urllib.parse import parse_qsl
+
+    from dimrec.serve.index import build_index
+    from dimrec.serve.scoring import ServingState, recommend
+
+    store = open_store(store_url)
+    version = store.current()
+    assert version is not None
+    entries = list(store.entries(version))
+    state = ServingState.of(build_index(version, entries, []), frozenset())
+    lists = {e.item: (e.neighbours, e.scores) for e in entries}
+    store.close()
+    action_weights = WeightsSettings().as_dict()
+    weights_of = {param: action_weights[action] for param, action in PARAMS}
+    rows = ["| input items | dimrec NumPy µs/shopper | dict + heap µs/shopper | ratio |"]
+    rows.append("|---:|---:|---:|---:|")
+    for size in sizes:
+        shoppers = []
+        for path in paths[size][:2000]:
+            weights: dict[str, float] = {}
+            for param, value in parse_qsl(path.partition("?")[2]):
+                for item in value.split(",") if param in weights_of else ():
+                    weights[item] = weights.get(item, 0.0) + weights_of[param]
+            shoppers.append(weights)
+        timings = []
+        for score in (
+            lambda w: recommend(state, w, 10),
+            lambda w: dict_scores(lists, w, 10),
+        ):
+            started = time.process_time()
+            for weights in shoppers:
+                score(weights)
+            timings.append((time.process_time() - started) / len(shoppers) * 1e6)
+        rows.append(
+            f"| {size} | {timings[0]:.0f} | {timings[1]:.0f} | {timings[1] / timings[0]:.1f}× |"
+        )
+    return rows
 
 
 # --- running servers and wrk ----------------------------------------------------------------
@@ -420,6 +481,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                 measure("baseline", baseline_url, baseline_process, size, paths_files[size], args)
             )
 
+    scoring = "\n".join(
+        scoring_cpu(
+            store_url, sizes, {s: f.read_text().splitlines() for s, f in paths_files.items()}
+        )
+    )
     report = table(runs)
     command = "python -m bench.serve_load " + " ".join(argv if argv is not None else sys.argv[1:])
     header = (
@@ -430,10 +496,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"{args.workers} workers; baseline gunicorn {args.baseline_workers} gthread workers × "
         f"{args.baseline_threads} threads; answers agree on {same}/{checked} sampled requests"
     )
-    print(f"\n{header}\n\n{report}")
+    print(f"\n{header}\n\n{report}\n\nScoring alone (CPU time, one process):\n\n{scoring}")
     results = ROOT / "bench" / "results"
     results.mkdir(parents=True, exist_ok=True)
-    (results / "serve_load.md").write_text(f"`{command.strip()}`\n\n{header}\n\n{report}\n")
+    (results / "serve_load.md").write_text(
+        f"`{command.strip()}`\n\n{header}\n\n{report}\n\nScoring alone:\n\n{scoring}\n"
+    )
     (results / "serve_load.json").write_text(
         json.dumps(
             {

@@ -307,6 +307,16 @@ def test_post_rejects_bad_bodies_with_422(
     assert problem.errors[0].location == location
 
 
+def test_other_methods_are_not_allowed_and_head_answers(served: httpx.Client) -> None:
+    refused = served.post("/make_recommendation")
+    assert refused.status_code == 405
+    assert refused.headers["allow"] == "GET, HEAD"
+    assert served.get("/recommendations").status_code == 405
+    assert served.delete("/items/a/similar").status_code == 405
+    head = served.head("/make_recommendation", params={"browsed": "a"})
+    assert head.status_code == 200 and head.content == b""
+
+
 def test_similar_rejects_bad_input_with_422(served: httpx.Client) -> None:
     assert served.get("/items/a/similar", params={"n": 0}).status_code == 422
     assert served.get("/items/" + "x" * 129 + "/similar").status_code == 422

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -108,3 +109,19 @@ def test_index_refuses_non_finite_scores_and_ragged_lists() -> None:
         build_index("v", [Entry("a", ("b",), (float("nan"),))], [])
     with pytest.raises(IntegrityError, match="1 neighbours but 2 scores"):
         build_index("v", [Entry("a", ("b",), (0.5, 0.25))], [])
+
+
+def test_threads_scoring_at_once_get_the_brute_force_answers() -> None:
+    lists = random_model(11, items=300, width=40)
+    state = state_of(lists)
+    rng = random.Random(5)
+    asks = [
+        {item: rng.choice([0.5, 2.0, 6.0]) for item in rng.sample(sorted(lists), 20)}
+        for _ in range(400)
+    ]
+    expected = [
+        [(i, float(np.float32(s))) for i, s in brute_force(lists, w, 10, set(w))] for w in asks
+    ]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda w: recommend(state, w, 10).results, asks * 3))
+    assert [[(i, float(s)) for i, s in r] for r in got] == expected * 3
