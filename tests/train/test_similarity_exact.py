@@ -111,8 +111,11 @@ def test_input_forms_give_the_same_answer() -> None:
     messy = sp.csr_matrix((data, indices, indptr), shape=HAND.shape)
     assert not messy.has_canonical_format
     expected = lists(compute_neighbours(sp.csr_matrix(HAND), TrainParams(top_k=3)))
+    before = (messy.data.copy(), messy.indices.copy(), messy.indptr.copy())
     for matrix in (messy, sp.csc_matrix(HAND), sp.csr_matrix(HAND.astype(np.int64))):
         assert lists(compute_neighbours(matrix, TrainParams(top_k=3))) == expected
+    for array, kept in zip((messy.data, messy.indices, messy.indptr), before, strict=True):
+        np.testing.assert_array_equal(array, kept)  # the caller's matrix is left as it was
 
 
 def test_progress_and_timings_are_reported() -> None:

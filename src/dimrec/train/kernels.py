@@ -9,6 +9,8 @@ result is bitwise symmetric, and the same for any number of threads.
 
 The touched entries then go through a bounded heap of size ``k`` ordered by (similarity
 desc, item id asc): the canonical order of :class:`~dimrec.train.neighbours.Neighbours`.
+When there are more than ``k`` of them, a one-pass histogram of their values first finds
+where the k-th best lies, so that only the few candidates above it reach the heap.
 Similarities are rounded to ``1/SIMILARITY_SCALE`` (12 decimals) before they are compared,
 so that mathematically equal similarities that floating point left one ulp apart tie, and
 the tie is broken by item id as the contract says, rather than by rounding noise.
@@ -67,6 +69,80 @@ def _sift_up(keys: npt.NDArray[np.float64], ids: npt.NDArray[np.int32], pos: int
         pos = parent
 
 
+#: Candidate keys fall in buckets of 1/32 octave (the top bits of their IEEE-754 pattern,
+#: which orders positive doubles like their values), to find the k-th best in one pass.
+_BUCKET_SHIFT = 47
+_FIRST_BUCKET = 1023 << (52 - _BUCKET_SHIFT)  # the bucket of key 1.0, the smallest key
+N_BUCKETS = 64 << (52 - _BUCKET_SHIFT)  # keys up to 2^64
+
+
+@njit(nogil=True, cache=True)
+def _offer(
+    key: float,
+    jid: int,
+    k: int,
+    size: int,
+    heap_keys: npt.NDArray[np.float64],
+    heap_ids: npt.NDArray[np.int32],
+) -> int:
+    """Offer a candidate to the top-k heap (worst at the root); returns the new size."""
+    if size < k:
+        heap_keys[size] = key
+        heap_ids[size] = jid
+        _sift_up(heap_keys, heap_ids, size)
+        return size + 1
+    if key >= heap_keys[0] and _better(key, jid, heap_keys[0], heap_ids[0]):
+        heap_keys[0] = key
+        heap_ids[0] = jid
+        _sift_down(heap_keys, heap_ids, size)
+    return size
+
+
+@njit(nogil=True, cache=True)
+def _bucket(bits: int) -> int:
+    return min((bits >> _BUCKET_SHIFT) - _FIRST_BUCKET, N_BUCKETS - 1)
+
+
+@njit(nogil=True, cache=True)
+def _select(
+    m: int,
+    k: int,
+    cand_keys: npt.NDArray[np.float64],
+    cand_bits: npt.NDArray[np.int64],
+    cand_ids: npt.NDArray[np.int32],
+    counts: npt.NDArray[np.int64],
+    heap_keys: npt.NDArray[np.float64],
+    heap_ids: npt.NDArray[np.int32],
+) -> int:
+    """The best ``k`` of ``m`` candidates into the heap; returns how many it holds.
+
+    With more than ``k`` candidates, a histogram of their keys first finds the bucket of the
+    k-th best, so that only candidates from that bucket up reach the heap: few replacements.
+    """
+    if m <= k:
+        for t in range(m):
+            _offer(cand_keys[t], cand_ids[t], k, t, heap_keys, heap_ids)
+        return m
+    low = N_BUCKETS
+    high = 0
+    for t in range(m):
+        b = _bucket(cand_bits[t])
+        counts[b] += 1
+        low = min(low, b)
+        high = max(high, b)
+    above = 0
+    cut = high
+    while above + counts[cut] < k:
+        above += counts[cut]
+        cut -= 1
+    counts[low : high + 1] = 0
+    size = 0
+    for t in range(m):
+        if _bucket(cand_bits[t]) >= cut:
+            size = _offer(cand_keys[t], cand_ids[t], k, size, heap_keys, heap_ids)
+    return size
+
+
 @njit(nogil=True, cache=True)
 def item_block_topk(
     start: int,
@@ -79,24 +155,28 @@ def item_block_topk(
     row_values: npt.NDArray[np.float64],
     item_ids: npt.NDArray[np.int32],
     k: int,
-    acc: npt.NDArray[np.float64],
-    touched: npt.NDArray[np.int32],
-    heap_keys: npt.NDArray[np.float64],
-    heap_ids: npt.NDArray[np.int32],
+    out_starts: npt.NDArray[np.int64],
     out_counts: npt.NDArray[np.int32],
     out_ids: npt.NDArray[np.int32],
     out_sims: npt.NDArray[np.float64],
-) -> int:
+) -> None:
     """Top-``k`` neighbours of the items ``start``..``stop-1`` (internal indices).
 
     ``B`` is given both as CSC (``col_*``) and CSR (``row_*``); ``item_ids`` maps an internal
-    index to the item's id (index in the caller's order), used for the tie-break and the
-    output. ``acc`` (zeros) and ``touched`` have one slot per item and are returned zeroed;
-    ``heap_*`` have ``k`` slots. Each item's neighbours are written best first, one block
-    after the other, to ``out_ids``/``out_sims``; ``out_counts`` gets their number per item.
-    Returns the number of pairs written.
+    index to the item's id (its index in the caller's order), used for the tie-break and the
+    output. Item ``i``'s neighbours are written best first to ``out_ids``/``out_sims`` from
+    ``out_starts[i]`` on (room for k, or for as many products as its row has, whichever is
+    smaller), and their number to ``out_counts[i]``, ``i`` being the item's id.
     """
-    written = 0
+    n_items = len(item_ids)
+    acc = np.zeros(n_items)
+    touched = np.empty(n_items, dtype=np.int32)
+    cand_keys = np.empty(n_items)
+    cand_bits = cand_keys.view(np.int64)
+    cand_ids = np.empty(n_items, dtype=np.int32)
+    counts = np.zeros(N_BUCKETS, dtype=np.int64)
+    heap_keys = np.empty(k)
+    heap_ids = np.empty(k, dtype=np.int32)
     for item in range(start, stop):
         # Row `item` of BᵀB. acc[j] == 0 marks an untouched slot: products are positive.
         n_touched = 0
@@ -105,55 +185,69 @@ def item_block_topk(
             value = col_values[p]
             for q in range(row_ptr[user], row_ptr[user + 1]):
                 j = row_items[q]
-                if acc[j] == 0.0:
-                    touched[n_touched] = j
-                    n_touched += 1
-                acc[j] += value * row_values[q]
-        # Canonical top-k through a heap whose root is the worst entry kept.
-        size = 0
+                before = acc[j]
+                touched[n_touched] = j  # kept only when the slot was untouched: no branch
+                n_touched += before == 0.0
+                acc[j] = before + value * row_values[q]
+        m = 0
         for t in range(n_touched):
             j = touched[t]
             key = np.rint(acc[j] * SIMILARITY_SCALE)
             acc[j] = 0.0  # also makes a slot listed twice (after an underflow) count once
-            if j == item or key <= 0.0:
-                continue
-            if size < k:
-                heap_keys[size] = key
-                heap_ids[size] = item_ids[j]
-                _sift_up(heap_keys, heap_ids, size)
-                size += 1
-            elif key >= heap_keys[0] and _better(key, item_ids[j], heap_keys[0], heap_ids[0]):
-                heap_keys[0] = key
-                heap_ids[0] = item_ids[j]
-                _sift_down(heap_keys, heap_ids, size)
-        # Pop the worst first into the last slot: the block ends up best first.
-        out_counts[item - start] = size
+            if j != item and key > 0.0:
+                cand_keys[m] = key
+                cand_ids[m] = item_ids[j]
+                m += 1
+        size = _select(m, k, cand_keys, cand_bits, cand_ids, counts, heap_keys, heap_ids)
+        # Pop the worst first into the last slot: the list ends up best first.
+        item_id = item_ids[item]
+        first = out_starts[item_id]
+        out_counts[item_id] = size
         for slot in range(size - 1, -1, -1):
-            out_ids[written + slot] = heap_ids[0]
-            out_sims[written + slot] = heap_keys[0] / SIMILARITY_SCALE
+            out_ids[first + slot] = heap_ids[0]
+            out_sims[first + slot] = heap_keys[0] / SIMILARITY_SCALE
             heap_keys[0] = heap_keys[slot]
             heap_ids[0] = heap_ids[slot]
             _sift_down(heap_keys, heap_ids, slot)
-        written += size
-    return written
 
 
 @njit(nogil=True, cache=True)
-def scatter_lists(
-    item_ids: npt.NDArray[np.int32],
+def compact_lists(
+    starts: npt.NDArray[np.int64],
     counts: npt.NDArray[np.int32],
     ids: npt.NDArray[np.int32],
     sims: npt.NDArray[np.float64],
-    item_starts: npt.NDArray[np.int64],
-    out_ids: npt.NDArray[np.int32],
-    out_sims: npt.NDArray[np.float64],
-) -> None:
-    """Copy a block's lists (``counts[t]`` pairs for item ``item_ids[t]``, one after the
-    other in ``ids``/``sims``) to ``out_*`` at the item's position ``item_starts[item]``."""
-    source = 0
-    for t in range(len(item_ids)):
-        target = item_starts[item_ids[t]]
-        for x in range(counts[t]):
-            out_ids[target + x] = ids[source + x]
-            out_sims[target + x] = sims[source + x]
-        source += counts[t]
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.float64]]:
+    """Close the gaps between the items' lists: (item, neighbour, similarity) arrays."""
+    total = 0
+    for i in range(len(counts)):
+        total += counts[i]
+    item = np.empty(total, dtype=np.int32)
+    neighbour = np.empty(total, dtype=np.int32)
+    similarity = np.empty(total)
+    position = 0
+    for i in range(len(counts)):
+        for x in range(counts[i]):
+            item[position] = i
+            neighbour[position] = ids[starts[i] + x]
+            similarity[position] = sims[starts[i] + x]
+            position += 1
+    return item, neighbour, similarity
+
+
+@njit(nogil=True, cache=True)
+def column_visits(
+    col_ptr: npt.NDArray[np.integer],
+    col_users: npt.NDArray[np.integer],
+    row_ptr: npt.NDArray[np.integer],
+) -> npt.NDArray[np.int64]:
+    """For each column, the entries its row of BᵀB visits: the summed lengths of its users'
+    rows (the work of the column, and a bound on its number of neighbours)."""
+    n_cols = len(col_ptr) - 1
+    visits = np.zeros(n_cols, dtype=np.int64)
+    for i in range(n_cols):
+        total = 0
+        for p in range(col_ptr[i], col_ptr[i + 1]):
+            total += row_ptr[col_users[p] + 1] - row_ptr[col_users[p]]
+        visits[i] = total
+    return visits

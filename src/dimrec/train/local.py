@@ -9,11 +9,10 @@ cosine neighbours:
    items are renumbered by popularity (the busiest columns then share the cache), and split
    into blocks of about equal work;
 2. *top-k*: blocks run on a thread pool through the compiled kernel
-   (:mod:`dimrec.train.kernels`), which builds one item's row of ``BᵀB`` at a time and keeps
-   its canonical top K, so memory stays bounded by the blocks in flight, never by the full
-   items × items product;
-3. *assemble*: the blocks' lists are put back in item order as a
-   :class:`~dimrec.train.neighbours.Neighbours`.
+   (:mod:`dimrec.train.kernels`), which builds one item's row of ``BᵀB`` at a time and
+   writes its canonical top K straight to the item's place in the output: memory is the
+   output (at most K pairs an item) plus one row per thread, never the items × items product;
+3. *assemble*: the lists are closed up into a :class:`~dimrec.train.neighbours.Neighbours`.
 
 Results do not depend on the number of threads: each item's row is summed in one fixed order.
 """
@@ -23,7 +22,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 
@@ -35,14 +33,14 @@ from dimrec.errors import DataError, InvalidInputError
 from dimrec.logs import log_context, timed
 from dimrec.train.dimsum import ScaledMatrix, scaled_matrix
 from dimrec.train.engine import Progress
-from dimrec.train.kernels import item_block_topk, scatter_lists
+from dimrec.train.kernels import column_visits, compact_lists, item_block_topk
 from dimrec.train.neighbours import Neighbours
 from dimrec.train.params import TrainParams, dimsum_gamma
 
 logger = logging.getLogger(__name__)
 
-#: At most this many pairs come out of one block (bounds the memory of a block in flight).
-_BLOCK_PAIRS = 1 << 22
+#: Items in one block at most (so that progress moves on steadily).
+_BLOCK_ITEMS = 1 << 14
 #: Blocks per thread: items differ wildly in cost, many blocks keep the threads busy together.
 _BLOCKS_PER_THREAD = 32
 
@@ -88,11 +86,11 @@ def compute_neighbours(
             _log_sampling(scaled)
             layout = _Layout.of(scaled.matrix)
             k = min(params.top_k, max(n_items - 1, 1))
-            bounds = _plan_blocks(layout.cost, n_threads, k)
+            bounds = _plan_blocks(layout.cost, n_threads)
         with timed(steps, "similarity.topk", logger):
-            blocks = _run_blocks(layout, bounds, k, n_threads, progress)
+            lists = _run_blocks(layout, bounds, k, n_threads, progress)
         with timed(steps, "similarity.assemble", logger):
-            neighbours = _assemble(layout, bounds, blocks)
+            neighbours = Neighbours(*compact_lists(*lists))
         logger.info(
             "%d items, %d users: %d neighbour pairs with %d threads",
             n_items,
@@ -111,23 +109,34 @@ def _cores() -> int:
 
 
 def _canonical(matrix: sp.csr_matrix) -> sp.csr_matrix:
-    """A float64 CSR copy with sorted indices, duplicates summed and zeros dropped."""
+    """The matrix as float64 CSR with sorted indices, no duplicates and no zeros; a copy
+    unless it already is one (it is never modified)."""
     if not sp.issparse(matrix) or len(matrix.shape) != 2:
         raise DataError(
             f"expected a users × items scipy sparse matrix, got {type(matrix).__name__}"
         )
     if matrix.shape[1] >= np.iinfo(np.int32).max:
         raise DataError(f"{matrix.shape[1]} items do not fit 32-bit item indices")
-    canonical = sp.csr_matrix(matrix, dtype=np.float64, copy=True)
+    if isinstance(matrix, sp.csr_matrix) and matrix.dtype == np.float64:
+        canonical = matrix
+    else:
+        canonical = sp.csr_matrix(matrix, dtype=np.float64, copy=True)
     bad = ~np.isfinite(canonical.data) | (canonical.data < 0)
     if bad.any():
         raise DataError(
             f"{int(bad.sum())} of {canonical.nnz} scores are negative, NaN or infinite; "
             "cosine needs finite scores ≥ 0: check the action weights and the profiles"
         )
-    canonical.sum_duplicates()
-    canonical.eliminate_zeros()
-    canonical.indices = canonical.indices.astype(np.int32, copy=False)
+    tidy = (
+        canonical.indices.dtype == np.int32
+        and canonical.has_canonical_format
+        and bool(np.all(canonical.data > 0))
+    )
+    if not tidy:
+        canonical = canonical.copy() if canonical is matrix else canonical
+        canonical.sum_duplicates()
+        canonical.eliminate_zeros()
+        canonical.indices = canonical.indices.astype(np.int32, copy=False)
     return canonical
 
 
@@ -167,24 +176,19 @@ class _Layout:
         )
         cols = rows.tocsc()  # users ascending within each column: the summation order
         cols.indices = cols.indices.astype(np.int32, copy=False)
-        row_lengths = np.diff(rows.indptr).astype(np.int64)
-        visited = np.concatenate(([0], np.cumsum(row_lengths[cols.indices])))
-        cost = visited[cols.indptr[1:]] - visited[cols.indptr[:-1]] + 1
+        cost = column_visits(cols.indptr, cols.indices, rows.indptr) + 1
         return cls(rows=rows, cols=cols, item_ids=item_ids, cost=cost)
 
 
-def _plan_blocks(cost: npt.NDArray[np.int64], threads: int, k: int) -> npt.NDArray[np.int64]:
-    """Block boundaries over internal items: about equal work, at most _BLOCK_PAIRS pairs."""
+def _plan_blocks(cost: npt.NDArray[np.int64], threads: int) -> npt.NDArray[np.int64]:
+    """Block boundaries over internal items: about equal work, at most _BLOCK_ITEMS items."""
     n_items = len(cost)
     wanted = threads * _BLOCKS_PER_THREAD
     cumulative = np.cumsum(cost)
     total = int(cumulative[-1]) if n_items else 0
     by_cost = np.searchsorted(cumulative, np.arange(1, wanted) * (total / wanted))
-    by_size = np.arange(0, n_items, max(1, _BLOCK_PAIRS // k))
+    by_size = np.arange(0, n_items, _BLOCK_ITEMS)
     return np.unique(np.concatenate(([0, n_items], by_cost, by_size))).astype(np.int64)
-
-
-_Block = tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.float64]]
 
 
 def _run_blocks(
@@ -193,25 +197,24 @@ def _run_blocks(
     k: int,
     threads: int,
     progress: Progress | None,
-) -> list[_Block]:
-    """Run every block through the kernel; the blocks' (counts, ids, sims) in block order."""
-    n_items = layout.rows.shape[1]
-    n_blocks = len(bounds) - 1
-    scratch = threading.local()
+) -> tuple[
+    npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.float64]
+]:
+    """Run every block through the kernel, each item's list written straight to its place:
+    (starts, counts, neighbours, similarities) with room for at most k per item."""
+    n_items = len(layout.item_ids)
+    # Room for each item's list: k, or the number of products its row has if fewer.
+    room = np.zeros(n_items, dtype=np.int64)
+    room[layout.item_ids] = np.minimum(layout.cost - 1, k)
+    starts = np.concatenate(([0], np.cumsum(room)))
+    counts = np.zeros(n_items, dtype=np.int32)
+    ids = np.empty(starts[-1], dtype=np.int32)
+    sims = np.empty(starts[-1], dtype=np.float64)
 
-    def run(block: int) -> _Block:
-        if not hasattr(scratch, "acc"):
-            scratch.acc = np.zeros(n_items, dtype=np.float64)
-            scratch.touched = np.empty(n_items, dtype=np.int32)
-            scratch.heap_keys = np.empty(k, dtype=np.float64)
-            scratch.heap_ids = np.empty(k, dtype=np.int32)
-        start, stop = int(bounds[block]), int(bounds[block + 1])
-        counts = np.zeros(stop - start, dtype=np.int32)
-        ids = np.empty((stop - start) * k, dtype=np.int32)
-        sims = np.empty((stop - start) * k, dtype=np.float64)
-        written = item_block_topk(
-            start,
-            stop,
+    def run(block: int) -> None:
+        item_block_topk(
+            int(bounds[block]),
+            int(bounds[block + 1]),
             layout.cols.indptr,
             layout.cols.indices,
             layout.cols.data,
@@ -220,21 +223,17 @@ def _run_blocks(
             layout.rows.data,
             layout.item_ids,
             k,
-            scratch.acc,
-            scratch.touched,
-            scratch.heap_keys,
-            scratch.heap_ids,
+            starts,
             counts,
             ids,
             sims,
         )
-        return counts, ids[:written].copy(), sims[:written].copy()
 
-    results: list[_Block | None] = [None] * n_blocks
+    n_blocks = len(bounds) - 1
     done = 0
     if threads == 1 or n_blocks <= 1:
         for block in range(n_blocks):
-            results[block] = run(block)
+            run(block)
             done += int(bounds[block + 1] - bounds[block])
             if progress is not None:
                 progress(done, n_items)
@@ -242,25 +241,9 @@ def _run_blocks(
         with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dimrec-topk") as pool:
             futures = {pool.submit(run, block): block for block in range(n_blocks)}
             for future in as_completed(futures):
+                future.result()
                 block = futures[future]
-                results[block] = future.result()
                 done += int(bounds[block + 1] - bounds[block])
                 if progress is not None:
                     progress(done, n_items)
-    return [result for result in results if result is not None]
-
-
-def _assemble(layout: _Layout, bounds: npt.NDArray[np.int64], blocks: list[_Block]) -> Neighbours:
-    """The blocks' lists (internal item order) moved into item order."""
-    n_items = len(layout.item_ids)
-    item_counts = np.zeros(n_items, dtype=np.int64)
-    for block, (counts, _, _) in enumerate(blocks):
-        item_counts[layout.item_ids[bounds[block] : bounds[block + 1]]] = counts
-    item_starts = np.concatenate(([0], np.cumsum(item_counts))).astype(np.int64)
-    neighbour = np.empty(item_starts[-1], dtype=np.int32)
-    similarity = np.empty(item_starts[-1], dtype=np.float64)
-    for block, (counts, ids, sims) in enumerate(blocks):
-        block_items = layout.item_ids[bounds[block] : bounds[block + 1]]
-        scatter_lists(block_items, counts, ids, sims, item_starts, neighbour, similarity)
-    item = np.repeat(np.arange(n_items, dtype=np.int32), item_counts)
-    return Neighbours(item, neighbour, similarity)
+    return starts, counts, ids, sims
