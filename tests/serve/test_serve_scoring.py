@@ -125,3 +125,14 @@ def test_threads_scoring_at_once_get_the_brute_force_answers() -> None:
     with ThreadPoolExecutor(4) as pool:
         got = list(pool.map(lambda w: recommend(state, w, 10).results, asks * 3))
     assert [[(i, float(s)) for i, s in r] for r in got] == expected * 3
+
+
+def test_one_list_with_many_excluded_items() -> None:
+    lists = {"a": [(f"n{k:02d}", (40 - k) / 64) for k in range(30)]}
+    lists.update({f"n{k:02d}": [("a", 0.5)] for k in range(30)})
+    state = state_of(lists)
+    exclude = [f"n{k:02d}" for k in range(0, 30, 2)]  # 15 excluded: the np.isin branch
+    found = recommend(state, {"a": 1.0}, 3, exclude=exclude)
+    assert found.results == [("n01", 39 / 64), ("n03", 37 / 64), ("n05", 35 / 64)]
+    few = recommend(state, {"a": 1.0}, 2, exclude=exclude[:3])
+    assert few.results == [("n01", 39 / 64), ("n03", 37 / 64)]
