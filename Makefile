@@ -10,7 +10,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test check lint typecheck layers pytest bench clean
+.PHONY: setup demo test check lint typecheck layers pytest clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -42,9 +42,6 @@ pytest: setup
 check: lint typecheck layers
 
 test: check pytest
-
-bench: setup
-	$(BIN)/python -m bench.run_all
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache var
