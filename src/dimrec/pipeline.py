@@ -12,13 +12,14 @@ arguments, and returns a small summary that the caller formats.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from dimrec import dates, partitions
 from dimrec.config import Settings
-from dimrec.errors import MissingDataError
+from dimrec.errors import EngineError, InvalidInputError, MissingDataError
 from dimrec.evaluate import report as evaluation_report
 from dimrec.evaluate.datasets import DataSpec
 from dimrec.evaluate.interactions import Interactions
@@ -34,7 +35,7 @@ from dimrec.export import ExportSummary, export_range, open_warehouse
 from dimrec.fsio import atomic_write_bytes, url_to_fs
 from dimrec.logs import log_context, timed
 from dimrec.model import Model, new_version
-from dimrec.train.engines import open_engine
+from dimrec.train.engines import ENGINES, open_engine
 from dimrec.train.params import TrainParams
 from dimrec.train.profiles import PreparedDay, prepare_day
 from dimrec.train.stage import Window, check_window, train_model, validated_params
@@ -99,11 +100,15 @@ def prepare_days(
     *,
     force: bool = False,
     weights: Mapping[str, float] | None = None,
+    engine: str | None = None,
     progress: StepProgress | None = None,
 ) -> PrepareSummary:
     """Make the profiles of ``days`` current (compute those missing or stale; all with
-    ``force``), with ``weights`` (default ``settings.weights``). Checks first that every day
+    ``force``), with ``weights`` (default ``settings.weights``), on ``engine`` (default
+    ``settings.train.engine``: local, or spark for large days). Checks first that every day
     has events (or, without ``force``, profiles already), naming those that do not."""
+    if engine not in (None, *ENGINES):
+        raise InvalidInputError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     events = partitions.events(settings.paths.events_url())
     profiles = partitions.profiles(settings.paths.profiles_url())
     weights = dict(weights) if weights is not None else settings.weights.as_dict()
@@ -113,6 +118,12 @@ def prepare_days(
         raise MissingDataError(
             f"no events for {named} under {events.url}; export them first (`dimrec export`)"
         )
+    if (engine or settings.train.engine) == "spark":
+        spark = _spark_prepare()
+        step = _step(progress, "prepare")
+        return PrepareSummary(
+            tuple(spark(settings, days, force=force, weights=weights, progress=step))
+        )
     results = []
     for done, day in enumerate(days, start=1):
         with log_context(date=day.isoformat()):
@@ -120,6 +131,20 @@ def prepare_days(
         if progress is not None:
             progress("prepare", done, len(days))
     return PrepareSummary(tuple(results))
+
+
+def _spark_prepare() -> Callable[..., Sequence[PreparedDay]]:
+    """``dimrec.train.spark.prepare_days_spark``, imported only when asked for (pyspark)."""
+    try:
+        module = importlib.import_module("dimrec.train.spark")
+    except ModuleNotFoundError as exc:
+        raise EngineError(
+            f"preparing on Spark needs pyspark ({exc.name} is not installed); install the "
+            "spark extra (`uv sync --extra spark` or `pip install 'dimrec[spark]'`) or "
+            "prepare with --engine local"
+        ) from None
+    prepare: Callable[..., Sequence[PreparedDay]] = module.prepare_days_spark
+    return prepare
 
 
 # ── train: profiles → models/<version> ─────────────────────────────────────────────────────
@@ -165,7 +190,13 @@ def train(
     timings: dict[str, float] = {}
     with log_context(window=window.describe()):
         with timed(timings, "prepare", log):
-            prepare_days(settings, available, weights=params.weights, progress=progress)
+            prepare_days(
+                settings,
+                available,
+                weights=params.weights,
+                engine=engine or settings.train.engine,
+                progress=progress,
+            )
         return train_model(
             profiles_url=profiles.url,
             models_url=settings.paths.models_url(),

@@ -40,6 +40,10 @@ def prepare(
     days_end: DaysEndOption = None,
     as_of: AsOfOption = None,
     force: ForceOption = False,
+    engine: Annotated[
+        str | None,
+        typer.Option("--engine", help="local or spark (default: the train engine setting)."),
+    ] = None,
 ) -> None:
     """Turn exported events into daily profiles (user, item, score): one day (--date) or a
     range counted back from --as-of (default: yesterday). Days already prepared are kept
@@ -48,7 +52,9 @@ def prepare(
     settings = settings_of(ctx)
     days = resolve_days(date, days_init, days_end, as_of, default_init=1, default_end=1)
     with _progress_bars() as progress:
-        summary = pipeline.prepare_days(settings, days, force=force, progress=progress)
+        summary = pipeline.prepare_days(
+            settings, days, force=force, engine=engine, progress=progress
+        )
     table = Table("day", "events", "profiles", "status", "seconds", title="prepare")
     for day in summary.days:
         status = "cached" if day.cached else "prepared"

@@ -1,0 +1,148 @@
+"""The Spark engine: the engine contract (``dimrec.train.engine``) run by PySpark.
+
+``SparkEngine(settings.spark).train(profile_urls, params)`` returns the same
+:class:`~dimrec.train.engine.TrainResult` as the local engine — the same tables in the same
+canonical order, the same counts — so the model writer produces the same files. Exact
+cosine is equal bit for bit to the local engine's on scores that add up exactly (sums of
+the default action weights do); DIMSUM draws its own (seeded, reproducible) sample.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from types import TracebackType
+
+from pyspark.sql import SparkSession
+
+from dimrec.config import SparkSettings
+from dimrec.errors import DataError, EngineError
+from dimrec.logs import log_context, timed
+from dimrec.partitions import PROFILES_SCHEMA
+from dimrec.train.engine import Progress, TrainResult
+from dimrec.train.params import TrainParams, dimsum_gamma
+from dimrec.train.spark.matrix import window_matrix
+from dimrec.train.spark.session import get_session, read_parquet_files
+from dimrec.train.spark.similarity import collect_neighbours, pair_sums, scaled_entries, top_k
+
+log = logging.getLogger(__name__)
+
+ALGORITHMS = ("exact", "dimsum")
+#: Progress steps reported as progress(done, STEPS).
+STEPS = 4
+
+
+class SparkEngine:
+    """Trains with Spark: ``local[*]`` by default, any cluster by ``settings.master``.
+
+    The session is started on first use (or the active one is used, e.g. under
+    ``spark-submit``); :meth:`close` stops it if this engine started it.
+    """
+
+    name = "spark"
+
+    def __init__(
+        self, settings: SparkSettings | None = None, *, session: SparkSession | None = None
+    ) -> None:
+        self.settings = settings or SparkSettings()
+        self._session = session
+        self._owned = False
+
+    @property
+    def session(self) -> SparkSession:
+        if self._session is None:
+            self._session, self._owned = get_session(self.settings)
+        return self._session
+
+    def close(self) -> None:
+        """Stop the session if this engine started it."""
+        if self._session is not None and self._owned:
+            self._session.stop()
+        self._session, self._owned = None, False
+
+    def __enter__(self) -> SparkEngine:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def train(
+        self,
+        profile_urls: Sequence[str],
+        params: TrainParams,
+        *,
+        progress: Progress | None = None,
+    ) -> TrainResult:
+        """Train on the given daily profile files (fsspec URLs Spark can read, or any
+        fsspec URL for small data read on the driver). Raises DataError when nothing is
+        left to train on, EngineError for what Spark does not compute."""
+        _check_supported(params)
+        if not profile_urls:
+            raise DataError("the window has no profile files to train on")
+        timings: dict[str, float] = {}
+        report = progress or (lambda done, total: None)
+        with log_context(engine=self.name, algorithm=params.algorithm):
+            with timed(timings, "spark.session", log):
+                session = self.session
+            partitions = int(session.conf.get("spark.sql.shuffle.partitions") or 8)
+            with timed(timings, "matrix", log):
+                profiles = read_parquet_files(session, profile_urls, PROFILES_SCHEMA)
+                window = window_matrix(
+                    profiles,
+                    min_items=params.min_items,
+                    max_items=params.max_items,
+                    partitions=partitions,
+                    n_files=len(profile_urls),
+                )
+            report(1, STEPS)
+            try:
+                n_items = len(window.items)
+                gamma = (
+                    dimsum_gamma(params.threshold, n_items)
+                    if params.algorithm == "dimsum"
+                    else math.inf
+                )
+                with timed(timings, "similarity", log):
+                    scaled, sampled = scaled_entries(session, window, gamma, params.seed)
+                    if sampled:
+                        log.info("DIMSUM γ=%.3f: %d items sampled", gamma, sampled)
+                    report(2, STEPS)
+                    k = min(params.top_k, max(n_items - 1, 1))
+                    best = top_k(pair_sums(scaled, n_items, partitions), k)
+                    neighbours = collect_neighbours(best, k)
+                report(3, STEPS)
+                with timed(timings, "table", log):
+                    table = neighbours.to_table(window.items)
+                report(4, STEPS)
+            finally:
+                for frame in window.persisted:
+                    frame.unpersist()
+        counts = {**window.counts, "pairs": len(neighbours)}
+        log.info("%d items: %d neighbour pairs", n_items, len(neighbours))
+        return TrainResult(
+            neighbours=table, popularity=window.popularity, counts=counts, timings=timings
+        )
+
+
+def _check_supported(params: TrainParams) -> None:
+    if params.algorithm not in ALGORITHMS:
+        raise EngineError(
+            f"algorithm {params.algorithm!r} is not supported on Spark (it computes "
+            f"{' and '.join(ALGORITHMS)} cosine); use --engine local"
+        )
+    if params.weighting != "none":
+        raise EngineError(
+            f"weighting {params.weighting!r} is not supported on Spark; "
+            "use weighting none or --engine local"
+        )
+    if params.half_life_days is not None:
+        raise EngineError(
+            f"time decay (half_life_days = {params.half_life_days:g}) is not supported on "
+            "Spark; unset train.half_life_days or use --engine local"
+        )

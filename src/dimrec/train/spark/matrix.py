@@ -1,0 +1,149 @@
+"""Steps 1–4 of the engine contract (``dimrec.train.engine``) as Spark DataFrame plans.
+
+The window's profiles are shuffled once, by user; everything user-side (the sum over the
+window, the user filter, each user's row) then runs without another shuffle. The per-item
+results that the driver needs — popularity, and the column norms of the kept users — are
+small (one row per item) and collected through Arrow.
+
+The same numbers as the local engine (``dimrec.train.matrix`` and ``dimrec.train.dimsum``):
+
+- users are ranked by id in binary UTF-8 order (Spark compares strings byte by byte, like
+  DuckDB), and items are indexed by id in the same order;
+- a column's squared norm adds its squares in user order, starting from 0.0, exactly as
+  NumPy's ``bincount`` over the CSR matrix does — so the norms are equal bit for bit, not
+  only to rounding (see ``similarity.py`` for why the order of additions matters).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from dimrec.errors import DataError
+from dimrec.model import popularity_table
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SparkWindow:
+    """The window's kept entries on the cluster, and what the driver knows about them."""
+
+    entries: DataFrame
+    """``user, rank, item, score`` of the kept users, persisted; ``rank`` orders users by id."""
+    items: pa.Array
+    """Item ids of the kept users' entries, sorted (index = position)."""
+    norms: npt.NDArray[np.float64]
+    """‖c_i‖ of every item, in ``items`` order."""
+    popularity: pa.Table
+    counts: dict[str, int]
+    """profiles, users, users_dropped, items."""
+    persisted: tuple[DataFrame, ...]
+    """What to unpersist when done."""
+
+
+def window_matrix(
+    profiles: DataFrame, *, min_items: int, max_items: int, partitions: int, n_files: int
+) -> SparkWindow:
+    """Sum ``profiles`` (user, item, score rows) over the window, compute popularity over all
+    users, keep the users with ``min_items``..``max_items`` distinct items.
+
+    Raises DataError when there are no profiles, no user passes the filter, or a kept score
+    is negative, NaN or infinite.
+    """
+    summed = (
+        profiles.repartition(partitions, "user")
+        .groupBy("user", "item")
+        .agg(F.sum("score").alias("score"), F.count(F.lit(1)).alias("rows"))
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    per_item = (
+        summed.groupBy("item")
+        .agg(
+            F.sum("score").alias("score"),
+            F.count(F.lit(1)).alias("users"),
+            F.sum("rows").alias("rows"),
+        )
+        .toArrow()
+    )
+    if per_item.num_rows == 0:
+        summed.unpersist()
+        raise DataError(
+            f"the window's {n_files} day(s) hold no profiles; "
+            "check that the export found events for those days"
+        )
+    popularity = popularity_table(
+        per_item.column("item"),
+        per_item.column("score").to_numpy(),
+        per_item.column("users").to_numpy(),
+    )
+    profiles_read = int(pc.sum(per_item.column("rows")).as_py())
+
+    per_user = summed.groupBy("user").agg(F.count(F.lit(1)).alias("n"))
+    passes = F.col("n").between(min_items, max_items)
+    [tally] = per_user.agg(
+        F.count(F.lit(1)).alias("total"), F.sum(passes.cast("long")).alias("kept")
+    ).collect()
+    users_total, users_kept = int(tally["total"]), int(tally["kept"] or 0)
+    if users_kept == 0:
+        summed.unpersist()
+        raise DataError(
+            f"no user of the window has between min_items={min_items} and "
+            f"max_items={max_items} distinct items ({users_total} users were all left "
+            "out); widen the window or the item limits"
+        )
+
+    # Ranks that sort like the ids: a range-partitioned sort numbers the users in order
+    # (the numbers have gaps between partitions; only their order matters).
+    ranked = (
+        per_user.where(passes)
+        .select("user")
+        .orderBy("user")
+        .select("user", F.monotonically_increasing_id().alias("rank"))
+    )
+    entries = (
+        summed.join(ranked, "user")
+        .select("user", "rank", "item", "score")
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    score = F.col("score")
+    bad = (F.isnan(score) | (score < 0) | (score == float("inf"))).cast("long")
+    stats = (
+        entries.repartition(partitions, "item")
+        .sortWithinPartitions("item", "rank")
+        .groupBy("item")
+        .agg(F.sum(score * score).alias("squares"), F.sum(bad).alias("bad"))
+        .toArrow()
+        .sort_by("item")
+    )
+    summed.unpersist()
+    bad_scores = int(pc.sum(stats.column("bad")).as_py() or 0)
+    if bad_scores:
+        entries.unpersist()
+        raise DataError(
+            f"{bad_scores} of the window's summed scores are negative, NaN or infinite; "
+            "cosine needs finite scores ≥ 0: check the action weights and the profiles"
+        )
+    items = stats.column("item").combine_chunks()
+    norms = np.sqrt(stats.column("squares").to_numpy())
+    counts = {
+        "profiles": profiles_read,
+        "users": users_kept,
+        "users_dropped": users_total - users_kept,
+        "items": len(items),
+    }
+    log.info(
+        "window matrix: %d users × %d items (%d users left out)",
+        users_kept,
+        len(items),
+        counts["users_dropped"],
+    )
+    return SparkWindow(entries, items, norms, popularity, counts, (entries,))

@@ -1,0 +1,148 @@
+"""Step 5 of the engine contract on Spark: exact or DIMSUM cosine, then each item's top K.
+
+The plan, all in DataFrame operations and JVM-side expressions (no Python UDF):
+
+1. *scale*: a small item table (index, scale, keep probability) is broadcast to the kept
+   entries: ``v = score / min(‖c_i‖, γ)``, and for DIMSUM an entry of an item with
+   ``p_i = γ/‖c_i‖ < 1`` is kept when its draw is below ``p_i`` (γ = ∞ for exact: every
+   entry is kept and scaled to a unit-norm column);
+2. *pairs*: each user's kept entries, sorted by item, emit every unordered pair once
+   (``i < j``) with the product ``v_i·v_j`` — one row per (pair, user);
+3. *sum*: the products of a pair are added in user order (the data is shuffled by pair and
+   sorted by pair and user rank, then summed by a sort-based aggregate), rounded like the
+   local kernel (12 decimals) and dropped when that is 0;
+4. *top K*: each pair is mirrored (both directions at once, no second scan) and each item
+   keeps its best K by (similarity desc, neighbour id asc).
+
+**Why a fixed order of additions.** Floating-point addition is not associative: summing
+the same products in another order can change the last bit, and a last-bit change can move
+a similarity across a 12-decimal rounding boundary (about one pair in 10⁴), which changes
+the model file. Spark's ordinary ``sum`` adds in whatever order the shuffle delivers.
+Adding in user order, from 0.0, is what the local kernel does, so both engines produce the
+same bits — the same files — and Spark's result no longer depends on the partitioning: a
+model is reproducible run to run. The sort costs less than it seems (measured in
+``bench/train_spark.py``): the pair sums need a shuffle anyway.
+
+**DIMSUM draws.** An entry's draw is ``xxhash64(seed, user, item)`` mapped to [0, 1): a
+built-in JVM expression, independent of partitioning and task order, so a seed gives the
+same sample on any cluster (``rand(seed)`` would depend on how rows fall into partitions).
+The draw is made once per (user, item) entry, like the local engine and unlike MLlib
+(which draws the second item of a pair afresh for each pair). Each pair is still emitted in
+a row with probability ``p_i·p_j``, independently across rows, and contributes
+``a_ri·a_rj/(q_i·q_j)`` with ``q = min(γ, ‖c‖)``, so each estimate is unbiased with the very
+same distribution — hence the same error bound — as MLlib's; only the correlation between
+two estimates sharing a row differs. Dropping entries before pairing is what makes DIMSUM
+cheap here: an unkept entry never emits its pairs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyarrow as pa
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from dimrec.train.neighbours import Neighbours
+from dimrec.train.spark.matrix import SparkWindow
+
+#: Similarities are rounded to 12 decimals, like the local kernel (``kernels.SIMILARITY_SCALE``).
+SIMILARITY_SCALE = 1e12
+
+
+def uniform_draw(seed: int, *columns: str) -> Column:
+    """A reproducible draw in [0, 1) per row: the top 53 bits of ``xxhash64(seed, columns)``."""
+    seed64 = (seed + 2**63) % 2**64 - 2**63  # any int as a signed 64-bit literal
+    bits = F.shiftrightunsigned(F.xxhash64(F.lit(seed64), *columns), 11)
+    return bits.cast("double") * F.lit(2.0**-53)
+
+
+def scaled_entries(
+    session: SparkSession, window: SparkWindow, gamma: float, seed: int
+) -> tuple[DataFrame, int]:
+    """``user, rank, idx, v``: the kept entries scaled (and for finite γ sampled) the DIMSUM
+    way; and the number of items whose entries are sampled."""
+    norms = window.norms
+    scale = np.minimum(norms, gamma)
+    scale[scale == 0] = 1.0
+    with np.errstate(divide="ignore"):
+        probability = (
+            np.minimum(1.0, gamma / norms) if math.isfinite(gamma) else np.ones(len(norms))
+        )
+    table = pa.table(
+        {
+            "item": window.items,
+            "idx": pa.array(np.arange(len(norms), dtype=np.int32)),
+            "scale": pa.array(scale),
+            "p": pa.array(probability),
+        }
+    )
+    items = F.broadcast(session.createDataFrame(table))
+    entries = window.entries.join(items, "item")
+    sampled = int(np.count_nonzero(probability < 1.0))
+    if sampled:
+        entries = entries.where(
+            (F.col("p") >= 1.0) | (uniform_draw(seed, "user", "item") < F.col("p"))
+        )
+    scaled = entries.select("user", "rank", "idx", (F.col("score") / F.col("scale")).alias("v"))
+    return scaled, sampled
+
+
+def pair_sums(scaled: DataFrame, n_items: int, partitions: int) -> DataFrame:
+    """``i, j, similarity`` for every pair i < j with a nonzero (rounded) similarity."""
+    rows = (
+        scaled.groupBy("user", "rank")
+        .agg(F.array_sort(F.collect_list(F.struct("idx", "v"))).alias("row"))
+        .where(F.size("row") >= 2)
+    )
+    # For the entry at (0-based) position k, pair it with the entries after it.
+    products = F.expr(
+        "flatten(transform(slice(row, 1, size(row) - 1), (a, k) -> "
+        "transform(slice(row, k + 2, size(row)), "
+        f"b -> struct(CAST(a.idx AS BIGINT) * {n_items} + b.idx AS key, a.v * b.v AS x))))"
+    )
+    terms = rows.select("rank", F.inline(products))
+    sums = (
+        terms.repartition(partitions, "key")
+        .sortWithinPartitions("key", "rank")
+        .groupBy("key")
+        .agg(F.sum("x").alias("s"))
+    )
+    rounded = F.rint(F.col("s") * F.lit(SIMILARITY_SCALE))
+    return sums.where(rounded > 0).select(
+        F.expr(f"CAST(key DIV {n_items} AS INT)").alias("i"),
+        F.expr(f"CAST(key % {n_items} AS INT)").alias("j"),
+        (rounded / F.lit(SIMILARITY_SCALE)).alias("similarity"),
+    )
+
+
+def top_k(pairs: DataFrame, k: int) -> DataFrame:
+    """``item, neg, neighbour``: each item's best ``k`` (``neg`` = −similarity) of the
+    mirrored pairs, in no particular order."""
+    both = pairs.select(
+        F.inline(
+            F.array(
+                F.struct(F.col("i").alias("item"), F.col("j").alias("neighbour"), "similarity"),
+                F.struct(F.col("j").alias("item"), F.col("i").alias("neighbour"), "similarity"),
+            )
+        )
+    )
+    # Structs compare field by field: (−similarity, neighbour) ascending is the canonical order.
+    candidates = F.collect_list(F.struct((-F.col("similarity")).alias("neg"), "neighbour"))
+    best = both.groupBy("item").agg(F.slice(F.sort_array(candidates), 1, k).alias("best"))
+    return best.select("item", F.inline("best"))
+
+
+def collect_neighbours(top: DataFrame, top_k_: int) -> Neighbours:
+    """Bring the top-K rows to the driver (Arrow) in the canonical order."""
+    table = top.toArrow()
+    if table.num_rows == 0:
+        empty = np.empty(0, dtype=np.int32)
+        return Neighbours(empty, empty.copy(), np.empty(0, dtype=np.float64))
+    return Neighbours.from_unsorted(
+        table.column("item").to_numpy(),
+        table.column("neighbour").to_numpy(),
+        -table.column("neg").to_numpy(),
+        top_k_,
+    )
