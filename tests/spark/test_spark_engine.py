@@ -226,3 +226,43 @@ def test_reads_profiles_that_only_fsspec_can_open(spark_engine: Any) -> None:
     urls = data.write("memory://spark-test/profiles")
     params = TrainParams(top_k=4, **FILTER)
     assert_same_result(spark_engine.train(urls, params), LocalEngine().train(urls, params))
+
+
+def assert_lists_close(a: pa.Table, b: pa.Table, tol: float = 1e-9) -> None:
+    """The same lists up to floating point: equal similarities within ``tol``, and a
+    neighbour only in one list ties (within ``tol``) that list's last similarity."""
+    la, lb = lists(a), lists(b)
+    assert la.keys() == lb.keys()
+    for item, first in la.items():
+        one, other = dict(first), dict(lb[item])
+        for n in one.keys() & other.keys():
+            assert abs(one[n] - other[n]) <= tol
+        for extra, listed in (
+            (one.keys() - other.keys(), first),
+            (other.keys() - one.keys(), lb[item]),
+        ):
+            for n in extra:
+                assert abs(dict(listed)[n] - listed[-1][1]) <= tol
+
+
+def test_time_decay_equals_the_local_engine(
+    spark_engine: Any, parity_shop: tuple[Shop, list[str]]
+) -> None:
+    """Each day's scores × 0.5^(age/half-life) before the sum: the same factors as locally;
+    the decayed sums are no longer exact in binary, so equal to rounding (and the lists up
+    to near-ties)."""
+    _, urls = parity_shop
+    params = TrainParams(top_k=5, half_life_days=2.0, **FILTER)
+    spark = spark_engine.train(urls, params)
+    local = LocalEngine(threads=2).train(urls, params)
+    assert spark.counts == local.counts
+    assert_lists_close(spark.neighbours, local.neighbours)
+    plain = train(spark_engine, urls, TrainParams(top_k=5, **FILTER))
+    assert not plain.neighbours.equals(spark.neighbours)
+    np.testing.assert_allclose(
+        spark.popularity.sort_by("item")["score"].to_numpy(),
+        local.popularity.sort_by("item")["score"].to_numpy(),
+        rtol=1e-12,
+    )
+    with pytest.raises(DataError, match="needs the day of each profile file"):
+        spark_engine.train(["/tmp/profiles.parquet"], params)

@@ -9,8 +9,10 @@ the default action weights do); DIMSUM draws its own (seeded, reproducible) samp
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import math
+import re
 from collections.abc import Sequence
 from types import TracebackType
 
@@ -27,6 +29,8 @@ from dimrec.train.spark.session import get_session, read_parquet_files
 from dimrec.train.spark.similarity import collect_neighbours, pair_sums, scaled_entries, top_k
 
 log = logging.getLogger(__name__)
+
+_DAY_IN_PATH = re.compile(r"date=(\d{4}-\d{2}-\d{2})")
 
 ALGORITHMS = ("exact", "dimsum")
 #: Progress steps reported as progress(done, STEPS).
@@ -92,7 +96,14 @@ class SparkEngine:
                 session = self.session
             partitions = int(session.conf.get("spark.sql.shuffle.partitions") or 8)
             with timed(timings, "matrix", log):
-                profiles = read_parquet_files(session, profile_urls, PROFILES_SCHEMA)
+                factors = (
+                    None
+                    if params.half_life_days is None
+                    else decay_factors(profile_urls, params.half_life_days)
+                )
+                profiles = read_parquet_files(
+                    session, profile_urls, PROFILES_SCHEMA, factors=factors
+                )
                 window = window_matrix(
                     profiles,
                     min_items=params.min_items,
@@ -130,6 +141,23 @@ class SparkEngine:
         )
 
 
+def decay_factors(urls: Sequence[str], half_life_days: float) -> list[float]:
+    """Each profile file's time-decay factor, 0.5 ** (age / half_life_days), its age the
+    whole days between its day (``date=YYYY-MM-DD`` in its path) and the window's newest day
+    (the formula of the local engine, ``dimrec.train.matrix.decay_factors``)."""
+    days = []
+    for url in urls:
+        match = _DAY_IN_PATH.search(url)
+        if match is None:
+            raise DataError(
+                f"time decay needs the day of each profile file in its path "
+                f"(date=YYYY-MM-DD); {url} has none"
+            )
+        days.append(dt.date.fromisoformat(match.group(1)))
+    newest = max(days)
+    return [0.5 ** ((newest - day).days / half_life_days) for day in days]
+
+
 def _check_supported(params: TrainParams) -> None:
     if params.algorithm not in ALGORITHMS:
         raise EngineError(
@@ -140,9 +168,4 @@ def _check_supported(params: TrainParams) -> None:
         raise EngineError(
             f"weighting {params.weighting!r} is not supported on Spark; "
             "use weighting none or --engine local"
-        )
-    if params.half_life_days is not None:
-        raise EngineError(
-            f"time decay (half_life_days = {params.half_life_days:g}) is not supported on "
-            "Spark; unset train.half_life_days or use --engine local"
         )

@@ -53,16 +53,18 @@ class SparkWindow:
 def window_matrix(
     profiles: DataFrame, *, min_items: int, max_items: int, partitions: int, n_files: int
 ) -> SparkWindow:
-    """Sum ``profiles`` (user, item, score rows) over the window, compute popularity over all
-    users, keep the users with ``min_items``..``max_items`` distinct items.
+    """Sum ``profiles`` (user, item, score rows, and a time-decay ``factor`` when present)
+    over the window, compute popularity over all users, keep the users with
+    ``min_items``..``max_items`` distinct items.
 
     Raises DataError when there are no profiles, no user passes the filter, or a kept score
     is negative, NaN or infinite.
     """
+    decayed = F.col("score") * F.col("factor") if "factor" in profiles.columns else F.col("score")
     summed = (
         profiles.repartition(partitions, "user")
         .groupBy("user", "item")
-        .agg(F.sum("score").alias("score"), F.count(F.lit(1)).alias("rows"))
+        .agg(F.sum(decayed).alias("score"), F.count(F.lit(1)).alias("rows"))
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
     per_item = (

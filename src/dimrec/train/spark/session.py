@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 import dimrec
 from dimrec import __version__
@@ -146,25 +147,36 @@ def hadoop_path(url: str) -> str | None:
     return None
 
 
-def read_parquet_files(session: SparkSession, urls: Sequence[str], schema: pa.Schema) -> DataFrame:
-    """One DataFrame of the Parquet files at ``urls``, with the columns of ``schema``.
+def read_parquet_files(
+    session: SparkSession,
+    urls: Sequence[str],
+    schema: pa.Schema,
+    *,
+    factors: Sequence[float] | None = None,
+) -> DataFrame:
+    """One DataFrame of the Parquet files at ``urls``, with the columns of ``schema`` (and
+    a ``factor`` column holding each file's entry of ``factors``, when given).
 
     Files on a filesystem Spark reads are scanned by the executors; others (``memory://``,
     used in tests) are read here and handed over through Arrow.
     """
     names = schema.names
-    native = [hadoop_path(url) for url in urls]
-    spark_paths = [path for path in native if path is not None]
     frames: list[DataFrame] = []
-    if spark_paths:
+    native = [(url, hadoop_path(url)) for url in urls]
+    spark_paths = [path for _, path in native if path is not None]
+    if factors is None and spark_paths:
         frames.append(session.read.parquet(*spark_paths).select(*names))
-    driver_urls = [url for url, path in zip(urls, native, strict=True) if path is None]
-    if driver_urls:
-        tables = []
-        for url in driver_urls:
-            fs, path = url_to_fs(url)
-            tables.append(read_parquet(fs, path, schema=schema))
-        frames.append(session.createDataFrame(pa.concat_tables(tables).select(names)))
+    for n, (url, path) in enumerate(native):
+        if path is not None and factors is None:
+            continue
+        if path is not None:
+            frame = session.read.parquet(path).select(*names)
+        else:
+            fs, file = url_to_fs(url)
+            frame = session.createDataFrame(read_parquet(fs, file, schema=schema).select(names))
+        if factors is not None:
+            frame = frame.withColumn("factor", F.lit(float(factors[n])))
+        frames.append(frame)
     frame = frames[0]
     for other in frames[1:]:
         frame = frame.unionByName(other)
