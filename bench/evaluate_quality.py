@@ -10,7 +10,8 @@ best of each algorithm (cosine exact, rp3beta, ease), DIMSUM at 0.1 and 0.5, pop
 implicit's CosineRecommender and BM25Recommender on the same matrix. Then two ablations on
 the test, each a paired comparison on the same shoppers:
 
-- item weighting of cosine: none vs bm25 vs tfidf (exact cosine, tuned shared settings);
+- matrix weighting: none vs bm25 vs tfidf, for exact cosine and for ease (its tuned λ), on
+  the tuned shared settings;
 - time decay: the tuned configuration with each half-life against none.
 
 Every difference is printed with its 95% paired-bootstrap interval (2,000 resamples of
@@ -61,14 +62,14 @@ MOVIELENS_GRID = TuneGrid(
 SHOP_GRID = TuneGrid(
     rp3_alpha=[0.5, 0.75, 1.0],
     rp3_beta=[0.25, 0.5, 0.75],
-    ease_lambda=[1000.0, 5000.0, 20000.0, 80000.0],
+    ease_lambda=[1000.0, 5000.0, 20000.0, 50000.0],
     weights=[
         {"browse": 0.5, "basket": 2.0, "purchase": 6.0},
         {"browse": 1.0, "basket": 1.0, "purchase": 1.0},
         {"browse": 1.0, "basket": 4.0, "purchase": 8.0},
     ],
     user_filters=[(2, 100), (2, 1000)],
-    half_life_days=[None, 30.0, 90.0, 180.0],
+    half_life_days=[None, 7.0, 14.0, 30.0, 90.0],
 )
 
 DATASETS: dict[str, dict[str, Any]] = {
@@ -183,6 +184,10 @@ def run_ablations(
 ) -> dict[str, tuple[Evaluation, str]]:
     """Weighting and time decay, each against its plain version, on the test."""
     best = result.best
+    ease_lambda = next(
+        (s.config.params.ease_lambda for s in result.test.systems if s.name == "ease"),
+        best.params.ease_lambda,
+    )
     plain = dataclasses.replace(
         best, params=best.params.model_copy(update={"half_life_days": None})
     )
@@ -193,18 +198,25 @@ def run_ablations(
         "ks": (10,),
     }
     split = spec["split"].make(events)
-    cosine = [
-        Candidate(
-            f"exact, {w}",
-            "dimrec",
-            Config(
-                best.params.model_copy(update={"algorithm": "exact", "weighting": w}),
-                best.window_days,
-            ),
+    out: dict[str, tuple[Evaluation, str]] = {}
+    for algorithm, lam in (("exact", best.params.ease_lambda), ("ease", ease_lambda)):
+        weighted = [
+            Candidate(
+                f"{algorithm}, {w}",
+                "dimrec",
+                Config(
+                    best.params.model_copy(
+                        update={"algorithm": algorithm, "weighting": w, "ease_lambda": lam}
+                    ),
+                    best.window_days,
+                ),
+            )
+            for w in ("none", "bm25", "tfidf")
+        ]
+        out[f"weighting of {algorithm}"] = (
+            evaluate(events, split, weighted, **options),
+            f"{algorithm}, none",
         )
-        for w in ("none", "bm25", "tfidf")
-    ]
-    out = {"weighting": (evaluate(events, split, cosine, **options), "exact, none")}
     half_lives = [h for h in spec["grid"].half_life_days if h is not None]
     if half_lives:
         decayed = [Candidate("no decay", "dimrec", plain)] + [

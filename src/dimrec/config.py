@@ -138,7 +138,7 @@ class TrainSettings(Section):
     ease_max_items: int = Field(30_000, ge=1)
     """ease: most items it accepts (dense items × items inverse)."""
     weighting: Literal["none", "bm25", "tfidf"] = "none"
-    """exact/dimsum: reweight the user × item matrix before cosine."""
+    """Reweight the user × item matrix before the similarity: none, bm25 or tfidf."""
     half_life_days: float | None = Field(None, gt=0)
     """Time decay: halve a day's profile scores every this many days of age (None: off)."""
     allow_missing: bool = False

@@ -58,7 +58,7 @@ class Config:
             parts.append(f"α={p.rp3_alpha:g} β={p.rp3_beta:g}")
         elif p.algorithm == "ease":
             parts.append(f"λ={p.ease_lambda:g}")
-        if p.weighting != "none" and p.algorithm in ("exact", "dimsum"):
+        if p.weighting != "none":
             parts.append(p.weighting)
         w = p.weights
         parts.append(f"w={w.get('browse', 0):g}/{w.get('basket', 0):g}/{w.get('purchase', 0):g}")
@@ -159,9 +159,7 @@ def build(kind: Kind, config: Config, wm: WindowMatrix, *, threads: int = 0) -> 
     start = time.perf_counter()
     if kind == "dimrec":
         p = config.params
-        matrix = wm.matrix
-        if p.algorithm in ("exact", "dimsum"):
-            matrix = apply_weighting(matrix, p.weighting)
+        matrix = apply_weighting(wm.matrix, p.weighting)
         neighbours = kernel(p.algorithm)(matrix, p, threads=threads)
         seconds = time.perf_counter() - start
         local = similarity_matrix(neighbours, wm.matrix.shape[1])

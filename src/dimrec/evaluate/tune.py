@@ -5,8 +5,8 @@ retrain on the whole training period and evaluate once on the test.
 The search has two stages, every trial scored on the same validation shoppers:
 
 1. *algorithm*: each algorithm with each combination of its own parameters (exact and
-   dimsum: item weighting, and dimsum's thresholds; rp3beta α × β; ease λ), on the base
-   shared settings;
+   dimsum: matrix weighting, and dimsum's thresholds; rp3beta α × β; ease λ × weighting), on
+   the base shared settings;
 2. *shared*: from each algorithm's best trial so far, each shared setting in turn — action
    weights, window length, user filter, time-decay half-life — takes each of its values, and
    the algorithm keeps the best (one pass of coordinate ascent per algorithm).
@@ -58,7 +58,7 @@ class TuneGrid(BaseModel):
     """dimsum thresholds searched when dimsum is among the algorithms."""
     rp3_alpha: list[float] = Field(default=[0.5, 0.75, 1.0])
     rp3_beta: list[float] = Field(default=[0.0, 0.25, 0.5, 0.75])
-    ease_lambda: list[float] = Field(default=[50.0, 200.0, 1000.0, 5000.0, 20000.0])
+    ease_lambda: list[float] = Field(default=[200.0, 1000.0, 5000.0, 20000.0])
     weights: list[dict[str, float]] = Field(
         default=[
             {"browse": 0.5, "basket": 2.0, "purchase": 6.0},
@@ -71,10 +71,11 @@ class TuneGrid(BaseModel):
     """Training window lengths in days (None: the whole training period)."""
     user_filters: list[tuple[int, int]] = Field(default=[(2, 100), (2, 1000)])
     """(min_items, max_items) pairs."""
-    half_life_days: list[float | None] = Field(default=[None, 30.0, 90.0])
+    half_life_days: list[float | None] = Field(default=[None, 14.0, 30.0, 90.0])
     """Time-decay half-lives in days (None: no decay)."""
     weighting: list[Weighting] = Field(default=["none", "bm25", "tfidf"])
-    """Item weightings tried with exact and dimsum cosine."""
+    """Matrix weightings tried with exact, dimsum and ease (each with its own parameters: the
+    weighting changes the scale λ acts on)."""
     comparison_thresholds: list[float] = Field(default=[0.1, 0.5])
     """dimsum thresholds always shown in the final test table."""
 
@@ -213,7 +214,10 @@ def algorithm_configs(base: Config, grid: TuneGrid) -> list[Config]:
                 for a, b in itertools.product(grid.rp3_alpha, grid.rp3_beta)
             ]
         elif algorithm == "ease":
-            configs += [_params(base, algorithm="ease", ease_lambda=v) for v in grid.ease_lambda]
+            configs += [
+                _params(base, algorithm="ease", ease_lambda=v, weighting=w)
+                for v, w in itertools.product(grid.ease_lambda, grid.weighting)
+            ]
     return configs
 
 
@@ -303,8 +307,7 @@ def toml_fragment(result: TuneResult) -> str:
     lines += [f"min_items = {p.min_items}", f"max_items = {p.max_items}", f"top_k = {p.top_k}"]
     if p.algorithm == "dimsum":
         lines.append(f"threshold = {p.threshold!r}")
-    if p.algorithm in ("exact", "dimsum"):
-        lines.append(f'weighting = "{p.weighting}"')
+    lines.append(f'weighting = "{p.weighting}"')
     if p.algorithm == "rp3beta":
         lines += [f"rp3_alpha = {p.rp3_alpha!r}", f"rp3_beta = {p.rp3_beta!r}"]
     if p.algorithm == "ease":

@@ -2,8 +2,8 @@
 
 Follows the engine contract of ``dimrec.train.engine``: :func:`dimrec.train.matrix.build_matrix`
 does steps 1–4, the algorithm's kernel step 5 (:func:`dimrec.train.local.compute_neighbours`
-for exact and DIMSUM cosine, after the optional reweighting of ``params.weighting``; the
-rp3beta and ease modules for those), and :meth:`Neighbours.to_table` turns item indices back
+for exact and DIMSUM cosine; the rp3beta and ease modules for those), after the optional
+reweighting of ``params.weighting``; and :meth:`Neighbours.to_table` turns item indices back
 into ids for step 6.
 """
 
@@ -75,11 +75,11 @@ class LocalEngine:
         progress: Progress | None,
         timings: dict[str, float],
     ) -> Neighbours:
+        weighting = str(getattr(params, "weighting", "none"))
+        if weighting != "none":
+            weighting_module = importlib.import_module("dimrec.train.weighting")
+            matrix = weighting_module.apply_weighting(matrix, weighting)
         if params.algorithm in ("exact", "dimsum"):
-            weighting = str(getattr(params, "weighting", "none"))
-            if weighting != "none":
-                weighting_module = importlib.import_module("dimrec.train.weighting")
-                matrix = weighting_module.apply_weighting(matrix, weighting)
             return compute_neighbours(
                 matrix, params, threads=self.threads, progress=progress, timings=timings
             )

@@ -45,7 +45,8 @@ class TrainParams(BaseModel):
     ease_max_items: int = Field(30_000, ge=1)
     """ease: most items it accepts (it inverts a dense items × items matrix)."""
     weighting: Literal["none", "bm25", "tfidf"] = "none"
-    """exact/dimsum: reweight the user × item matrix before cosine (see train.weighting)."""
+    """Reweight the user × item matrix before the similarity, any algorithm (see
+    train.weighting); shoppers' queries keep their plain action weights."""
     half_life_days: float | None = Field(None, gt=0)
     """Time decay: a day's profile scores are halved every half_life_days of age, counted in
     whole days back from the newest day of the window (None: no decay)."""

@@ -1,4 +1,4 @@
-"""Alternative weightings of the user × item matrix before cosine (as in implicit's
+"""Alternative weightings of the user × item matrix before the similarity (as in implicit's
 ``tfidf_weight`` / ``bm25_weight``, with items as the documents and users as the terms).
 
 - ``tfidf``: each entry becomes sqrt(score) · idf(user), idf(user) = ln(n_items) −
@@ -8,7 +8,8 @@
   very popular items' columns.
 
 Negative idf values (a user who touched nearly every item) are clamped to zero, so cosine
-similarities stay in [0, 1]. Shoppers' queries are not reweighted: only the similarity is.
+similarities stay in [0, 1]. Any algorithm may use them (the local engine applies
+``params.weighting`` before the kernel); shoppers' queries are not reweighted.
 """
 
 from __future__ import annotations
