@@ -253,7 +253,8 @@ def evaluate(
     """Train each of ``systems`` in memory on the split's training window, score the test
     shoppers through the serving rule, and write an HTML + JSON report (default under
     ``models/evaluations/<version>/``). The training parameters not named by a system come
-    from ``settings.train``; the events from the export (or a public data set, ``data``)."""
+    from ``settings.train``; the events from the export (or a public data set, ``data``); each
+    neighbour list is read up to ``settings.store.sim_cap`` items, as the server does."""
     data = data or DataSpec()
     split = split or SplitSpec()
     events = _evaluation_events(settings, data, split, window_days)
@@ -270,6 +271,7 @@ def evaluate(
         mode=mode,
         target_actions=target_actions,
         session_items=session_items,
+        list_cap=settings.store.sim_cap,
         threads=settings.train.threads,
         progress=None if progress is None else lambda d, t, _n: progress("evaluate", d, t),
     )

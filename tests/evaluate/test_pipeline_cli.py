@@ -97,6 +97,7 @@ def test_tune_chooses_on_validation_and_writes_a_valid_fragment(settings: Settin
     loaded = load_settings(fragment)
     assert loaded.train.algorithm == result.best.params.algorithm
     assert loaded.train.min_items == result.best.params.min_items
+    assert loaded.store.sim_cap == loaded.train.top_k == result.best.params.top_k
 
 
 def test_cli_evaluate_and_tune(settings: Settings, tmp_path: Path) -> None:

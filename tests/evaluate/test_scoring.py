@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from dimrec.evaluate.scoring import recommend, similarity_matrix
+from dimrec.evaluate.scoring import cap_lists, recommend, similarity_matrix
 from dimrec.publish.store import Entry
 from dimrec.serve.index import build_index
 from dimrec.serve.scoring import ServingState
@@ -123,3 +123,12 @@ def queries_n(rows: list[dict[int, float]], n_items: int) -> sp.csr_matrix:
     c = [j for row in rows for j in row]
     v = [w for row in rows for w in row.values()]
     return sp.csr_matrix((v, (r, c)), shape=(len(rows), n_items))
+
+
+def test_lists_are_capped_like_the_store() -> None:
+    capped = cap_lists(SIM, 1)
+    # Item 0 keeps 1 (0.5), not 2 (0.25); item 1's tie between 0 and 3 keeps 0.
+    assert capped.toarray().tolist()[0] == [0, 0.5, 0, 0, 0, 0]
+    assert capped.toarray().tolist()[1] == [0.5, 0, 0, 0, 0, 0]
+    assert capped.nnz == 4
+    assert cap_lists(SIM, 5).nnz == SIM.nnz

@@ -156,6 +156,10 @@ def tune(
         str | None,
         typer.Option("--half-lives", help="Time-decay half-lives in days to try, e.g. none,30,90."),
     ] = None,
+    top_ks: Annotated[
+        str | None,
+        typer.Option("--top-ks", help="Neighbours kept per item to try, e.g. 100,300."),
+    ] = None,
     baselines: Annotated[
         bool, typer.Option(help="Also run implicit's cosine and BM25 on the test.")
     ] = True,
@@ -184,6 +188,7 @@ def tune(
     settings = settings_of(ctx)
     overrides: dict[str, object] = {
         "algorithms": _words(algorithms) if algorithms else None,
+        "top_k": _ints(top_ks, "--top-ks") if top_ks else None,
         "window_days": _optional_numbers(windows, int, "--windows") if windows else None,
         "half_life_days": _optional_numbers(half_lives, float, "--half-lives")
         if half_lives

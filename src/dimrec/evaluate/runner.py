@@ -33,7 +33,7 @@ from dimrec.evaluate.models import (
     implicit_available,
     window_matrix,
 )
-from dimrec.evaluate.scoring import recommend
+from dimrec.evaluate.scoring import cap_lists, recommend
 from dimrec.evaluate.split import Split, SplitData
 from dimrec.evaluate.task import DEFAULT_TARGET_ACTIONS, Mode, Task, build_task
 from dimrec.logs import log_context
@@ -110,10 +110,14 @@ def evaluate(
     mode: Mode = "history",
     target_actions: Sequence[str] = DEFAULT_TARGET_ACTIONS,
     session_items: int = 1,
+    list_cap: int | None = None,
     threads: int = 0,
     progress: EvalProgress | None = None,
 ) -> Evaluation:
-    """Evaluate each candidate on ``split`` of ``events``."""
+    """Evaluate each candidate on ``split`` of ``events``.
+
+    ``list_cap`` is the store's ``sim_cap``: the server reads at most that many neighbours
+    of each item, so scoring does too (None: the whole top-K lists)."""
     if not candidates:
         raise InvalidInputError("nothing to evaluate: no candidate systems given")
     ks = tuple(sorted(set(ks)))
@@ -140,7 +144,14 @@ def evaluate(
                 try:
                     systems.append(
                         score_system(
-                            candidate, data, task, ks, catalogue, cache=cache, threads=threads
+                            candidate,
+                            data,
+                            task,
+                            ks,
+                            catalogue,
+                            cache=cache,
+                            list_cap=list_cap,
+                            threads=threads,
                         )
                     )
                 except SkippedSystem as skipped:
@@ -167,6 +178,7 @@ def score_system(
     catalogue: int,
     *,
     cache: dict[tuple[object, ...], WindowMatrix] | None = None,
+    list_cap: int | None = None,
     threads: int = 0,
 ) -> SystemScore:
     """Build one candidate on the split's window and measure it on the task."""
@@ -189,6 +201,8 @@ def score_system(
     similarity = built.similarity
     if similarity is None:  # no neighbour lists: everyone gets the fallback
         similarity = sp.csr_matrix((queries.shape[1], queries.shape[1]))
+    elif list_cap is not None:
+        similarity = cap_lists(similarity, list_cap)
     recs = recommend(queries, similarity, built.popular, k_max, inputs=inputs)
     rel = relevance(recs.ranked, task.targets)
     n_targets = np.diff(task.targets.indptr)

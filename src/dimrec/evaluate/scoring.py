@@ -40,6 +40,18 @@ def similarity_matrix(neighbours: Neighbours, n_items: int) -> sp.csr_matrix:
     )
 
 
+def cap_lists(similarity: sp.csr_matrix, cap: int) -> sp.csr_matrix:
+    """Each row's ``cap`` best entries (ties by item id), as the store keeps ``sim_cap``."""
+    coo = sp.coo_matrix(similarity)
+    if coo.nnz == 0 or np.diff(sp.csr_matrix(similarity).indptr).max() <= cap:
+        return sp.csr_matrix(similarity)
+    order = np.lexsort((coo.col, -coo.data, coo.row))
+    rows, cols, values = coo.row[order], coo.col[order], coo.data[order]
+    starts = np.searchsorted(rows, np.arange(similarity.shape[0]))
+    keep = (np.arange(len(rows)) - starts[rows]) < cap
+    return sp.csr_matrix((values[keep], (rows[keep], cols[keep])), shape=similarity.shape)
+
+
 def recommend(
     queries: sp.csr_matrix,
     similarity: sp.csr_matrix,

@@ -8,8 +8,9 @@ The search has two stages, every trial scored on the same validation shoppers:
    dimsum: matrix weighting, and dimsum's thresholds; rp3beta α × β; ease λ × weighting), on
    the base shared settings;
 2. *shared*: from each algorithm's best trial so far, each shared setting in turn — action
-   weights, window length, user filter, time-decay half-life — takes each of its values, and
-   the algorithm keeps the best (one pass of coordinate ascent per algorithm).
+   weights, window length, user filter, neighbours kept (top_k), time-decay half-life —
+   takes each of its values, and the algorithm keeps the best (one pass of coordinate
+   ascent per algorithm).
 
 The chosen configuration is the best of the algorithms' leaders.
 
@@ -71,6 +72,9 @@ class TuneGrid(BaseModel):
     """Training window lengths in days (None: the whole training period)."""
     user_filters: list[tuple[int, int]] = Field(default=[(2, 100), (2, 1000)])
     """(min_items, max_items) pairs."""
+    top_k: list[int] = Field(default=[100])
+    """Neighbours kept per item; the fragment sets the store's sim_cap to the choice, so the
+    server reads as many as were evaluated."""
     half_life_days: list[float | None] = Field(default=[None, 14.0, 30.0, 90.0])
     """Time-decay half-lives in days (None: no decay)."""
     weighting: list[Weighting] = Field(default=["none", "bm25", "tfidf"])
@@ -226,6 +230,7 @@ def shared_dimensions(grid: TuneGrid) -> list[tuple[str, Sequence[object]]]:
         ("weights", grid.weights),
         ("window_days", grid.window_days),
         ("user_filter", grid.user_filters),
+        ("top_k", grid.top_k),
         ("half_life_days", grid.half_life_days),
     ]
     return [(name, values) for name, values in dims if len(values) > 1]
@@ -235,6 +240,8 @@ def with_setting(config: Config, name: str, value: object) -> Config:
     if name == "weights":
         assert isinstance(value, dict)
         return _params(config, weights=dict(value))
+    if name == "top_k":
+        return _params(config, top_k=int(str(value)))
     if name == "user_filter":
         assert isinstance(value, tuple | list)
         return _params(config, min_items=int(value[0]), max_items=int(value[1]))
@@ -316,6 +323,7 @@ def toml_fragment(result: TuneResult) -> str:
         lines.append(f"half_life_days = {p.half_life_days!r}")
     else:
         lines.append("# half_life_days unset: no time decay")
+    lines += ["", "[store]", f"sim_cap = {p.top_k}"]
     return "\n".join(lines) + "\n"
 
 
