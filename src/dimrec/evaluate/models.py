@@ -156,18 +156,34 @@ def build(kind: Kind, config: Config, wm: WindowMatrix, *, threads: int = 0) -> 
     """Fit ``kind`` on the window matrix; similarity mapped back to evaluation codes."""
     if kind == "popularity":
         return Built(None, wm.popular, 0.0, 0)
-    start = time.perf_counter()
     if kind == "dimrec":
         p = config.params
+        compute = kernel(p.algorithm)
+        _warm_up(p, compute)
+        start = time.perf_counter()
         matrix = apply_weighting(wm.matrix, p.weighting)
-        neighbours = kernel(p.algorithm)(matrix, p, threads=threads)
+        neighbours = compute(matrix, p, threads=threads)
         seconds = time.perf_counter() - start
         local = similarity_matrix(neighbours, wm.matrix.shape[1])
     else:
+        start = time.perf_counter()
         local = _implicit(kind, wm.matrix, config.params.top_k, threads)
         seconds = time.perf_counter() - start
     similarity = _expand(local, wm.items, wm.n_codes)
     return Built(similarity, wm.popular, seconds, int(similarity.nnz))
+
+
+_WARM: set[str] = set()
+
+
+def _warm_up(params: TrainParams, compute: Kernel) -> None:
+    """Run a kernel once on a tiny matrix, so compiled kernels (Numba) are not timed
+    compiling."""
+    if params.algorithm in _WARM:
+        return
+    tiny = sp.csr_matrix(np.array([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0], [1.0, 0.0, 1.0]]))
+    compute(tiny, params.model_copy(update={"top_k": 2}), threads=1)
+    _WARM.add(params.algorithm)
 
 
 def _expand(local: sp.csr_matrix, items: npt.NDArray[np.int64], n_codes: int) -> sp.csr_matrix:

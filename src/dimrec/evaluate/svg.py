@@ -58,7 +58,7 @@ def line_chart(
     points = [p for values in series.values() for p in values]
     if not points:
         return ""
-    left, right, top, bottom = 56, 170, 28, 42
+    left, right, top, bottom = 56, 220, 28, 42
     plot_w, plot_h = width - left - right, height - top - bottom
     xs = [p[0] for p in points]
     ys = [p[1] for p in points]
@@ -100,7 +100,7 @@ def line_chart(
         ly = top + 14 * number
         parts.append(
             f'<rect x="{left + plot_w + 12}" y="{ly}" width="10" height="10" fill="{colour}"/>'
-            f'<text x="{left + plot_w + 26}" y="{ly + 9}" {FONT}>{escape(_short(name))}</text>'
+            f'<text x="{left + plot_w + 26}" y="{ly + 9}" {FONT}>{escape(_short(name, 34))}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)
