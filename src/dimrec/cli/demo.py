@@ -20,7 +20,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from dimrec import dates, partitions, pipeline
+from dimrec import dates, partitions
 from dimrec.cli.common import console, settings_of
 from dimrec.config import Settings
 from dimrec.errors import DimrecError
@@ -44,6 +44,8 @@ def demo(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic shop.")] = 0,
 ) -> None:
     """Run the whole flow on a synthetic shop and serve it on loopback."""
+    from dimrec import pipeline  # the stages load only when a command needs them
+
     settings = settings_of(ctx)
     if size not in SIZES:
         raise typer.BadParameter(f"--size must be one of {', '.join(SIZES)}")

@@ -7,7 +7,7 @@ API; ``dimrec worker`` runs them.
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import pydantic
 import typer
@@ -16,7 +16,9 @@ from rich.table import Table
 from dimrec.cli.common import console, settings_of
 from dimrec.errors import InvalidInputError, MissingDataError
 from dimrec.schedule.jobs import FINAL_STATES, JobRecord
-from dimrec.schedule.queue import JobQueue
+
+if TYPE_CHECKING:
+    from dimrec.schedule.queue import JobQueue
 
 jobs_app = typer.Typer(help="Submit jobs to the queue and follow them.", no_args_is_help=True)
 
@@ -71,7 +73,7 @@ def run(
         "allow_missing": allow_missing or None,
     }
     params = {key: value for key, value in given.items() if value is not None}
-    queue = JobQueue(settings_of(ctx))
+    queue = _queue(ctx)
     try:
         record = queue.submit(name, params)
     except pydantic.ValidationError as exc:
@@ -92,7 +94,7 @@ def run(
 @jobs_app.command("status")
 def status(ctx: typer.Context, job_id: Annotated[str, typer.Argument(help="Job id.")]) -> None:
     """Show one job: state, timings, outcome."""
-    _show(_get(JobQueue(settings_of(ctx)), job_id))
+    _show(_get(_queue(ctx), job_id))
 
 
 @jobs_app.command("list")
@@ -102,7 +104,7 @@ def list_jobs(
 ) -> None:
     """List recent jobs, newest first."""
     table = Table("id", "job", "state", "created", "finished", "message")
-    for record in JobQueue(settings_of(ctx)).recent(limit):
+    for record in _queue(ctx).recent(limit):
         table.add_row(
             record.id,
             record.name,
@@ -112,6 +114,12 @@ def list_jobs(
             (record.message or "")[:80],
         )
     console.print(table)
+
+
+def _queue(ctx: typer.Context) -> JobQueue:
+    from dimrec.schedule.queue import JobQueue  # Huey and redis-py load only when used
+
+    return JobQueue(settings_of(ctx))
 
 
 def _get(queue: JobQueue, job_id: str) -> JobRecord:
