@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dimrec import dates
 from dimrec.config import Settings
 
 console = Console()
 console_err = Console(stderr=True)
+
+#: Called as progress(step, done, total) by long pipeline steps.
+StepProgress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -62,3 +68,27 @@ def resolve_days(
     init = default_init if days_init is None else days_init
     end = default_end if days_end is None else days_end
     return dates.window(init, end, anchor)
+
+
+@contextlib.contextmanager
+def step_progress() -> Iterator[StepProgress]:
+    """A Rich progress bar per step on stderr (nothing when stderr is not a terminal);
+    yields the ``progress(step, done, total)`` callback the pipeline functions take."""
+    bars = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console_err,
+        transient=True,
+        disable=not console_err.is_terminal,
+    )
+    tasks: dict[str, Any] = {}
+
+    def update(step: str, done: int, total: int) -> None:
+        if step not in tasks:
+            tasks[step] = bars.add_task(step, total=total)
+        bars.update(tasks[step], completed=done, total=total)
+
+    with bars:
+        yield update

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import enum
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import typer
 from rich import box
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 
 from dimrec import pipeline
@@ -22,6 +20,7 @@ from dimrec.cli.common import (
     console_err,
     resolve_days,
     settings_of,
+    step_progress,
 )
 from dimrec.config import ACTIONS, Settings
 from dimrec.export import ExportSummary
@@ -72,7 +71,7 @@ def export(
     then exits non-zero."""
     settings = _with_overrides(settings_of(ctx), source, input_url, warehouse)
     days = resolve_days(date, days_init, days_end, as_of, default_init=1, default_end=1)
-    with _progress_bar(len(days)) as progress:
+    with step_progress() as progress:
         summary = pipeline.export_days(settings, days, progress=progress)
     _print_summary(summary, settings.paths.events_url())
     summary.raise_for_missing()
@@ -157,24 +156,3 @@ def _total(counts: Mapping[str, int]) -> str:
 
 def _reasons(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{reason} {n}" for reason, n in counts.items())
-
-
-@contextlib.contextmanager
-def _progress_bar(total: int) -> Iterator[pipeline.StepProgress]:
-    """One Rich progress bar over the days, on stderr (nothing when it is not a terminal)."""
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console_err,
-        transient=True,
-        disable=not console_err.is_terminal,
-    )
-    task = bar.add_task("export", total=total)
-
-    def update(step: str, done: int, total: int) -> None:
-        bar.update(task, description=step, completed=done, total=total)
-
-    with bar:
-        yield update

@@ -3,16 +3,13 @@ availability commands ``hide``, ``unhide``, ``hidden``."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from dimrec import pipeline
-from dimrec.cli.common import console, console_err, settings_of
+from dimrec.cli.common import console, settings_of, step_progress
 from dimrec.errors import InvalidInputError
 
 ItemsArgument = Annotated[
@@ -45,7 +42,7 @@ def publish(
 ) -> None:
     """Write a model version to the store and make it current in one atomic step."""
     settings = settings_of(ctx)
-    with _progress_bar() as progress:
+    with step_progress() as progress:
         summary = pipeline.publish(settings, version, force=force, progress=progress)
     _say(summary.message)
     for name in summary.cleaned:
@@ -108,26 +105,3 @@ def _some(items: list[str] | None) -> list[str]:
 def _say(message: str) -> None:
     """One plain line: no markup, no highlighting, no hard wrapping inside long URLs."""
     console.print(message, markup=False, highlight=False, soft_wrap=True)
-
-
-@contextlib.contextmanager
-def _progress_bar() -> Iterator[pipeline.StepProgress]:
-    """A Rich progress bar while writing (nothing when stderr is not a terminal)."""
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console_err,
-        transient=True,
-        disable=not console_err.is_terminal,
-    )
-    tasks: dict[str, Any] = {}
-
-    def update(step: str, done: int, total: int) -> None:
-        if step not in tasks:
-            tasks[step] = bar.add_task(f"{step} (items)", total=total)
-        bar.update(tasks[step], completed=done, total=total)
-
-    with bar:
-        yield update

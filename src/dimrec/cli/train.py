@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from dimrec import pipeline
@@ -17,9 +14,9 @@ from dimrec.cli.common import (
     DaysEndOption,
     DaysInitOption,
     console,
-    console_err,
     resolve_days,
     settings_of,
+    step_progress,
 )
 
 ForceOption = Annotated[
@@ -51,7 +48,7 @@ def prepare(
     (`dimrec train` prepares the days of its window by itself.)"""
     settings = settings_of(ctx)
     days = resolve_days(date, days_init, days_end, as_of, default_init=1, default_end=1)
-    with _progress_bars() as progress:
+    with step_progress() as progress:
         summary = pipeline.prepare_days(
             settings, days, force=force, engine=engine, progress=progress
         )
@@ -105,7 +102,7 @@ def train(
         max_items=max_items,
         seed=seed,
     )
-    with _progress_bars() as progress:
+    with step_progress() as progress:
         model = pipeline.train(
             settings,
             days_init=days_init,
@@ -140,26 +137,3 @@ def _print_model(manifest: dict[str, Any], url: str) -> None:
     timings = ", ".join(f"{step} {seconds:.3f}s" for step, seconds in manifest["timings"].items())
     table.add_row("timings", timings)
     console.print(table)
-
-
-@contextlib.contextmanager
-def _progress_bars() -> Iterator[pipeline.StepProgress]:
-    """A Rich progress bar per step on the terminal (nothing when stderr is not one)."""
-    bars = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console_err,
-        transient=True,
-        disable=not console_err.is_terminal,
-    )
-    tasks: dict[str, Any] = {}
-
-    def update(step: str, done: int, total: int) -> None:
-        if step not in tasks:
-            tasks[step] = bars.add_task(step, total=total)
-        bars.update(tasks[step], completed=done, total=total)
-
-    with bars:
-        yield update
