@@ -16,7 +16,8 @@ It then checks dimrec exact's lists against implicit's and SciPy's (as sets of n
 similarities compared to 1e-9; a list may only differ where the K-th similarity is tied), and
 DIMSUM against exact: recall of the exact top-K lists, relative error of the similarities ≥
 threshold (on all pairs for catalogues of ≤ 10,000 items, else on the pairs both top-K lists
-hold). Results print as Markdown tables; ``--json PATH`` also saves them.
+hold). Results print as Markdown tables, also saved with the raw figures to
+``bench/results/train_local.{md,json}`` (``--out`` for another folder).
 
 Data: MovieLens ml-latest-small and ml-100k (score = rating), UCI Online Retail (user =
 CustomerID, item = StockCode, score = number of purchase lines with quantity > 0), and
@@ -407,25 +408,30 @@ def bench_dataset(name: str, k: int, repeat: int, workdir: Path, log: Any) -> di
     )
     del matrix
     runs: dict[str, list[dict[str, Any]]] = {c: [] for c in CONTENDERS}
-    lists: dict[str, Lists] = {}
+    checks: dict[str, dict[str, Any]] = {}
+    quality: dict[str, dict[str, Any]] = {}
+    exact: Lists | None = None
     for round_ in range(repeat):  # rounds interleave the contenders: load drifts over time
-        for contender in CONTENDERS:
+        for contender in CONTENDERS:  # dimrec-exact first: the others are checked against it
             run, result = run_worker(path, contender, k, workdir)
             runs[contender].append(run)
-            lists[contender] = canonical(result, k)
             log(
                 f"  {contender} (run {round_ + 1}): {run['wall']:.2f}s wall, "
                 f"{run['cpu']:.2f}s cpu, {run['peak_mib']:.0f} MiB peak "
                 f"({run['baseline_mib']:.0f} before)"
             )
+            if round_ > 0:
+                continue
+            # Compared at once, so that only dimrec exact's lists stay in memory.
+            if contender == "dimrec-exact":
+                exact = result  # already canonical
+            elif contender.startswith("dimsum-"):
+                threshold = contender.split("-")[1]
+                quality[threshold] = dimsum_quality(exact, result, float(threshold))  # type: ignore[arg-type]
+            else:
+                checks[contender] = compare_lists(exact, canonical(result, k))  # type: ignore[arg-type]
+            del result
     stats = {contender: _best(contender_runs) for contender, contender_runs in runs.items()}
-    exact = lists["dimrec-exact"]
-    checks = {
-        "implicit": compare_lists(exact, lists["implicit"]),
-        "scipy": compare_lists(exact, lists["scipy"]),
-        "sparse_dot_topn": compare_lists(exact, lists["sparse_dot_topn"]),
-    }
-    quality = {t: dimsum_quality(exact, lists[f"dimsum-{t}"], float(t)) for t in ("0.1", "0.5")}
     if shape["items"] <= FULL_PAIRS_MAX_ITEMS:
         _, exact_all = run_worker(path, "dimrec-all-pairs", k, workdir)
         for t in ("0.1", "0.5"):
@@ -524,7 +530,12 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="*", choices=sorted(DATASETS), help="only these")
     parser.add_argument("--top-k", type=int, default=TOP_K)
     parser.add_argument("--repeat", type=int, default=1, help="runs per contender (best kept)")
-    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / "bench" / "results",
+        help="folder for train_local.json and train_local.md (default bench/results)",
+    )
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -548,10 +559,14 @@ def main() -> None:
                     name, args.top_k, args.repeat, Path(tmp), lambda line: print(line, flush=True)
                 )
             )
+    table = report(results)
     print()
-    print(report(results))
-    if args.json:
-        args.json.write_text(json.dumps({"environment": env, "results": results}, indent=1))
+    print(table)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "train_local.json").write_text(
+        json.dumps({"environment": env, "results": results}, indent=1)
+    )
+    (args.out / "train_local.md").write_text(f"environment: {json.dumps(env)}\n\n{table}\n")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import decimal
+import os
+import subprocess
+import sys
 from decimal import Decimal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -231,3 +235,29 @@ def test_exact_lists_are_symmetric_before_the_cut() -> None:
         )
     }
     assert pairs and all(pairs[(j, i)] == s for (i, j), s in pairs.items())
+
+
+BOUNDS_SCRIPT = """
+import numpy as np, scipy.sparse as sp
+from dimrec.train.local import compute_neighbours
+from dimrec.train.params import TrainParams
+rng = np.random.default_rng(0)
+for dense in (np.ones((4, 3)), rng.choice([0.0, 1.0, 2.0], size=(50, 12)), np.eye(5)):
+    for top_k in (1, 3, 20):
+        for algorithm in ("exact", "dimsum"):
+            params = TrainParams(top_k=top_k, algorithm=algorithm, threshold=0.9)
+            compute_neighbours(sp.csr_matrix(dense), params, threads=2)
+print("in bounds")
+"""
+
+
+@pytest.mark.slow
+def test_kernels_stay_in_bounds(tmp_path: Path) -> None:
+    """Compiled with bounds checks, the kernels raise on any out-of-range index: run them on
+    matrices whose rows touch every item (the touch list's fullest case)."""
+    env = {**os.environ, "NUMBA_BOUNDSCHECK": "1", "NUMBA_CACHE_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", BOUNDS_SCRIPT], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "in bounds" in done.stdout

@@ -170,7 +170,7 @@ def item_block_topk(
     """
     n_items = len(item_ids)
     acc = np.zeros(n_items)
-    touched = np.empty(n_items, dtype=np.int32)
+    touched = np.empty(n_items + 1, dtype=np.int32)  # +1: the branchless append writes ahead
     cand_keys = np.empty(n_items)
     cand_bits = cand_keys.view(np.int64)
     cand_ids = np.empty(n_items, dtype=np.int32)
