@@ -63,6 +63,7 @@ class Config:
         w = p.weights
         parts.append(f"w={w.get('browse', 0):g}/{w.get('basket', 0):g}/{w.get('purchase', 0):g}")
         parts.append(f"users {p.min_items}–{p.max_items}")
+        parts.append(f"K={p.top_k}")
         if self.window_days is not None:
             parts.append(f"{self.window_days}d")
         if p.half_life_days is not None:
