@@ -93,6 +93,10 @@ def test_parse_systems() -> None:
     assert rp3.config.window_days == 14 and rp3.config.params.half_life_days == 30.0
     assert parse_system("dimsum:0.3", base).config.params.threshold == 0.3
     assert parse_system("exact:bm25", base).config.params.weighting == "bm25"
+    weighted = parse_system("exact:weights=1/4/8", base).config.params.weights
+    assert weighted == {"browse": 1.0, "basket": 4.0, "purchase": 8.0}
+    with pytest.raises(InvalidInputError, match="browse/basket/purchase"):
+        parse_system("exact:weights=1/4", base)
     with pytest.raises(InvalidInputError, match="unknown system 'cosine'"):
         parse_system("cosine", base)
     with pytest.raises(InvalidInputError, match="threshold"):

@@ -87,8 +87,9 @@ def evaluate(
             "--system",
             "-s",
             help="A system to evaluate (repeat the option): exact, dimsum:0.1, "
-            "rp3beta:alpha=0.8,beta=0.3, ease:lambda=500, exact:bm25, popularity, "
-            "implicit-cosine, implicit-bm25. Default: all of the comparison table.",
+            "rp3beta:alpha=0.8,beta=0.3, ease:lambda=500, exact:bm25, "
+            "exact:weights=1/4/8,window=14,half_life=30, popularity, implicit-cosine, "
+            "implicit-bm25. Default: all of the comparison table.",
         ),
     ] = None,
     dataset: DatasetOption = None,

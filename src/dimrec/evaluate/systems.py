@@ -5,8 +5,9 @@ A system is ``NAME[:OPTIONS]``:
 - ``exact``, ``dimsum``, ``rp3beta``, ``ease``: dimrec's algorithms on the base
   configuration; options ``key=value`` separated by commas override it — ``threshold``,
   ``alpha``, ``beta``, ``lambda``, ``weighting``, ``top_k``, ``min_items``, ``max_items``,
-  ``window`` (days), ``half_life`` (days); a bare value is dimsum's threshold or exact's
-  weighting (``dimsum:0.1``, ``exact:bm25``);
+  ``window`` (days), ``half_life`` (days), ``weights`` (browse/basket/purchase, e.g.
+  ``weights=1/4/8``); a bare value is dimsum's threshold or exact's weighting
+  (``dimsum:0.1``, ``exact:bm25``);
 - ``popularity``; ``implicit-cosine`` and ``implicit-bm25`` (the implicit package's
   CosineRecommender / BM25Recommender on the same matrix).
 
@@ -87,8 +88,10 @@ def parse_system(spec: str, base: Config) -> Candidate:
             config = replace(config, window_days=int(_number(spec, key, value, int)))
         elif key == "half_life":
             params["half_life_days"] = _number(spec, key, value, float)
+        elif key == "weights":
+            params["weights"] = _weights(spec, value)
         else:
-            allowed = ", ".join([*_PARAM_NAMES, "window", "half_life"])
+            allowed = ", ".join([*_PARAM_NAMES, "window", "half_life", "weights"])
             raise InvalidInputError(f"system {spec!r}: unknown option {key!r}; use {allowed}")
     try:
         checked = TrainParams.model_validate(params)
@@ -96,6 +99,20 @@ def parse_system(spec: str, base: Config) -> Candidate:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise InvalidInputError(f"system {spec!r}: {problems}") from None
     return Candidate(spec.strip(), "dimrec", replace(config, params=checked))
+
+
+def _weights(spec: str, value: str) -> dict[str, float]:
+    parts = value.strip().split("/")
+    try:
+        numbers = [float(p) for p in parts]
+    except ValueError:
+        numbers = []
+    if len(numbers) != 3 or min(numbers) < 0:
+        raise InvalidInputError(
+            f"system {spec!r}: weights are browse/basket/purchase, three numbers ≥ 0 "
+            f"(got {value!r})"
+        )
+    return dict(zip(("browse", "basket", "purchase"), numbers, strict=True))
 
 
 def _number(spec: str, key: str, value: str, kind: type[int] | type[float]) -> int | float:
