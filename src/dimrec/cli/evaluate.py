@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dimrec import dates, pipeline
-from dimrec.cli.common import console, console_err, settings_of
+from dimrec.cli.common import console, settings_of, step_progress
 from dimrec.errors import InvalidInputError
 from dimrec.evaluate.datasets import DATASETS, DataSpec
 from dimrec.evaluate.report import rich_table
@@ -120,7 +117,7 @@ def evaluate(
     HR, precision, recall, NDCG and MAP at k, coverage, fallback share and training time,
     with paired-bootstrap intervals of the differences."""
     settings = settings_of(ctx)
-    with _progress_bar() as progress:
+    with step_progress() as progress:
         result = pipeline.evaluate(
             settings,
             data=_data(dataset, data_path, first, last, min_rating),
@@ -196,7 +193,7 @@ def tune(
         else None,
     }
     chosen_grid = load_grid(grid or "", **overrides)
-    with _progress_bar() as progress:
+    with step_progress() as progress:
         result = pipeline.tune(
             settings,
             data=_data(dataset, data_path, first, last, min_rating),
@@ -278,22 +275,3 @@ def _optional_numbers(text: str, kind: type[int] | type[float], option: str) -> 
                 f"{option}: {word!r} is not a number (use none/all for no limit)"
             ) from None
     return values
-
-
-@contextlib.contextmanager
-def _progress_bar() -> Iterator[pipeline.StepProgress]:
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console_err, transient=True) as bars:
-        tasks: dict[str, Any] = {}
-
-        def update(step: str, done: int, total: int) -> None:
-            if step not in tasks:
-                tasks[step] = bars.add_task(step, total=total)
-            bars.update(tasks[step], completed=done, total=total)
-
-        yield update
