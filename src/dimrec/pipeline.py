@@ -11,10 +11,11 @@ arguments, and returns a small summary that the caller formats.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from dimrec import dates, partitions
@@ -34,7 +35,10 @@ from dimrec.evaluate.tune import tune as tune_systems
 from dimrec.export import ExportSummary, export_range, open_warehouse
 from dimrec.fsio import atomic_write_bytes, url_to_fs
 from dimrec.logs import log_context, timed
-from dimrec.model import Model, new_version
+from dimrec.model import Model, load_model, new_version
+from dimrec.publish import publisher
+from dimrec.publish.publisher import HiddenChange, PublishSummary
+from dimrec.publish.store import Store, VersionInfo, open_store
 from dimrec.train.engines import ENGINES, open_engine
 from dimrec.train.params import TrainParams
 from dimrec.train.profiles import PreparedDay, prepare_day
@@ -74,6 +78,11 @@ def export_days(
             input_url=settings.export.input,
             progress=progress,
         )
+
+
+def unexported_days(settings: Settings, days: Sequence[dt.date]) -> list[dt.date]:
+    """The days among ``days`` that have no events partition yet."""
+    return partitions.events(settings.paths.events_url()).missing(days)
 
 
 # ── prepare: events → profiles ─────────────────────────────────────────────────────────────
@@ -213,6 +222,70 @@ def _step(progress: StepProgress | None, step: str) -> Callable[[int, int], None
     if progress is None:
         return None
     return lambda done, total: progress(step, done, total)
+
+
+# ── publish: models/<version> → store ─────────────────────────────────────────────────────
+
+
+@contextlib.contextmanager
+def open_settings_store(settings: Settings) -> Iterator[Store]:
+    """The store of ``settings.store.url``, closed on exit."""
+    store = open_store(settings.store.url)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def publish(
+    settings: Settings,
+    version: str | None = None,
+    *,
+    force: bool = False,
+    progress: StepProgress | None = None,
+) -> PublishSummary:
+    """Publish model ``version`` (default the newest) to the store and make it current.
+
+    The model's checksums are verified first; a version already current is a no-op (see
+    ``summary.published``); PublishRefusedError when the catalogue would shrink below
+    ``store.min_item_fraction`` of the current one (unless ``force``). Older versions beyond
+    ``store.keep_versions`` are pruned afterwards.
+    """
+    model = load_model(settings.paths.models_url(), version)
+    with open_settings_store(settings) as store:
+        return publisher.publish_model(
+            store, model, settings.store, force=force, progress=_step(progress, "publish")
+        )
+
+
+def rollback(settings: Settings, to: str | None = None) -> str:
+    """Make the previous published version (or ``to``) current; returns it."""
+    with open_settings_store(settings) as store:
+        return publisher.rollback(store, to)
+
+
+def versions(settings: Settings) -> list[VersionInfo]:
+    """The versions in the store, oldest first."""
+    with open_settings_store(settings) as store:
+        return store.versions()
+
+
+def hide(settings: Settings, items: Iterable[str]) -> HiddenChange:
+    """Never recommend ``items`` (in every version) until they are unhidden."""
+    with open_settings_store(settings) as store:
+        return publisher.hide(store, items)
+
+
+def unhide(settings: Settings, items: Iterable[str]) -> HiddenChange:
+    """Make hidden ``items`` recommendable again."""
+    with open_settings_store(settings) as store:
+        return publisher.unhide(store, items)
+
+
+def hidden(settings: Settings) -> frozenset[str]:
+    """The hidden items."""
+    with open_settings_store(settings) as store:
+        return store.hidden()
 
 
 # ── evaluate and tune: events → quality reports ────────────────────────────────────────────
