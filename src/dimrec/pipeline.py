@@ -17,21 +17,11 @@ import importlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from dimrec import dates, partitions
 from dimrec.config import Settings
 from dimrec.errors import EngineError, InvalidInputError, MissingDataError
-from dimrec.evaluate import report as evaluation_report
-from dimrec.evaluate.datasets import DataSpec
-from dimrec.evaluate.interactions import Interactions
-from dimrec.evaluate.models import Config as EvalConfig
-from dimrec.evaluate.runner import Evaluation
-from dimrec.evaluate.runner import evaluate as evaluate_systems
-from dimrec.evaluate.split import SplitSpec
-from dimrec.evaluate.systems import DEFAULT_SYSTEMS, parse_systems
-from dimrec.evaluate.task import DEFAULT_TARGET_ACTIONS, Mode
-from dimrec.evaluate.tune import TuneGrid, TuneResult, toml_fragment
-from dimrec.evaluate.tune import tune as tune_systems
 from dimrec.export import ExportSummary, export_range, open_warehouse
 from dimrec.fsio import atomic_write_bytes, url_to_fs
 from dimrec.logs import log_context, timed
@@ -43,6 +33,14 @@ from dimrec.train.engines import ENGINES, open_engine
 from dimrec.train.params import TrainParams
 from dimrec.train.profiles import PreparedDay, prepare_day
 from dimrec.train.stage import Window, check_window, train_model, validated_params
+
+if TYPE_CHECKING:  # evaluation loads only when evaluate or tune runs (it is heavy)
+    from dimrec.evaluate.datasets import DataSpec
+    from dimrec.evaluate.interactions import Interactions
+    from dimrec.evaluate.runner import Evaluation
+    from dimrec.evaluate.split import SplitSpec
+    from dimrec.evaluate.task import Mode
+    from dimrec.evaluate.tune import TuneGrid, TuneResult
 
 log = logging.getLogger(__name__)
 
@@ -313,10 +311,10 @@ def evaluate(
     *,
     data: DataSpec | None = None,
     split: SplitSpec | None = None,
-    systems: Sequence[str] = DEFAULT_SYSTEMS,
+    systems: Sequence[str] | None = None,
     ks: Sequence[int] = (5, 10, 20),
     mode: Mode = "history",
-    target_actions: Sequence[str] = DEFAULT_TARGET_ACTIONS,
+    target_actions: Sequence[str] | None = None,
     session_items: int = 1,
     window_days: int | None = None,
     half_life_days: float | None = None,
@@ -328,6 +326,16 @@ def evaluate(
     ``models/evaluations/<version>/``). The training parameters not named by a system come
     from ``settings.train``; the events from the export (or a public data set, ``data``); each
     neighbour list is read up to ``settings.store.sim_cap`` items, as the server does."""
+    from dimrec.evaluate import report as evaluation_report
+    from dimrec.evaluate.datasets import DataSpec
+    from dimrec.evaluate.models import Config as EvalConfig
+    from dimrec.evaluate.runner import evaluate as evaluate_systems
+    from dimrec.evaluate.split import SplitSpec
+    from dimrec.evaluate.systems import DEFAULT_SYSTEMS, parse_systems
+    from dimrec.evaluate.task import DEFAULT_TARGET_ACTIONS
+
+    systems = DEFAULT_SYSTEMS if systems is None else systems
+    target_actions = DEFAULT_TARGET_ACTIONS if target_actions is None else target_actions
     data = data or DataSpec()
     split = split or SplitSpec()
     events = _evaluation_events(settings, data, split, window_days)
@@ -365,7 +373,7 @@ def tune(
     grid: TuneGrid | None = None,
     ks: Sequence[int] = (5, 10, 20),
     mode: Mode = "history",
-    target_actions: Sequence[str] = DEFAULT_TARGET_ACTIONS,
+    target_actions: Sequence[str] | None = None,
     session_items: int = 1,
     baselines: bool = True,
     report_to: str | None = None,
@@ -376,6 +384,15 @@ def tune(
     training period, evaluate the choice once on the test, and write the report and the
     chosen configuration as a ``dimrec.toml`` fragment (default ``dimrec.tuned.toml`` in
     the report folder)."""
+    from dimrec.evaluate import report as evaluation_report
+    from dimrec.evaluate.datasets import DataSpec
+    from dimrec.evaluate.models import Config as EvalConfig
+    from dimrec.evaluate.split import SplitSpec
+    from dimrec.evaluate.task import DEFAULT_TARGET_ACTIONS
+    from dimrec.evaluate.tune import TuneGrid, toml_fragment
+    from dimrec.evaluate.tune import tune as tune_systems
+
+    target_actions = DEFAULT_TARGET_ACTIONS if target_actions is None else target_actions
     data = data or DataSpec()
     split = split or SplitSpec()
     grid = grid or TuneGrid()
@@ -419,6 +436,8 @@ def _evaluation_events(
     """The events to split. From the export, unless days are given: the training window
     (``window_days``, default the [train] window's length) before the cut-off and the test
     days after it (and, for tuning, the validation days before the window)."""
+    from dimrec.evaluate.datasets import DataSpec
+
     if data.dataset is None and data.first is None and split.cutoff is not None:
         length = window_days or settings.train.days_init - settings.train.days_end + 1
         extra = split.test_days if validation else 0

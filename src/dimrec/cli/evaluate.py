@@ -10,10 +10,8 @@ from dimrec import dates, pipeline
 from dimrec.cli.common import console, settings_of, step_progress
 from dimrec.errors import InvalidInputError
 from dimrec.evaluate.datasets import DATASETS, DataSpec
-from dimrec.evaluate.report import rich_table
 from dimrec.evaluate.split import SplitSpec
 from dimrec.evaluate.systems import DEFAULT_SYSTEMS
-from dimrec.evaluate.tune import load_grid
 
 DatasetOption = Annotated[
     str | None,
@@ -132,6 +130,8 @@ def evaluate(
             report_to=out,
             progress=progress,
         )
+    from dimrec.evaluate.report import rich_table  # loads only when a report is shown
+
     console.print(rich_table(result.evaluation, reference=result.reference))
     console.print(f"report: {result.report_url}")
 
@@ -192,6 +192,9 @@ def tune(
         if half_lives
         else None,
     }
+    from dimrec.evaluate.report import rich_table
+    from dimrec.evaluate.tune import load_grid
+
     chosen_grid = load_grid(grid or "", **overrides)
     with step_progress() as progress:
         result = pipeline.tune(
