@@ -266,3 +266,22 @@ def test_time_decay_equals_the_local_engine(
     )
     with pytest.raises(DataError, match="needs the day of each profile file"):
         spark_engine.train(["/tmp/profiles.parquet"], params)
+
+
+@pytest.mark.parametrize(("n_items", "at_most_one"), [(10, True), (1 << 23, True), (10, False)])
+def test_top_k_keeps_the_canonical_best(spark: Any, n_items: int, at_most_one: bool) -> None:
+    """Both ways of cutting lists (one packed long per candidate for cosines of fewer than
+    2**23 items, structs otherwise) keep each item's best K by (similarity desc, neighbour
+    asc), ties included."""
+    from dimrec.train.spark.similarity import top_k
+
+    pairs = [(0, 1, 0.5), (0, 2, 0.5), (0, 3, 0.75), (1, 2, 1.0), (2, 3, 0.25), (1, 3, 0.5)]
+    frame = spark.createDataFrame(pairs, "i int, j int, similarity double")
+    got = sorted(top_k(frame, 2, n_items, at_most_one=at_most_one).collect())
+    expected = {
+        0: [(3, 0.75), (1, 0.5)],
+        1: [(2, 1.0), (0, 0.5)],
+        2: [(1, 1.0), (0, 0.5)],
+        3: [(0, 0.75), (1, 0.5)],
+    }
+    assert got == sorted((i, n, s) for i, best in expected.items() for n, s in best)

@@ -125,7 +125,8 @@ class SparkEngine:
                         log.info("DIMSUM γ=%.3f: %d items sampled", gamma, sampled)
                     report(2, STEPS)
                     k = min(params.top_k, max(n_items - 1, 1))
-                    best = top_k(pair_sums(scaled, n_items, partitions), k)
+                    pairs = pair_sums(scaled, n_items, partitions)
+                    best = top_k(pairs, k, n_items, at_most_one=math.isinf(gamma))
                     neighbours = collect_neighbours(best, k)
                 report(3, STEPS)
                 with timed(timings, "table", log):
