@@ -108,6 +108,18 @@ def _jvm_pids() -> list[int]:
     return pids
 
 
+def _cpu_seconds() -> float:
+    """CPU time (user + system) of this process and its JVM so far: less moved by other
+    load on the machine than wall time."""
+    import psutil
+
+    total = 0.0
+    for pid in [os.getpid(), *_jvm_pids()]:
+        times = psutil.Process(pid).cpu_times()
+        total += times.user + times.system
+    return total
+
+
 def _stages(session: Any) -> dict[str, int]:
     """Totals over the application's stages from the UI's REST API (waits for the listener)."""
     url = session.sparkContext.uiWebUrl.rstrip("/")
@@ -232,6 +244,7 @@ def worker(name: str, url: str, out: Path, partitions: int, driver_memory: str) 
         info["jvm_start"] = time.perf_counter() - start
     algorithm = "exact" if name.endswith("exact") else "dimsum"
     threshold = 0.0 if algorithm == "exact" else 0.1
+    cpu = _cpu_seconds()
     start = time.perf_counter()
     if name.startswith("spark"):
         table, extra = run_dimrec(session, url, algorithm, threshold)
@@ -240,6 +253,7 @@ def worker(name: str, url: str, out: Path, partitions: int, driver_memory: str) 
     else:
         table, extra = run_local(url, algorithm, threshold)
     info["wall"] = time.perf_counter() - start
+    info["cpu"] = _cpu_seconds() - cpu
     info.update(extra)
     info["python_peak_mib"] = _hwm_mib()
     if session is not None:
@@ -312,7 +326,7 @@ def _cell(run: dict[str, Any]) -> str:
         return f"failed ({run['failed']})"
     memory = run.get("jvm_peak_mib", 0) + run["python_peak_mib"]
     shuffle = run.get("shuffle", {}).get("shuffleWriteBytes")
-    text = f"{run['wall']:.1f} s, {memory:,.0f} MiB"
+    text = f"{run['wall']:.1f} s ({run['cpu']:.1f} s CPU), {memory:,.0f} MiB"
     return text + (f", {shuffle / 2**20:,.0f} MiB shuffled" if shuffle is not None else "")
 
 

@@ -7,7 +7,7 @@ small (one row per item) and collected through Arrow.
 
 The same numbers as the local engine (``dimrec.train.matrix`` and ``dimrec.train.dimsum``):
 
-- users are ranked by id in binary UTF-8 order (Spark compares strings byte by byte, like
+- users are ordered by id in binary UTF-8 order (Spark compares strings byte by byte, like
   DuckDB), and items are indexed by id in the same order;
 - a column's squared norm adds its squares in user order, starting from 0.0, exactly as
   NumPy's ``bincount`` over the CSR matrix does — so the norms are equal bit for bit, not
@@ -38,7 +38,7 @@ class SparkWindow:
     """The window's kept entries on the cluster, and what the driver knows about them."""
 
     entries: DataFrame
-    """``user, rank, item, score`` of the kept users, persisted; ``rank`` orders users by id."""
+    """``user, item, score`` of the kept users, persisted, partitioned by user."""
     items: pa.Array
     """Item ids of the kept users' entries, sorted (index = position)."""
     norms: npt.NDArray[np.float64]
@@ -103,24 +103,17 @@ def window_matrix(
             "out); widen the window or the item limits"
         )
 
-    # Ranks that sort like the ids: a range-partitioned sort numbers the users in order
-    # (the numbers have gaps between partitions; only their order matters).
-    ranked = (
-        per_user.where(passes)
-        .select("user")
-        .orderBy("user")
-        .select("user", F.monotonically_increasing_id().alias("rank"))
-    )
+    kept = per_user.where(passes).select("user")
     entries = (
-        summed.join(ranked, "user")
-        .select("user", "rank", "item", "score")
+        summed.join(kept, "user", "left_semi")
+        .select("user", "item", "score")
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
     score = F.col("score")
     bad = (F.isnan(score) | (score < 0) | (score == float("inf"))).cast("long")
     stats = (
         entries.repartition(partitions, "item")
-        .sortWithinPartitions("item", "rank")
+        .sortWithinPartitions("item", "user")
         .groupBy("item")
         .agg(F.sum(score * score).alias("squares"), F.sum(bad).alias("bad"))
         .toArrow()

@@ -9,7 +9,7 @@ The plan, all in DataFrame operations and JVM-side expressions (no Python UDF):
 2. *pairs*: a self-join of the entries on user emits every unordered pair of a user's
    items once (``i < j``) with the product ``v_i·v_j`` — one row per (pair, user);
 3. *sum*: the products of a pair are added in user order (the data is shuffled by pair and
-   sorted by pair and user rank, then summed by a sort-based aggregate), rounded like the
+   sorted by pair and user id, then summed by a sort-based aggregate), rounded like the
    local kernel (12 decimals) and dropped when that is 0;
 4. *top K*: each pair is mirrored (both directions at once, no second scan) and each item
    keeps its best K by (similarity desc, neighbour id asc), sorting one long per candidate
@@ -62,7 +62,7 @@ def uniform_draw(seed: int, *columns: str) -> Column:
 def scaled_entries(
     session: SparkSession, window: SparkWindow, gamma: float, seed: int
 ) -> tuple[DataFrame, int]:
-    """``user, rank, idx, v``: the kept entries scaled (and for finite γ sampled) the DIMSUM
+    """``user, idx, v``: the kept entries scaled (and for finite γ sampled) the DIMSUM
     way; and the number of items whose entries are sampled."""
     norms = window.norms
     scale = np.minimum(norms, gamma)
@@ -86,7 +86,7 @@ def scaled_entries(
         entries = entries.where(
             (F.col("p") >= 1.0) | (uniform_draw(seed, "user", "item") < F.col("p"))
         )
-    scaled = entries.select("user", "rank", "idx", (F.col("score") / F.col("scale")).alias("v"))
+    scaled = entries.select("user", "idx", (F.col("score") / F.col("scale")).alias("v"))
     return scaled, sampled
 
 
@@ -97,13 +97,13 @@ def pair_sums(scaled: DataFrame, n_items: int, partitions: int) -> DataFrame:
     a, b = scaled.alias("a"), scaled.alias("b")
     terms = a.join(b, (F.col("a.user") == F.col("b.user")) & (F.col("a.idx") < F.col("b.idx")))
     terms = terms.select(
-        F.col("a.rank").alias("rank"),
+        F.col("a.user").alias("user"),
         (F.col("a.idx").cast("bigint") * F.lit(n_items) + F.col("b.idx")).alias("key"),
         (F.col("a.v") * F.col("b.v")).alias("x"),
     )
     sums = (
         terms.repartition(partitions, "key")
-        .sortWithinPartitions("key", "rank")
+        .sortWithinPartitions("key", "user")
         .groupBy("key")
         .agg(F.sum("x").alias("s"))
     )
