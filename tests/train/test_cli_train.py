@@ -104,9 +104,37 @@ def test_train_prints_the_model(settings: Settings, capsys: pytest.CaptureFixtur
 
 
 @pytest.mark.parametrize(
+    ("args", "params"),
+    [
+        (["--weighting", "bm25", "--half-life", "7"], {"weighting": "bm25", "half_life_days": 7}),
+        (
+            ["--algorithm", "rp3beta", "--rp3-alpha", "0.5", "--rp3-beta", "0.2"],
+            {"algorithm": "rp3beta", "rp3_alpha": 0.5, "rp3_beta": 0.2},
+        ),
+        (["--algorithm", "ease", "--ease-lambda", "10"], {"algorithm": "ease", "ease_lambda": 10}),
+    ],
+)
+def test_train_takes_every_algorithm_parameter(
+    settings: Settings, capsys: pytest.CaptureFixture[str], args: list[str], params: dict
+) -> None:
+    """The flags reach the model (its manifest records them) and change it."""
+    write_events(settings, DAYS)
+    code, _, err = run(capsys, "train", *WINDOW, "--min-items", "1", *args)
+    assert code == 0, err
+    trained = model.load_model(settings.paths.models_url())
+    assert params.items() <= trained.manifest["params"].items()
+    code, _, err = run(capsys, "train", *WINDOW, "--min-items", "1")
+    plain = model.load_model(settings.paths.models_url())
+    assert code == 0 and plain.version != trained.version, err
+    assert plain.manifest["files"] != trained.manifest["files"]  # other similarities
+
+
+@pytest.mark.parametrize(
     ("args", "code", "message"),
     [
         (["--threshold", "1.5"], 2, "threshold=1.5"),
+        (["--weighting", "idf"], 2, "weighting='idf'"),
+        (["--half-life", "0"], 2, "half_life_days=0"),
         (["--top-k", "0"], 2, "top_k=0"),
         (["--min-items", "5", "--max-items", "2"], 2, "min_items (5) > max_items (2)"),
         (["--algorithm", "magic"], 2, "algorithm='magic'"),

@@ -85,6 +85,24 @@ def train(
         int | None, typer.Option("--max-items", help="Leave out users with more items.")
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of DIMSUM's sampling.")] = None,
+    weighting: Annotated[
+        str | None,
+        typer.Option("--weighting", help="Reweight the matrix first: none, bm25 or tfidf."),
+    ] = None,
+    half_life: Annotated[
+        float | None,
+        typer.Option("--half-life", help="Time decay: halve a day's scores every N days of age."),
+    ] = None,
+    rp3_alpha: Annotated[
+        float | None, typer.Option("--rp3-alpha", help="rp3beta: exponent of each step.")
+    ] = None,
+    rp3_beta: Annotated[
+        float | None,
+        typer.Option("--rp3-beta", help="rp3beta: popularity penalty of a neighbour."),
+    ] = None,
+    ease_lambda: Annotated[
+        float | None, typer.Option("--ease-lambda", help="ease: L2 penalty λ.")
+    ] = None,
     allow_missing: Annotated[
         bool,
         typer.Option("--allow-missing", help="Train on the days that exist when some are missing."),
@@ -101,6 +119,11 @@ def train(
         min_items=min_items,
         max_items=max_items,
         seed=seed,
+        weighting=weighting,
+        half_life_days=half_life,
+        rp3_alpha=rp3_alpha,
+        rp3_beta=rp3_beta,
+        ease_lambda=ease_lambda,
     )
     with step_progress() as progress:
         model = pipeline.train(

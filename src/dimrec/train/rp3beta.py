@@ -55,7 +55,8 @@ def compute_rp3beta_neighbours(
     ``matrix`` is users × items (non-negative scores). Rows of the result are item indices
     (columns of ``matrix``); neighbours with a zero weight are not listed.
     """
-    x = sp.csr_matrix(matrix, dtype=np.float64)
+    # A copy: the window's arrays may be read-only (Arrow-owned), and this edits in place.
+    x = sp.csr_matrix(matrix, dtype=np.float64, copy=True)
     x.eliminate_zeros()
     n_items = x.shape[1]
     p_iu, right = transition_matrices(x, params.rp3_alpha, params.rp3_beta)
