@@ -16,10 +16,8 @@ Counts (the manifest's ``counts``, on every engine):
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
-import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,10 +31,9 @@ import scipy.sparse as sp
 from dimrec.errors import DataError
 from dimrec.fsio import url_to_fs
 from dimrec.model import popularity_table
+from dimrec.train.decay import file_decay_factors
 
 log = logging.getLogger(__name__)
-
-_DAY_IN_PATH = re.compile(r"date=(\d{4}-\d{2}-\d{2})")
 
 
 @dataclass(frozen=True)
@@ -182,17 +179,7 @@ def build_matrix(
 
 def decay_factors(urls: Sequence[str], sources: Sequence[str], half_life_days: float) -> pa.Table:
     """Each profile file's time-decay factor, keyed by the name DuckDB reads it under."""
-    days = []
-    for url in urls:
-        match = _DAY_IN_PATH.search(url)
-        if match is None:
-            raise DataError(
-                f"time decay needs the day of each profile file in its path "
-                f"(date=YYYY-MM-DD); {url} has none"
-            )
-        days.append(dt.date.fromisoformat(match.group(1)))
-    newest = max(days)
-    factors = [0.5 ** ((newest - day).days / half_life_days) for day in days]
+    factors = file_decay_factors(urls, half_life_days)
     return pa.table({"filename": list(sources), "factor": factors})
 
 
