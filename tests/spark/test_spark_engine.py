@@ -153,7 +153,7 @@ def test_dimsum_at_threshold_01_is_within_20_percent(spark_engine: Any, tmp_path
 def test_dimsum_is_reproducible_on_any_partitioning(
     spark: Any, spark_engine: Any, parity_shop: tuple[Shop, list[str]]
 ) -> None:
-    """The draws hash (seed, user, item) and the sums run in user order: the same seed gives
+    """The draws hash (seed, user, item) and sampled sums add integers: the same seed gives
     the same model whatever the number of partitions; another seed another sample."""
     _, urls = parity_shop
     params = TrainParams(top_k=3, algorithm="dimsum", threshold=0.5, seed=7, **FILTER)
@@ -285,3 +285,75 @@ def test_top_k_keeps_the_canonical_best(spark: Any, n_items: int, at_most_one: b
         3: [(0, 0.75), (1, 0.5)],
     }
     assert got == sorted((i, n, s) for i, best in expected.items() for n, s in best)
+
+
+@pytest.mark.parametrize(
+    ("norms", "scale", "bits"),
+    [
+        ([3.0, 4.0], [3.0, 4.0], 52),  # exact: every scaled column has norm 1
+        ([0.0, 8.0, 2.0], [1.0, 2.0, 2.0], 57),  # largest ratio 4: sums ≤ 16 = 2**4
+        ([1e6, 1.0], [1.0, 1.0], 21),  # ratio 1e6 < 2**20: sums < 2**40
+    ],
+)
+def test_fixed_point_bits_leave_room_for_the_largest_sum(
+    norms: list[float], scale: list[float], bits: int
+) -> None:
+    from dimrec.train.spark.similarity import fixed_point_bits
+
+    got = fixed_point_bits(np.array(norms), np.array(scale))
+    assert got == min(bits, 52)
+    largest = (max(n / s for n, s in zip(norms, scale, strict=True)) ** 2) * 2.0**got
+    assert largest < 2.0**61
+
+
+@pytest.mark.parametrize(("gamma", "outlier"), [(5.0, None), (3.0, 1e6)])
+def test_sampled_sums_equal_the_sums_of_the_kept_products(
+    spark: Any, gamma: float, outlier: float | None
+) -> None:
+    """The fixed-point sums of a sampled DIMSUM run equal the float sums of the very entries
+    it kept (collected and added with NumPy), within the rounding the bits allow — also when
+    one huge score leaves few fraction bits."""
+    from dimrec.train.spark.matrix import SparkWindow
+    from dimrec.train.spark.similarity import sampled_pair_sums, scaled_entries
+
+    rng = np.random.default_rng(5)
+    n_users, n_items = 300, 12
+    dense = rng.integers(0, 4, (n_users, n_items)) * rng.uniform(0.5, 5, (n_users, n_items))
+    if outlier is not None:
+        dense[:, -1] = 0.0
+        dense[0, -1] = outlier
+    users, items = np.nonzero(dense)
+    entries = spark.createDataFrame(
+        pa.table(
+            {
+                "user": pa.array([f"u{u:04d}" for u in users]),
+                "item": pa.array([f"i{i:02d}" for i in items]),
+                "score": pa.array(dense[users, items]),
+            }
+        )
+    )
+    window = SparkWindow(
+        entries=entries,
+        items=pa.array([f"i{i:02d}" for i in range(n_items)]),
+        norms=np.sqrt((dense**2).sum(axis=0)),
+        popularity=pa.table({}),
+        counts={},
+        persisted=(),
+    )
+    scaled, sampled, bits = scaled_entries(spark, window, gamma, seed=1)
+    assert sampled >= n_items - 1
+    assert bits == 52 if outlier is None else bits <= 30  # the outlier's ratio costs bits
+    kept = scaled.toArrow()
+    assert 50 < kept.num_rows < len(users) / 2  # sampled: most entries dropped
+    kept_matrix = np.zeros((n_users, n_items))
+    kept_matrix[
+        [int(u[1:]) for u in kept.column("user").to_pylist()], kept.column("idx").to_numpy()
+    ] = kept.column("v").to_numpy()
+    expected = kept_matrix.T @ kept_matrix
+    got = sampled_pair_sums(scaled, n_items, bits).toArrow()
+    i, j = got.column("i").to_numpy(), got.column("j").to_numpy()
+    tolerance = n_users * 2.0 ** -(bits + 1) + 5e-13  # each product's rounding, then 12 decimals
+    similarity = got.column("similarity").to_numpy()
+    np.testing.assert_allclose(similarity, expected[i, j], atol=tolerance, rtol=0)
+    upper = np.triu(np.abs(expected) > tolerance, k=1)
+    assert upper.sum() == len(i) and np.all(upper[i, j])  # every nonzero pair, none other

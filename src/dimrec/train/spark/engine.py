@@ -9,10 +9,8 @@ the default action weights do); DIMSUM draws its own (seeded, reproducible) samp
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import math
-import re
 from collections.abc import Sequence
 from types import TracebackType
 
@@ -22,15 +20,21 @@ from dimrec.config import SparkSettings
 from dimrec.errors import DataError, EngineError
 from dimrec.logs import log_context, timed
 from dimrec.partitions import PROFILES_SCHEMA
+from dimrec.train.decay import file_decay_factors
 from dimrec.train.engine import Progress, TrainResult
 from dimrec.train.params import TrainParams, dimsum_gamma
 from dimrec.train.spark.matrix import window_matrix
 from dimrec.train.spark.session import get_session, read_parquet_files
-from dimrec.train.spark.similarity import collect_neighbours, pair_sums, scaled_entries, top_k
+from dimrec.train.spark.similarity import (
+    collect_neighbours,
+    pair_sums,
+    sampled_pair_sums,
+    scaled_entries,
+    top_k,
+)
 
 log = logging.getLogger(__name__)
 
-_DAY_IN_PATH = re.compile(r"date=(\d{4}-\d{2}-\d{2})")
 
 ALGORITHMS = ("exact", "dimsum")
 #: Progress steps reported as progress(done, STEPS).
@@ -99,7 +103,7 @@ class SparkEngine:
                 factors = (
                     None
                     if params.half_life_days is None
-                    else decay_factors(profile_urls, params.half_life_days)
+                    else file_decay_factors(profile_urls, params.half_life_days)
                 )
                 profiles = read_parquet_files(
                     session, profile_urls, PROFILES_SCHEMA, factors=factors
@@ -120,12 +124,16 @@ class SparkEngine:
                     else math.inf
                 )
                 with timed(timings, "similarity", log):
-                    scaled, sampled = scaled_entries(session, window, gamma, params.seed)
+                    scaled, sampled, bits = scaled_entries(session, window, gamma, params.seed)
                     if sampled:
                         log.info("DIMSUM γ=%.3f: %d items sampled", gamma, sampled)
                     report(2, STEPS)
                     k = min(params.top_k, max(n_items - 1, 1))
-                    pairs = pair_sums(scaled, n_items, partitions)
+                    pairs = (
+                        sampled_pair_sums(scaled, n_items, bits)
+                        if sampled
+                        else pair_sums(scaled, n_items, partitions)
+                    )
                     best = top_k(pairs, k, n_items, at_most_one=math.isinf(gamma))
                     neighbours = collect_neighbours(best, k)
                 report(3, STEPS)
@@ -140,23 +148,6 @@ class SparkEngine:
         return TrainResult(
             neighbours=table, popularity=window.popularity, counts=counts, timings=timings
         )
-
-
-def decay_factors(urls: Sequence[str], half_life_days: float) -> list[float]:
-    """Each profile file's time-decay factor, 0.5 ** (age / half_life_days), its age the
-    whole days between its day (``date=YYYY-MM-DD`` in its path) and the window's newest day
-    (the formula of the local engine, ``dimrec.train.matrix.decay_factors``)."""
-    days = []
-    for url in urls:
-        match = _DAY_IN_PATH.search(url)
-        if match is None:
-            raise DataError(
-                f"time decay needs the day of each profile file in its path "
-                f"(date=YYYY-MM-DD); {url} has none"
-            )
-        days.append(dt.date.fromisoformat(match.group(1)))
-    newest = max(days)
-    return [0.5 ** ((newest - day).days / half_life_days) for day in days]
 
 
 def _check_supported(params: TrainParams) -> None:
