@@ -58,9 +58,9 @@ def assert_same_result(spark: TrainResult, local: TrainResult) -> None:
 def test_exact_equals_the_local_engine_bit_for_bit(
     spark_engine: Any, parity_shop: tuple[Shop, list[str]], top_k: int
 ) -> None:
-    """Same tables, same order, same bits: the products of a pair are added in user order
-    on both engines (and rounded to 12 decimals), so even exact ties (the twins) and their
-    tie-break by id come out the same; near-ties cannot flip."""
+    """Same tables, same order, same bits: both engines add the same rounded products as
+    integers (and round to 12 decimals), so even exact ties (the twins) and their tie-break
+    by id come out the same; near-ties cannot flip."""
     data, urls = parity_shop
     params = TrainParams(top_k=top_k, **FILTER)
     spark = train(spark_engine, urls, params)
@@ -287,25 +287,6 @@ def test_top_k_keeps_the_canonical_best(spark: Any, n_items: int, at_most_one: b
     assert got == sorted((i, n, s) for i, best in expected.items() for n, s in best)
 
 
-@pytest.mark.parametrize(
-    ("norms", "scale", "bits"),
-    [
-        ([3.0, 4.0], [3.0, 4.0], 52),  # exact: every scaled column has norm 1
-        ([0.0, 8.0, 2.0], [1.0, 2.0, 2.0], 57),  # largest ratio 4: sums ≤ 16 = 2**4
-        ([1e6, 1.0], [1.0, 1.0], 21),  # ratio 1e6 < 2**20: sums < 2**40
-    ],
-)
-def test_fixed_point_bits_leave_room_for_the_largest_sum(
-    norms: list[float], scale: list[float], bits: int
-) -> None:
-    from dimrec.train.spark.similarity import fixed_point_bits
-
-    got = fixed_point_bits(np.array(norms), np.array(scale))
-    assert got == min(bits, 52)
-    largest = (max(n / s for n, s in zip(norms, scale, strict=True)) ** 2) * 2.0**got
-    assert largest < 2.0**61
-
-
 @pytest.mark.parametrize(("gamma", "outlier"), [(5.0, None), (3.0, 1e6)])
 def test_sampled_sums_equal_the_sums_of_the_kept_products(
     spark: Any, gamma: float, outlier: float | None
@@ -314,7 +295,7 @@ def test_sampled_sums_equal_the_sums_of_the_kept_products(
     it kept (collected and added with NumPy), within the rounding the bits allow — also when
     one huge score leaves few fraction bits."""
     from dimrec.train.spark.matrix import SparkWindow
-    from dimrec.train.spark.similarity import sampled_pair_sums, scaled_entries
+    from dimrec.train.spark.similarity import pair_sums, scaled_entries
 
     rng = np.random.default_rng(5)
     n_users, n_items = 300, 12
@@ -350,7 +331,7 @@ def test_sampled_sums_equal_the_sums_of_the_kept_products(
         [int(u[1:]) for u in kept.column("user").to_pylist()], kept.column("idx").to_numpy()
     ] = kept.column("v").to_numpy()
     expected = kept_matrix.T @ kept_matrix
-    got = sampled_pair_sums(scaled, n_items, bits).toArrow()
+    got = pair_sums(scaled, n_items, bits).toArrow()
     i, j = got.column("i").to_numpy(), got.column("j").to_numpy()
     tolerance = n_users * 2.0 ** -(bits + 1) + 5e-13  # each product's rounding, then 12 decimals
     similarity = got.column("similarity").to_numpy()

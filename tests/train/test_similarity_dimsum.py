@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from dimrec.train.dimsum import column_norms, scaled_matrix
+from dimrec.train.dimsum import column_norms, fixed_point_bits, scaled_matrix
 from dimrec.train.local import compute_neighbours
 from dimrec.train.neighbours import Neighbours
 from dimrec.train.params import TrainParams, dimsum_gamma
@@ -189,3 +189,20 @@ def test_exact_is_independent_of_threads() -> None:
     assert_same(
         compute_neighbours(matrix, params, threads=1), compute_neighbours(matrix, params, threads=2)
     )
+
+
+@pytest.mark.parametrize(
+    ("norms", "scale", "bits"),
+    [
+        ([3.0, 4.0], [3.0, 4.0], 52),  # exact: every scaled column has norm 1
+        ([0.0, 8.0, 2.0], [1.0, 2.0, 2.0], 57),  # largest ratio 4: sums ≤ 16 = 2**4
+        ([1e6, 1.0], [1.0, 1.0], 21),  # ratio 1e6 < 2**20: sums < 2**40
+    ],
+)
+def test_fixed_point_bits_leave_room_for_the_largest_sum(
+    norms: list[float], scale: list[float], bits: int
+) -> None:
+    got = fixed_point_bits(np.array(norms), np.array(scale))
+    assert got == min(bits, 52)
+    largest = (max(n / s for n, s in zip(norms, scale, strict=True)) ** 2) * 2.0**got
+    assert largest < 2.0**61

@@ -45,12 +45,24 @@ class ScaledMatrix:
     """Items whose column norm exceeds γ, i.e. whose entries are sampled (p_i < 1)."""
     entries_in: int
     entries_kept: int
+    bits: int
+    """Fraction bits of the fixed-point sums of ``BᵀB`` (:func:`fixed_point_bits`)."""
 
 
 def column_norms(matrix: sp.csr_matrix) -> npt.NDArray[np.float64]:
     """‖c_i‖, the Euclidean norm of every item column."""
     squares = np.bincount(matrix.indices, weights=matrix.data**2, minlength=matrix.shape[1])
     return np.sqrt(squares)
+
+
+def fixed_point_bits(norms: npt.NDArray[np.float64], scale: npt.NDArray[np.float64]) -> int:
+    """Fraction bits B for adding the products of ``BᵀB`` as integers (multiples of 2⁻ᴮ):
+    52 for cosines, fewer when sampled columns are scaled by less than their norm. A sum
+    is at most ``(‖c_i‖/q_i)·(‖c_j‖/q_j)`` (Cauchy–Schwarz, ``q`` = ``scale``), so B keeps
+    the largest possible one below 2⁶¹ units, leaving the rest of the int64 range to the
+    rounding of the products (≤ ½ unit each)."""
+    ratio = float(np.max(norms / scale, initial=1.0))
+    return min(52, 61 - math.ceil(2 * math.log2(max(ratio, 1.0))))
 
 
 def _seed_value(seed: int) -> int:
@@ -102,4 +114,5 @@ def scaled_matrix(matrix: sp.csr_matrix, gamma: float, seed: int) -> ScaledMatri
         sampled_items=sampled_items,
         entries_in=int(matrix.nnz),
         entries_kept=int(scaled.nnz),
+        bits=fixed_point_bits(norms, scale),
     )

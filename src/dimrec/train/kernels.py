@@ -3,9 +3,12 @@
 For an item ``i`` the kernel accumulates row ``i`` of ``BᵀB`` (``B`` users × items, scaled
 so that the product is the cosine or its DIMSUM estimate) with Gustavson's row-by-row sparse
 product: for every user ``u`` of column ``i``, for every item ``j`` of row ``u``,
-``acc[j] += B[u, i]·B[u, j]``. The users of a column are visited in ascending order, so
-``sim(i, j)`` and ``sim(j, i)`` add the very same products in the very same order: the
-result is bitwise symmetric, and the same for any number of threads.
+``acc[j] += B[u, i]·B[u, j]``. The products are added as fixed-point integers — each one
+rounded to a multiple of ``1/unit`` (``unit`` = 2⁵² for cosines; see
+:func:`dimrec.train.dimsum.fixed_point_bits`) — so a sum is exact and does not depend on the
+order of its terms: ``sim(i, j)`` equals ``sim(j, i)`` bit for bit, for any number of
+threads, and any engine that adds the same rounded products (the Spark engine, in any
+partitioning) gets the same bits.
 
 The touched entries then go through a bounded heap of size ``k`` ordered by (similarity
 desc, item id asc): the canonical order of :class:`~dimrec.train.neighbours.Neighbours`.
@@ -154,6 +157,7 @@ def item_block_topk(
     row_items: npt.NDArray[np.integer],
     row_values: npt.NDArray[np.float64],
     item_ids: npt.NDArray[np.int32],
+    unit: float,
     k: int,
     out_starts: npt.NDArray[np.int64],
     out_counts: npt.NDArray[np.int32],
@@ -164,12 +168,13 @@ def item_block_topk(
 
     ``B`` is given both as CSC (``col_*``) and CSR (``row_*``); ``item_ids`` maps an internal
     index to the item's id (its index in the caller's order), used for the tie-break and the
-    output. Item ``i``'s neighbours are written best first to ``out_ids``/``out_sims`` from
-    ``out_starts[i]`` on (room for k, or for as many products as its row has, whichever is
-    smaller), and their number to ``out_counts[i]``, ``i`` being the item's id.
+    output. Products are added as integers, in units of ``1/unit``. Item ``i``'s neighbours
+    are written best first to ``out_ids``/``out_sims`` from ``out_starts[i]`` on (room for
+    k, or for as many products as its row has, whichever is smaller), and their number to
+    ``out_counts[i]``, ``i`` being the item's id.
     """
     n_items = len(item_ids)
-    acc = np.zeros(n_items)
+    acc = np.zeros(n_items, dtype=np.int64)
     touched = np.empty(n_items + 1, dtype=np.int32)  # +1: the branchless append writes ahead
     cand_keys = np.empty(n_items)
     cand_bits = cand_keys.view(np.int64)
@@ -178,7 +183,7 @@ def item_block_topk(
     heap_keys = np.empty(k)
     heap_ids = np.empty(k, dtype=np.int32)
     for item in range(start, stop):
-        # Row `item` of BᵀB. acc[j] == 0 marks an untouched slot: products are positive.
+        # Row `item` of BᵀB. acc[j] == 0 marks an untouched slot: products are ≥ 0.
         n_touched = 0
         for p in range(col_ptr[item], col_ptr[item + 1]):
             user = col_users[p]
@@ -187,13 +192,13 @@ def item_block_topk(
                 j = row_items[q]
                 before = acc[j]
                 touched[n_touched] = j  # kept only when the slot was untouched: no branch
-                n_touched += before == 0.0
-                acc[j] = before + value * row_values[q]
+                n_touched += before == 0
+                acc[j] = before + np.int64(np.rint(value * row_values[q] * unit))
         m = 0
         for t in range(n_touched):
             j = touched[t]
-            key = np.rint(acc[j] * SIMILARITY_SCALE)
-            acc[j] = 0.0  # also makes a slot listed twice (after an underflow) count once
+            key = np.rint(acc[j] / unit * SIMILARITY_SCALE)
+            acc[j] = 0  # also makes a slot listed twice (after a product rounded to 0) count once
             if j != item and key > 0.0:
                 cand_keys[m] = key
                 cand_ids[m] = item_ids[j]

@@ -84,7 +84,7 @@ def compute_neighbours(
             )
             scaled = scaled_matrix(canonical, gamma, params.seed)
             _log_sampling(scaled)
-            layout = _Layout.of(scaled.matrix)
+            layout = _Layout.of(scaled.matrix, 2.0**scaled.bits)
             k = min(params.top_k, max(n_items - 1, 1))
             bounds = _plan_blocks(layout.cost, n_threads)
         with timed(steps, "similarity.topk", logger):
@@ -163,9 +163,11 @@ class _Layout:
     """Internal index → item index of the caller."""
     cost: npt.NDArray[np.int64]
     """Work of each internal item: the entries its row of BᵀB visits, plus one."""
+    unit: float
+    """Products are added as integers in units of 1/unit (``ScaledMatrix.bits``)."""
 
     @classmethod
-    def of(cls, scaled: sp.csr_matrix) -> _Layout:
+    def of(cls, scaled: sp.csr_matrix, unit: float) -> _Layout:
         n_items = scaled.shape[1]
         column_entries = np.bincount(scaled.indices, minlength=n_items)
         item_ids = np.argsort(-column_entries, kind="stable").astype(np.int32)
@@ -174,10 +176,10 @@ class _Layout:
         rows = sp.csr_matrix(
             (scaled.data, internal[scaled.indices], scaled.indptr), shape=scaled.shape
         )
-        cols = rows.tocsc()  # users ascending within each column: the summation order
+        cols = rows.tocsc()
         cols.indices = cols.indices.astype(np.int32, copy=False)
         cost = column_visits(cols.indptr, cols.indices, rows.indptr) + 1
-        return cls(rows=rows, cols=cols, item_ids=item_ids, cost=cost)
+        return cls(rows=rows, cols=cols, item_ids=item_ids, cost=cost, unit=unit)
 
 
 def _plan_blocks(cost: npt.NDArray[np.int64], threads: int) -> npt.NDArray[np.int64]:
@@ -222,6 +224,7 @@ def _run_blocks(
             layout.rows.indices,
             layout.rows.data,
             layout.item_ids,
+            layout.unit,
             k,
             starts,
             counts,

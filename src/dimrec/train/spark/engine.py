@@ -28,7 +28,6 @@ from dimrec.train.spark.session import get_session, read_parquet_files
 from dimrec.train.spark.similarity import (
     collect_neighbours,
     pair_sums,
-    sampled_pair_sums,
     scaled_entries,
     top_k,
 )
@@ -129,11 +128,7 @@ class SparkEngine:
                         log.info("DIMSUM γ=%.3f: %d items sampled", gamma, sampled)
                     report(2, STEPS)
                     k = min(params.top_k, max(n_items - 1, 1))
-                    pairs = (
-                        sampled_pair_sums(scaled, n_items, bits)
-                        if sampled
-                        else pair_sums(scaled, n_items, partitions)
-                    )
+                    pairs = pair_sums(scaled, n_items, bits)
                     best = top_k(pairs, k, n_items, at_most_one=math.isinf(gamma))
                     neighbours = collect_neighbours(best, k)
                 report(3, STEPS)

@@ -27,12 +27,10 @@ from dimrec.fsio import read_parquet, url_to_fs
 log = logging.getLogger(__name__)
 
 #: Settings every dimrec job needs, whatever the master: Arrow between JVM and Python,
-#: timestamps in UTC, and sort-based aggregation of sorted input (the similarity sums rely
-#: on it to add their terms in a fixed order; see ``similarity.py``).
+#: timestamps in UTC.
 SQL_CONF: dict[str, str] = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.session.timeZone": "UTC",
-    "spark.sql.execution.replaceHashWithSortAgg": "true",
 }
 
 #: Defaults for a ``local[...]`` master only (a cluster keeps its own).

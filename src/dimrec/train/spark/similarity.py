@@ -8,31 +8,23 @@ The plan, all in DataFrame operations and JVM-side expressions (no Python UDF):
    entry is kept and scaled to a unit-norm column);
 2. *pairs*: a self-join of the entries on user emits every unordered pair of a user's
    items once (``i < j``) with the product ``v_i·v_j`` — one row per (pair, user);
-3. *sum*: the products of a pair are added in user order (the data is shuffled by pair and
-   sorted by pair and user id, then summed by a sort-based aggregate), rounded like the
-   local kernel (12 decimals) and dropped when that is 0. When DIMSUM samples, the products
-   are added as fixed-point integers instead, which Spark combines before the shuffle;
+3. *sum*: each product is rounded to a multiple of 2⁻ᴮ and a pair's products are added
+   as longs — summed inside each map task before the shuffle (a partial hash aggregate, as
+   MLlib does in its per-partition maps), then across tasks — rounded like the local kernel
+   (12 decimals) and dropped when that is 0;
 4. *top K*: each pair is mirrored (both directions at once, no second scan) and each item
    keeps its best K by (similarity desc, neighbour id asc), sorting one long per candidate
    that packs both.
 
-**Why a fixed order of additions.** Floating-point addition is not associative: summing
-the same products in another order can change the last bit, and a last-bit change can move
-a similarity across a 12-decimal rounding boundary (about one pair in 10⁴), which changes
-the model file. Spark's ordinary ``sum`` adds in whatever order the shuffle delivers.
-Adding in user order, from 0.0, is what the local kernel does, so both engines produce the
-same bits — the same files — and Spark's result no longer depends on the partitioning: a
-model is reproducible run to run. The sort costs less than it seems (measured in
-``bench/train_spark.py``): the pair sums need a shuffle anyway.
-
-**Sampled sums.** A sampled DIMSUM model cannot equal the local engine's (the draws
-differ), so there the fixed order buys nothing but reproducibility — which integers give
-for free: each product is rounded to a multiple of 2⁻ᴮ and the longs are added, exactly,
-in any order. Spark then adds a pair's products inside each map task before the shuffle
-(a partial hash aggregate, as MLlib does in its per-partition maps), which on dense data
-shuffles several times fewer rows. B (≤ 52) leaves room for the largest possible sum (see
-:func:`fixed_point_bits`); rounding the products costs ≤ 2⁻ᴮ⁻¹ each, far below the spread
-of a sampled estimate.
+**Why integers.** Floating-point addition is not associative: summing the same products
+in another order can change the last bit, and a last-bit change can move a similarity
+across a 12-decimal rounding boundary (about one pair in 10⁴), which changes the model
+file. Spark adds in whatever order the shuffle delivers. Integer addition is exact in any
+order, and the local kernel adds the very same rounded products (``dimrec.train.kernels``,
+B from :func:`~dimrec.train.dimsum.fixed_point_bits`: 52 for cosines), so both engines
+produce the same bits — the same files — and Spark's result does not depend on the
+partitioning: a model is reproducible run to run. Rounding a product costs ≤ 2⁻⁵³ for a
+cosine, below the 12 decimals kept.
 
 **DIMSUM draws.** An entry's draw is ``xxhash64(seed, user, item)`` mapped to [0, 1): a
 built-in JVM expression, independent of partitioning and task order, so a seed gives the
@@ -55,6 +47,7 @@ import pyarrow as pa
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from dimrec.train.dimsum import fixed_point_bits
 from dimrec.train.neighbours import Neighbours
 from dimrec.train.spark.matrix import SparkWindow
 
@@ -73,8 +66,8 @@ def scaled_entries(
     session: SparkSession, window: SparkWindow, gamma: float, seed: int
 ) -> tuple[DataFrame, int, int]:
     """``user, idx, v``: the kept entries scaled (and for finite γ sampled) the DIMSUM
-    way; the number of items whose entries are sampled; and the :func:`fixed_point_bits`
-    for their sums."""
+    way; the number of items whose entries are sampled; and the fraction bits of their
+    sums (:func:`~dimrec.train.dimsum.fixed_point_bits`)."""
     norms = window.norms
     scale = np.minimum(norms, gamma)
     scale[scale == 0] = 1.0
@@ -101,46 +94,23 @@ def scaled_entries(
     return scaled, sampled, fixed_point_bits(norms, scale)
 
 
-def fixed_point_bits(norms: np.ndarray, scale: np.ndarray) -> int:
-    """Fraction bits B for adding a pair's products as longs: a pair's sum is at most
-    ``(‖c_i‖/q_i)·(‖c_j‖/q_j)`` (Cauchy–Schwarz over the kept entries, ``q`` = ``scale``), so
-    B keeps the largest such sum below 2⁶¹, and the rounding of up to 2⁶¹ products below
-    the rest of the 2⁶³ range."""
-    ratio = float(np.max(norms / scale, initial=1.0))
-    return min(52, 61 - math.ceil(2 * math.log2(max(ratio, 1.0))))
-
-
 def _pair_terms(scaled: DataFrame, n_items: int) -> DataFrame:
-    """``user, key, x``: one row per (pair i < j, user of both) with the product v_i·v_j;
+    """``key, x``: one row per (pair i < j, user of both) with the product v_i·v_j;
     ``key`` packs the pair as ``i·n_items + j``."""
     # A self-join on user (the entries are partitioned by user: no shuffle) streams each
     # user's pairs; building them as one array per user was 4× slower and holds L² terms.
     a, b = scaled.alias("a"), scaled.alias("b")
     terms = a.join(b, (F.col("a.user") == F.col("b.user")) & (F.col("a.idx") < F.col("b.idx")))
     return terms.select(
-        F.col("a.user").alias("user"),
         (F.col("a.idx").cast("bigint") * F.lit(n_items) + F.col("b.idx")).alias("key"),
         (F.col("a.v") * F.col("b.v")).alias("x"),
     )
 
 
-def pair_sums(scaled: DataFrame, n_items: int, partitions: int) -> DataFrame:
-    """``i, j, similarity`` for every pair i < j with a nonzero (rounded) similarity, its
-    products added in user order (the local kernel's order: the same bits)."""
-    sums = (
-        _pair_terms(scaled, n_items)
-        .repartition(partitions, "key")
-        .sortWithinPartitions("key", "user")
-        .groupBy("key")
-        .agg(F.sum("x").alias("s"))
-    )
-    return _rounded_pairs(sums, n_items)
-
-
-def sampled_pair_sums(scaled: DataFrame, n_items: int, bits: int) -> DataFrame:
-    """:func:`pair_sums` for sampled entries: the products added as longs of ``bits``
-    fraction bits, in any order — combined before the shuffle, the same sums on any
-    partitioning."""
+def pair_sums(scaled: DataFrame, n_items: int, bits: int) -> DataFrame:
+    """``i, j, similarity`` for every pair i < j with a nonzero (rounded) similarity: the
+    products added as longs of ``bits`` fraction bits, in any order — combined before the
+    shuffle, the same sums on any partitioning."""
     unit = float(2**bits)
     terms = _pair_terms(scaled, n_items).select(
         "key", F.rint(F.col("x") * F.lit(unit)).cast("bigint").alias("q")
