@@ -80,6 +80,40 @@ def test_exact_equals_the_local_engine_bit_for_bit(
     assert tied >= (50 if top_k == 1000 else 1)
 
 
+@pytest.mark.parametrize("combine", [True, False])
+def test_exact_sums_before_or_after_the_shuffle_equal_the_local_engine(
+    spark_engine: Any,
+    parity_shop: tuple[Shop, list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+    combine: bool,
+) -> None:
+    """Both ways of adding a pair's products (combined in each map task for dense data,
+    sorted by pair after the shuffle for sparse data) give the local engine's bits."""
+    from dimrec.train.spark import similarity
+
+    monkeypatch.setattr(similarity, "COMBINE_DENSITY", 0.0 if combine else math.inf)
+    _, urls = parity_shop
+    params = TrainParams(top_k=1000, seed=5, **FILTER)
+    assert_same_result(spark_engine.train(urls, params), LocalEngine().train(urls, params))
+
+
+@pytest.mark.parametrize(
+    ("user_pairs", "n_items", "partitions", "expected"),
+    [
+        (10_000_000, 1682, 16, True),  # ml-100k-like: each task holds ~0.4 of all pairs
+        (66_000_000, 200_000, 16, False),  # 1M × 200k shop: 2·10⁻⁴
+        (100, 1, 4, False),  # one item: no pairs
+        (0, 0, 4, False),
+    ],
+)
+def test_pair_sums_combine_only_dense_data(
+    user_pairs: int, n_items: int, partitions: int, expected: bool
+) -> None:
+    from dimrec.train.spark.similarity import combines
+
+    assert combines(user_pairs, n_items, partitions) is expected
+
+
 def test_exact_matches_a_brute_force_reference(
     spark_engine: Any, parity_shop: tuple[Shop, list[str]]
 ) -> None:
@@ -287,9 +321,10 @@ def test_top_k_keeps_the_canonical_best(spark: Any, n_items: int, at_most_one: b
     assert got == sorted((i, n, s) for i, best in expected.items() for n, s in best)
 
 
+@pytest.mark.parametrize("combine", [True, False])
 @pytest.mark.parametrize(("gamma", "outlier"), [(5.0, None), (3.0, 1e6)])
 def test_sampled_sums_equal_the_sums_of_the_kept_products(
-    spark: Any, gamma: float, outlier: float | None
+    spark: Any, gamma: float, outlier: float | None, combine: bool
 ) -> None:
     """The fixed-point sums of a sampled DIMSUM run equal the float sums of the very entries
     it kept (collected and added with NumPy), within the rounding the bits allow — also when
@@ -331,7 +366,7 @@ def test_sampled_sums_equal_the_sums_of_the_kept_products(
         [int(u[1:]) for u in kept.column("user").to_pylist()], kept.column("idx").to_numpy()
     ] = kept.column("v").to_numpy()
     expected = kept_matrix.T @ kept_matrix
-    got = pair_sums(scaled, n_items, bits).toArrow()
+    got = pair_sums(scaled, n_items, bits, partitions=3, combine=combine).toArrow()
     i, j = got.column("i").to_numpy(), got.column("j").to_numpy()
     tolerance = n_users * 2.0 ** -(bits + 1) + 5e-13  # each product's rounding, then 12 decimals
     similarity = got.column("similarity").to_numpy()

@@ -27,6 +27,7 @@ from dimrec.train.spark.matrix import window_matrix
 from dimrec.train.spark.session import get_session, read_parquet_files
 from dimrec.train.spark.similarity import (
     collect_neighbours,
+    combines,
     pair_sums,
     scaled_entries,
     top_k,
@@ -128,7 +129,9 @@ class SparkEngine:
                         log.info("DIMSUM γ=%.3f: %d items sampled", gamma, sampled)
                     report(2, STEPS)
                     k = min(params.top_k, max(n_items - 1, 1))
-                    pairs = pair_sums(scaled, n_items, bits)
+                    combine = combines(window.user_pairs, n_items, partitions)
+                    log.info("pair sums %s the shuffle", "before" if combine else "after")
+                    pairs = pair_sums(scaled, n_items, bits, partitions=partitions, combine=combine)
                     best = top_k(pairs, k, n_items, at_most_one=math.isinf(gamma))
                     neighbours = collect_neighbours(best, k)
                 report(3, STEPS)

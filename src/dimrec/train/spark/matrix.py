@@ -48,6 +48,8 @@ class SparkWindow:
     """profiles, users, users_dropped, items."""
     persisted: tuple[DataFrame, ...]
     """What to unpersist when done."""
+    user_pairs: int = 0
+    """Σ n(n−1)/2 over the kept users' item counts n: the pair products of exact cosine."""
 
 
 def window_matrix(
@@ -91,8 +93,11 @@ def window_matrix(
 
     per_user = summed.groupBy("user").agg(F.count(F.lit(1)).alias("n"))
     passes = F.col("n").between(min_items, max_items)
+    n = F.col("n").cast("long")
     [tally] = per_user.agg(
-        F.count(F.lit(1)).alias("total"), F.sum(passes.cast("long")).alias("kept")
+        F.count(F.lit(1)).alias("total"),
+        F.sum(passes.cast("long")).alias("kept"),
+        F.sum(F.when(passes, n * (n - 1) / 2)).alias("pairs"),
     ).collect()
     users_total, users_kept = int(tally["total"]), int(tally["kept"] or 0)
     if users_kept == 0:
@@ -141,4 +146,6 @@ def window_matrix(
         len(items),
         counts["users_dropped"],
     )
-    return SparkWindow(entries, items, norms, popularity, counts, (entries,))
+    return SparkWindow(
+        entries, items, norms, popularity, counts, (entries,), int(tally["pairs"] or 0)
+    )

@@ -27,10 +27,12 @@ from dimrec.fsio import read_parquet, url_to_fs
 log = logging.getLogger(__name__)
 
 #: Settings every dimrec job needs, whatever the master: Arrow between JVM and Python,
-#: timestamps in UTC.
+#: timestamps in UTC, and sort-based aggregation of input already sorted by its keys (the
+#: pair sums of sparse data; see ``similarity.py``).
 SQL_CONF: dict[str, str] = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.session.timeZone": "UTC",
+    "spark.sql.execution.replaceHashWithSortAgg": "true",
 }
 
 #: Defaults for a ``local[...]`` master only (a cluster keeps its own).

@@ -9,9 +9,11 @@ The plan, all in DataFrame operations and JVM-side expressions (no Python UDF):
 2. *pairs*: a self-join of the entries on user emits every unordered pair of a user's
    items once (``i < j``) with the product ``v_i·v_j`` — one row per (pair, user);
 3. *sum*: each product is rounded to a multiple of 2⁻ᴮ and a pair's products are added
-   as longs — summed inside each map task before the shuffle (a partial hash aggregate, as
-   MLlib does in its per-partition maps), then across tasks — rounded like the local kernel
-   (12 decimals) and dropped when that is 0;
+   as longs, then rounded like the local kernel (12 decimals) and dropped when that is 0.
+   Where pairs repeat within a map task (dense data: :func:`combines`), the products are
+   summed there before the shuffle (a partial hash aggregate, as MLlib does in its
+   per-partition maps); where they hardly repeat (sparse data), that hash map only costs,
+   and the products are shuffled by pair, sorted and summed by a sort-based aggregate;
 4. *top K*: each pair is mirrored (both directions at once, no second scan) and each item
    keeps its best K by (similarity desc, neighbour id asc), sorting one long per candidate
    that packs both.
@@ -107,14 +109,31 @@ def _pair_terms(scaled: DataFrame, n_items: int) -> DataFrame:
     )
 
 
-def pair_sums(scaled: DataFrame, n_items: int, bits: int) -> DataFrame:
+#: Combine before the shuffle when a map task's products are expected to name at least
+#: this share of all possible pairs (measured on bench/train_spark.py's sets: the dense real
+#: sets are at 0.1–0.6 and gain; the 1M × 200k shop is at 2·10⁻⁴ and loses ≈ 20%).
+COMBINE_DENSITY = 0.01
+
+
+def combines(user_pairs: int, n_items: int, partitions: int) -> bool:
+    """Whether :func:`pair_sums` should add products before the shuffle: the products of a
+    map task (``user_pairs / partitions``) against the ``n_items·(n_items−1)/2`` pairs."""
+    possible = n_items * (n_items - 1) / 2
+    return possible > 0 and user_pairs / max(partitions, 1) >= COMBINE_DENSITY * possible
+
+
+def pair_sums(
+    scaled: DataFrame, n_items: int, bits: int, *, partitions: int, combine: bool
+) -> DataFrame:
     """``i, j, similarity`` for every pair i < j with a nonzero (rounded) similarity: the
-    products added as longs of ``bits`` fraction bits, in any order — combined before the
-    shuffle, the same sums on any partitioning."""
+    products added as longs of ``bits`` fraction bits, in any order — the same sums on any
+    partitioning, whether ``combine``-d before the shuffle or not."""
     unit = float(2**bits)
     terms = _pair_terms(scaled, n_items).select(
         "key", F.rint(F.col("x") * F.lit(unit)).cast("bigint").alias("q")
     )
+    if not combine:  # sorted by pair: a sort-based aggregate, no hash map
+        terms = terms.repartition(partitions, "key").sortWithinPartitions("key")
     sums = terms.groupBy("key").agg((F.sum("q").cast("double") / F.lit(unit)).alias("s"))
     return _rounded_pairs(sums, n_items)
 
