@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from dimrec.config import Settings, load_settings
+from ports import free_port
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -47,12 +48,6 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
         paths={"data": str(tmp_path / "var")},
         store={"url": f"sqlite:///{tmp_path / 'var' / 'store.db'}"},
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

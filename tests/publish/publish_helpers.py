@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import socket
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -77,10 +76,3 @@ def write_banded(models_url: str, items: int, neighbours: int, band: int, *, min
 
 def band_of(score: float) -> int:
     return int(score)
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (for an unreachable Redis)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

@@ -6,10 +6,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from publish_helpers import free_port, write_lists
+from publish_helpers import write_lists
 
 from dimrec.cli import main
 from dimrec.config import Settings
+from ports import free_port
 
 LISTS = {"a": [("b", 0.5)], "b": [("a", 0.5)], "c": [("a", 0.25)], "d": [("c", 0.125)]}
 

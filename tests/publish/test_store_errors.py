@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
-from publish_helpers import free_port
 
 from dimrec.errors import ConfigError, DataError, StoreError
 from dimrec.publish import codec
@@ -17,6 +16,7 @@ from dimrec.publish.memory import MemoryStore
 from dimrec.publish.redis import RedisStore
 from dimrec.publish.sqlite import SqliteStore
 from dimrec.publish.store import open_store
+from ports import free_port
 
 
 @pytest.mark.parametrize("url", ["foo://x", "postgres://db/x", "store.db", ""])

@@ -3,7 +3,6 @@ through the store API, and waiting for the server to catch up."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -15,14 +14,9 @@ import uvicorn
 from fastapi import FastAPI
 
 from dimrec.publish.store import Entry, Store
+from ports import free_port
 
 Lists = Mapping[str, Sequence[tuple[str, float]]]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager

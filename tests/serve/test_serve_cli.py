@@ -11,10 +11,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from serve_helpers import free_port, put_version, wait_for
+from serve_helpers import put_version, wait_for
 
 from dimrec.config import Settings
 from dimrec.publish.store import Store, open_store
+from ports import free_port
 
 pytestmark = pytest.mark.slow  # starts the CLI and two worker processes
 
