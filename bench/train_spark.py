@@ -8,7 +8,7 @@ Every contender runs in a fresh worker process on ``local[2]`` with the same Spa
 a day of dimrec profiles (Parquet: user, item, score). K = 100, no user filter. Contenders:
 
 - ``spark-exact``, ``spark-dimsum-0.1``: ``SparkEngine.train`` (window sum, user filter,
-  norms, pairs, ordered sums, top K, collected through Arrow);
+  norms, pairs, integer pair sums, top K, collected through Arrow);
 - ``mllib-exact``, ``mllib-0.1``: MLlib's ``RowMatrix.columnSimilarities()`` and
   ``columnSimilarities(0.1)``. MLlib needs the rows as vectors and returns the upper
   triangle of all similarities, so the timed run adds (a) *rows*: the same window sum and
