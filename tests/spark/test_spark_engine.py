@@ -355,6 +355,7 @@ def test_sampled_sums_equal_the_sums_of_the_kept_products(
         popularity=pa.table({}),
         counts={},
         persisted=(),
+        user_pairs=0,  # pair_sums is called directly below
     )
     scaled, sampled, bits = scaled_entries(spark, window, gamma, seed=1)
     assert sampled >= n_items - 1

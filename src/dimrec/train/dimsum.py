@@ -84,35 +84,54 @@ def _keep_mask(
     return keep
 
 
+@dataclass(frozen=True)
+class ColumnSampling:
+    """How DIMSUM with oversampling γ treats each item column (both engines use it)."""
+
+    scale: npt.NDArray[np.float64]
+    """q_i = min(‖c_i‖, γ) (1 for an empty column): an entry's score is divided by it."""
+    probability: npt.NDArray[np.float64]
+    """p_i = min(1, γ/‖c_i‖): the chance an entry of the column is kept (1 for γ = ∞)."""
+    sampled_items: int
+    """Columns with p_i < 1."""
+    bits: int
+    """Fraction bits of the fixed-point sums of ``BᵀB`` (:func:`fixed_point_bits`)."""
+
+
+def column_sampling(norms: npt.NDArray[np.float64], gamma: float) -> ColumnSampling:
+    """Scales, keep probabilities and sum precision for columns of norms ``norms``."""
+    scale = np.minimum(norms, gamma)
+    scale[scale == 0] = 1.0  # empty columns: no entries to scale
+    with np.errstate(divide="ignore"):
+        probability = np.minimum(1.0, gamma / norms)
+    return ColumnSampling(
+        scale=scale,
+        probability=probability,
+        sampled_items=int(np.count_nonzero(probability < 1.0)),
+        bits=fixed_point_bits(norms, scale),
+    )
+
+
 def scaled_matrix(matrix: sp.csr_matrix, gamma: float, seed: int) -> ScaledMatrix:
     """``B`` for oversampling ``gamma`` (∞: exact cosine, unit-norm columns, no sampling).
 
     ``matrix`` must be canonical CSR (sorted indices, no duplicates, no explicit zeros) with
     non-negative float64 scores.
     """
-    norms = column_norms(matrix)
-    scale = np.minimum(norms, gamma)
-    scale[scale == 0] = 1.0  # empty columns: no entries to scale
-    if math.isinf(gamma):
-        keep = None
-        sampled_items = 0
-    else:
-        with np.errstate(divide="ignore"):
-            probability = np.minimum(1.0, gamma / norms)
-        sampled_items = int(np.count_nonzero(probability < 1.0))
-        keep = _keep_mask(matrix, probability, seed) if sampled_items else None
-    if keep is None:
-        indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
-    else:
+    columns = column_sampling(column_norms(matrix), gamma)
+    if columns.sampled_items:
+        keep = _keep_mask(matrix, columns.probability, seed)
         kept_before = np.concatenate(([0], np.cumsum(keep, dtype=np.int64)))
         indptr = kept_before[matrix.indptr].astype(matrix.indptr.dtype)
         indices, data = matrix.indices[keep], matrix.data[keep]
-    scaled = sp.csr_matrix((data / scale[indices], indices, indptr), shape=matrix.shape)
+    else:
+        indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
+    scaled = sp.csr_matrix((data / columns.scale[indices], indices, indptr), shape=matrix.shape)
     return ScaledMatrix(
         matrix=scaled,
         gamma=gamma,
-        sampled_items=sampled_items,
+        sampled_items=columns.sampled_items,
         entries_in=int(matrix.nnz),
         entries_kept=int(scaled.nnz),
-        bits=fixed_point_bits(norms, scale),
+        bits=columns.bits,
     )

@@ -48,7 +48,7 @@ class SparkWindow:
     """profiles, users, users_dropped, items."""
     persisted: tuple[DataFrame, ...]
     """What to unpersist when done."""
-    user_pairs: int = 0
+    user_pairs: int
     """Σ n(n−1)/2 over the kept users' item counts n: the pair products of exact cosine."""
 
 

@@ -42,14 +42,12 @@ cheap here: an unkept entry never emits its pairs.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pyarrow as pa
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from dimrec.train.dimsum import fixed_point_bits
+from dimrec.train.dimsum import column_sampling
 from dimrec.train.neighbours import Neighbours
 from dimrec.train.spark.matrix import SparkWindow
 
@@ -69,31 +67,24 @@ def scaled_entries(
 ) -> tuple[DataFrame, int, int]:
     """``user, idx, v``: the kept entries scaled (and for finite γ sampled) the DIMSUM
     way; the number of items whose entries are sampled; and the fraction bits of their
-    sums (:func:`~dimrec.train.dimsum.fixed_point_bits`)."""
-    norms = window.norms
-    scale = np.minimum(norms, gamma)
-    scale[scale == 0] = 1.0
-    with np.errstate(divide="ignore"):
-        probability = (
-            np.minimum(1.0, gamma / norms) if math.isfinite(gamma) else np.ones(len(norms))
-        )
+    sums (:func:`~dimrec.train.dimsum.column_sampling`, as the local engine)."""
+    columns = column_sampling(window.norms, gamma)
     table = pa.table(
         {
             "item": window.items,
-            "idx": pa.array(np.arange(len(norms), dtype=np.int32)),
-            "scale": pa.array(scale),
-            "p": pa.array(probability),
+            "idx": pa.array(np.arange(len(window.norms), dtype=np.int32)),
+            "scale": pa.array(columns.scale),
+            "p": pa.array(columns.probability),
         }
     )
     items = F.broadcast(session.createDataFrame(table))
     entries = window.entries.join(items, "item")
-    sampled = int(np.count_nonzero(probability < 1.0))
-    if sampled:
+    if columns.sampled_items:
         entries = entries.where(
             (F.col("p") >= 1.0) | (uniform_draw(seed, "user", "item") < F.col("p"))
         )
     scaled = entries.select("user", "idx", (F.col("score") / F.col("scale")).alias("v"))
-    return scaled, sampled, fixed_point_bits(norms, scale)
+    return scaled, columns.sampled_items, columns.bits
 
 
 def _pair_terms(scaled: DataFrame, n_items: int) -> DataFrame:
