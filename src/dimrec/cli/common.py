@@ -70,12 +70,11 @@ def resolve_days(
     return dates.window(init, end, anchor)
 
 
-@contextlib.contextmanager
-def step_progress() -> Iterator[StepProgress]:
-    """A Rich progress bar per step on stderr (nothing when stderr is not a terminal);
-    yields the ``progress(step, done, total)`` callback the pipeline functions take."""
-    bars = Progress(
-        TextColumn("{task.description}"),
+def progress_bars(description: str = "{task.description}") -> Progress:
+    """Rich progress bars on stderr that vanish when done (nothing when stderr is not a
+    terminal), each labelled by ``description``."""
+    return Progress(
+        TextColumn(description),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -83,6 +82,13 @@ def step_progress() -> Iterator[StepProgress]:
         transient=True,
         disable=not console_err.is_terminal,
     )
+
+
+@contextlib.contextmanager
+def step_progress() -> Iterator[StepProgress]:
+    """A Rich progress bar per step on stderr (nothing when stderr is not a terminal);
+    yields the ``progress(step, done, total)`` callback the pipeline functions take."""
+    bars = progress_bars()
     tasks: dict[str, Any] = {}
 
     def update(step: str, done: int, total: int) -> None:

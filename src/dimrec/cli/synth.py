@@ -9,11 +9,10 @@ from typing import Annotated
 
 import typer
 from rich import box
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 
 from dimrec import dates
-from dimrec.cli.common import console, console_err, settings_of
+from dimrec.cli.common import console, progress_bars, settings_of
 from dimrec.config import Settings
 from dimrec.errors import InvalidInputError
 from dimrec.synth import FORMATS, SIZES, SynthSummary, generate
@@ -132,15 +131,7 @@ def default_out(settings: Settings) -> str:
 @contextlib.contextmanager
 def _progress_bar(total: int) -> Iterator[Callable[[dt.date], None]]:
     """A Rich progress bar over the days, on stderr (nothing when it is not a terminal)."""
-    bar = Progress(
-        TextColumn("synth {task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console_err,
-        transient=True,
-        disable=not console_err.is_terminal,
-    )
+    bar = progress_bars("synth {task.description}")
     task = bar.add_task("", total=total)
 
     def advance(day: dt.date) -> None:
