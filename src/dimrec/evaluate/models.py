@@ -19,7 +19,6 @@ import importlib
 import logging
 import time
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -30,15 +29,13 @@ import scipy.sparse as sp
 from dimrec.errors import DataError, EngineError
 from dimrec.evaluate.interactions import Interactions
 from dimrec.evaluate.scoring import similarity_matrix
-from dimrec.train.neighbours import Neighbours
+from dimrec.train.algorithms import kernel, local_neighbours
 from dimrec.train.params import TrainParams
-from dimrec.train.weighting import apply_weighting
 
 log = logging.getLogger(__name__)
 
 Kind = Literal["dimrec", "popularity", "implicit-cosine", "implicit-bm25"]
 KINDS: tuple[Kind, ...] = ("dimrec", "popularity", "implicit-cosine", "implicit-bm25")
-Kernel = Callable[..., Neighbours]
 
 
 @dataclass(frozen=True)
@@ -135,35 +132,15 @@ def _popularity(full: sp.csr_matrix) -> npt.NDArray[np.int64]:
     return present[order].astype(np.int64)
 
 
-def kernel(algorithm: str) -> Kernel:
-    """The training kernel of ``algorithm``: ``f(matrix, params, *, threads, progress)``."""
-    names = {
-        "exact": ("dimrec.train.local", "compute_neighbours"),
-        "dimsum": ("dimrec.train.local", "compute_neighbours"),
-        "rp3beta": ("dimrec.train.rp3beta", "compute_rp3beta_neighbours"),
-        "ease": ("dimrec.train.ease", "compute_ease_neighbours"),
-    }
-    if algorithm not in names:
-        raise EngineError(f"no training kernel for algorithm {algorithm!r}")
-    module, name = names[algorithm]
-    found = getattr(importlib.import_module(module), name, None)
-    if found is None:
-        raise EngineError(f"the {algorithm} kernel ({module}.{name}) is not available")
-    result: Kernel = found
-    return result
-
-
 def build(kind: Kind, config: Config, wm: WindowMatrix, *, threads: int = 0) -> Built:
     """Fit ``kind`` on the window matrix; similarity mapped back to evaluation codes."""
     if kind == "popularity":
         return Built(None, wm.popular, 0.0, 0)
     if kind == "dimrec":
         p = config.params
-        compute = kernel(p.algorithm)
-        _warm_up(p, compute)
+        _warm_up(p)
         start = time.perf_counter()
-        matrix = apply_weighting(wm.matrix, p.weighting)
-        neighbours = compute(matrix, p, threads=threads)
+        neighbours = local_neighbours(wm.matrix, p, threads=threads)
         seconds = time.perf_counter() - start
         local = similarity_matrix(neighbours, wm.matrix.shape[1])
     else:
@@ -177,13 +154,13 @@ def build(kind: Kind, config: Config, wm: WindowMatrix, *, threads: int = 0) -> 
 _WARM: set[str] = set()
 
 
-def _warm_up(params: TrainParams, compute: Kernel) -> None:
+def _warm_up(params: TrainParams) -> None:
     """Run a kernel once on a tiny matrix, so compiled kernels (Numba) are not timed
     compiling."""
     if params.algorithm in _WARM:
         return
     tiny = sp.csr_matrix(np.array([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0], [1.0, 0.0, 1.0]]))
-    compute(tiny, params.model_copy(update={"top_k": 2}), threads=1)
+    kernel(params.algorithm)(tiny, params.model_copy(update={"top_k": 2}), threads=1)
     _WARM.add(params.algorithm)
 
 

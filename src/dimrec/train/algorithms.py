@@ -1,0 +1,59 @@
+"""The local kernels by algorithm: a window matrix (users × items, columns in item id order)
+reweighted by ``params.weighting``, then each item's top-K neighbours by ``params.algorithm``.
+The local engine trains with it and evaluation fits its dimrec models with it."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+import scipy.sparse as sp
+
+from dimrec.errors import EngineError
+from dimrec.train.engine import Progress
+from dimrec.train.neighbours import Neighbours
+from dimrec.train.params import TrainParams
+from dimrec.train.weighting import apply_weighting
+
+#: A kernel: ``f(matrix, params, *, threads, progress)`` → every item's top-K neighbours.
+Kernel = Callable[..., Neighbours]
+
+#: Each algorithm's kernel, imported only when used (rp3beta and ease need more memory).
+_KERNELS = {
+    "exact": ("dimrec.train.local", "compute_neighbours"),
+    "dimsum": ("dimrec.train.local", "compute_neighbours"),
+    "rp3beta": ("dimrec.train.rp3beta", "compute_rp3beta_neighbours"),
+    "ease": ("dimrec.train.ease", "compute_ease_neighbours"),
+}
+
+
+def kernel(algorithm: str) -> Kernel:
+    """The local kernel of ``algorithm``; EngineError when there is none."""
+    if algorithm not in _KERNELS:
+        raise EngineError(f"the local engine has no kernel for algorithm {algorithm!r}")
+    module_name, name = _KERNELS[algorithm]
+    try:
+        found = getattr(importlib.import_module(module_name), name, None)
+    except ModuleNotFoundError:
+        found = None
+    if found is None:
+        raise EngineError(f"the {algorithm} kernel ({module_name}.{name}) is not available")
+    result: Kernel = found
+    return result
+
+
+def local_neighbours(
+    matrix: sp.csr_matrix,
+    params: TrainParams,
+    *,
+    threads: int = 0,
+    progress: Progress | None = None,
+    timings: dict[str, float] | None = None,
+) -> Neighbours:
+    """Every item's top ``params.top_k`` neighbours of ``matrix`` reweighted by
+    ``params.weighting``. ``timings`` receives the cosine kernel's step timings."""
+    compute = kernel(params.algorithm)
+    weighted = apply_weighting(matrix, params.weighting)
+    if params.algorithm in ("exact", "dimsum"):
+        return compute(weighted, params, threads=threads, progress=progress, timings=timings)
+    return compute(weighted, params, threads=threads, progress=progress)
