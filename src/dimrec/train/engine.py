@@ -29,6 +29,7 @@ from typing import Protocol
 
 import pyarrow as pa
 
+from dimrec.errors import DataError
 from dimrec.train.params import TrainParams
 
 #: Called as progress(done, total) during long steps.
@@ -57,3 +58,32 @@ class Engine(Protocol):
     ) -> TrainResult:
         """Train on the given daily profile files (fsspec URLs). Raises DataError when
         nothing is left to train on."""
+
+
+def no_profiles_error(n_files: int) -> DataError:
+    """What every engine raises when the window's files hold no profile (step 1)."""
+    return DataError(
+        f"the window's {n_files} day(s) hold no profiles; "
+        "check that the export found events for those days"
+    )
+
+
+def no_user_kept_error(min_items: int, max_items: int, users_total: int) -> DataError:
+    """What every engine raises when the user filter (step 3) leaves nobody."""
+    return DataError(
+        f"no user of the window has between min_items={min_items} and "
+        f"max_items={max_items} distinct items ({users_total} users were all left "
+        "out); widen the window or the item limits"
+    )
+
+
+def window_counts(
+    *, profiles: int, users_total: int, users_kept: int, items: int
+) -> dict[str, int]:
+    """The window's part of ``TrainResult.counts``: profiles, users, users_dropped, items."""
+    return {
+        "profiles": profiles,
+        "users": users_kept,
+        "users_dropped": users_total - users_kept,
+        "items": items,
+    }

@@ -32,6 +32,7 @@ from dimrec.errors import DataError
 from dimrec.fsio import url_to_fs
 from dimrec.model import popularity_table
 from dimrec.train.decay import file_decay_factors
+from dimrec.train.engine import no_profiles_error, no_user_kept_error, window_counts
 
 log = logging.getLogger(__name__)
 
@@ -105,10 +106,7 @@ def build_matrix(
             con, "SELECT coalesce(sum(rows), 0)::BIGINT, count(*) FROM summed"
         )
         if pairs == 0:
-            raise DataError(
-                f"the window's {len(profile_urls)} day(s) hold no profiles; "
-                "check that the export found events for those days"
-            )
+            raise no_profiles_error(len(profile_urls))
         popular = _arrow(
             con, "SELECT item, sum(score) AS score, count(*) AS users FROM summed GROUP BY item"
         )
@@ -125,11 +123,7 @@ def build_matrix(
             con, 'SELECT (SELECT count(DISTINCT "user") FROM summed), count(*) FROM kept'
         )
         if users_kept == 0:
-            raise DataError(
-                f"no user of the window has between min_items={min_items} and "
-                f"max_items={max_items} distinct items ({users_total} users were all left "
-                "out); widen the window or the item limits"
-            )
+            raise no_user_kept_error(min_items, max_items, users_total)
         _run(
             con,
             """
@@ -156,12 +150,9 @@ def build_matrix(
     indptr = np.zeros(users_kept + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=users_kept), out=indptr[1:])
     matrix = sp.csr_matrix((data, cols, indptr), shape=(users_kept, n_items))
-    counts = {
-        "profiles": profiles,
-        "users": users_kept,
-        "users_dropped": users_total - users_kept,
-        "items": n_items,
-    }
+    counts = window_counts(
+        profiles=profiles, users_total=users_total, users_kept=users_kept, items=n_items
+    )
     log.info(
         "window matrix: %d users × %d items, %d entries (%d users left out)",
         users_kept,

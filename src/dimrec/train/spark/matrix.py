@@ -29,6 +29,7 @@ from pyspark.sql import functions as F
 
 from dimrec.errors import DataError
 from dimrec.model import popularity_table
+from dimrec.train.engine import no_profiles_error, no_user_kept_error, window_counts
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +81,7 @@ def window_matrix(
     )
     if per_item.num_rows == 0:
         summed.unpersist()
-        raise DataError(
-            f"the window's {n_files} day(s) hold no profiles; "
-            "check that the export found events for those days"
-        )
+        raise no_profiles_error(n_files)
     popularity = popularity_table(
         per_item.column("item"),
         per_item.column("score").to_numpy(),
@@ -102,11 +100,7 @@ def window_matrix(
     users_total, users_kept = int(tally["total"]), int(tally["kept"] or 0)
     if users_kept == 0:
         summed.unpersist()
-        raise DataError(
-            f"no user of the window has between min_items={min_items} and "
-            f"max_items={max_items} distinct items ({users_total} users were all left "
-            "out); widen the window or the item limits"
-        )
+        raise no_user_kept_error(min_items, max_items, users_total)
 
     kept = per_user.where(passes).select("user")
     entries = (
@@ -134,12 +128,9 @@ def window_matrix(
         )
     items = stats.column("item").combine_chunks()
     norms = np.sqrt(stats.column("squares").to_numpy())
-    counts = {
-        "profiles": profiles_read,
-        "users": users_kept,
-        "users_dropped": users_total - users_kept,
-        "items": len(items),
-    }
+    counts = window_counts(
+        profiles=profiles_read, users_total=users_total, users_kept=users_kept, items=len(items)
+    )
     log.info(
         "window matrix: %d users × %d items (%d users left out)",
         users_kept,
