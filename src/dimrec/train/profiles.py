@@ -130,7 +130,7 @@ def prepare_day(
         )
         rows = profiles.read(day).num_rows
         return PreparedDay(day, 0, rows, True, time.perf_counter() - start)
-    source = _fingerprint(events, day)
+    source = fingerprint(events, day)
     table = events.read(day)
     result = profile_scores(table, weights, day=day)
     profiles.write(day, result)
@@ -140,7 +140,7 @@ def prepare_day(
         "rows": {"events": table.num_rows, "profiles": result.num_rows},
         "prepared_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
-    atomic_write_bytes(profiles.fs, _sidecar_path(profiles, day), _dump(sidecar))
+    atomic_write_bytes(profiles.fs, sidecar_path(profiles, day), dump_sidecar(sidecar))
     seconds = time.perf_counter() - start
     log.info(
         "prepared %s: %d events → %d profiles in %.3fs",
@@ -174,7 +174,7 @@ def _current_sidecar(
     sidecar = _read_sidecar(profiles, day)
     if sidecar is None or _weights_of(sidecar) != _as_floats(weights):
         return None
-    if events.exists(day) and sidecar.get("events") != _fingerprint(events, day):
+    if events.exists(day) and sidecar.get("events") != fingerprint(events, day):
         return None  # exported again since
     return sidecar  # when the events were pruned, the profiles are all there is: current
 
@@ -189,7 +189,7 @@ def _as_floats(weights: Mapping[str, Any]) -> dict[str, float]:
     return {str(k): float(v) for k, v in weights.items()}
 
 
-def _fingerprint(events: DayPartitions, day: dt.date) -> dict[str, Any]:
+def fingerprint(events: DayPartitions, day: dt.date) -> dict[str, Any]:
     """Size and modification time of the day's events file: they change when it is rewritten."""
     path = events.path(day)
     size = int(events.fs.info(path)["size"])
@@ -200,12 +200,13 @@ def _fingerprint(events: DayPartitions, day: dt.date) -> dict[str, Any]:
     return {"size": size, "modified": modified}
 
 
-def _sidecar_path(profiles: DayPartitions, day: dt.date) -> str:
+def sidecar_path(profiles: DayPartitions, day: dt.date) -> str:
+    """Where the day's record of how its profiles were made lives (beside the partition)."""
     return join(profiles.path(day).rpartition("/")[0], SIDECAR)
 
 
 def _read_sidecar(profiles: DayPartitions, day: dt.date) -> dict[str, Any] | None:
-    path = _sidecar_path(profiles, day)
+    path = sidecar_path(profiles, day)
     if not profiles.fs.exists(path):
         return None
     try:
@@ -216,5 +217,6 @@ def _read_sidecar(profiles: DayPartitions, day: dt.date) -> dict[str, Any] | Non
     return data if isinstance(data, dict) else None
 
 
-def _dump(data: dict[str, Any]) -> bytes:
+def dump_sidecar(data: dict[str, Any]) -> bytes:
+    """The record as written: sorted, indented JSON (stable bytes for the same record)."""
     return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()

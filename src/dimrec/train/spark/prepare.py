@@ -28,11 +28,11 @@ from dimrec.logs import log_context
 from dimrec.partitions import EVENTS_SCHEMA, PROFILES_SCHEMA, DayPartitions
 from dimrec.train.profiles import (  # the record's format has one owner: profiles.py
     PreparedDay,
-    _dump,
-    _fingerprint,
-    _sidecar_path,
+    dump_sidecar,
+    fingerprint,
     is_current,
     prepare_day,
+    sidecar_path,
 )
 from dimrec.train.spark.session import get_session, read_parquet_files
 
@@ -87,7 +87,7 @@ def _compute(
     already: int,
 ) -> dict[dt.date, PreparedDay]:
     start = time.perf_counter()
-    sources = {day: _fingerprint(events, day) for day in days}  # before reading, as locally
+    sources = {day: fingerprint(events, day) for day in days}  # before reading, as locally
     frame = _read_days(session, events, days)
     weight = F.lit(None).cast("double")
     for action in sorted(weights, reverse=True):
@@ -119,7 +119,7 @@ def _compute(
                 "rows": {"events": n_events, "profiles": table.num_rows},
                 "prepared_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             }
-            atomic_write_bytes(profiles.fs, _sidecar_path(profiles, day), _dump(sidecar))
+            atomic_write_bytes(profiles.fs, sidecar_path(profiles, day), dump_sidecar(sidecar))
             seconds = time.perf_counter() - start
             start = time.perf_counter()
             log.info(
