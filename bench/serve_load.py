@@ -47,7 +47,8 @@ import numpy as np
 import psutil
 
 from dimrec.config import WeightsSettings
-from dimrec.publish.store import Entry, Store, open_store
+from dimrec.publish.base import Entry, Store
+from dimrec.publish.stores import open_store
 
 ROOT = Path(__file__).resolve().parents[1]
 LUA = Path(__file__).with_suffix(".lua")

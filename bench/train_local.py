@@ -211,8 +211,8 @@ def run_sparse_dot_topn(matrix: sp.csr_matrix, k: int) -> Lists:
 
 
 def run_dimrec(matrix: sp.csr_matrix, k: int, algorithm: str, threshold: float) -> Lists:
-    from dimrec.train.local import compute_neighbours
-    from dimrec.train.params import TrainParams
+    from dimrec.params import TrainParams
+    from dimrec.train.local.cosine import compute_neighbours
 
     params = TrainParams(algorithm=algorithm, threshold=threshold, top_k=k)  # type: ignore[arg-type]
     result = compute_neighbours(matrix, params, threads=THREADS, timings=STEP_TIMINGS)

@@ -157,7 +157,7 @@ def _session(partitions: int, driver_memory: str) -> Any:
 
 
 def run_dimrec(session: Any, url: str, algorithm: str, threshold: float) -> tuple[Any, dict]:
-    from dimrec.train.params import TrainParams
+    from dimrec.params import TrainParams
     from dimrec.train.spark import SparkEngine
 
     params = TrainParams(algorithm=algorithm, threshold=threshold, top_k=TOP_K, **NO_FILTER)
@@ -167,8 +167,8 @@ def run_dimrec(session: Any, url: str, algorithm: str, threshold: float) -> tupl
 
 
 def run_local(url: str, algorithm: str, threshold: float) -> tuple[Any, dict]:
-    from dimrec.train.local_engine import LocalEngine
-    from dimrec.train.params import TrainParams
+    from dimrec.params import TrainParams
+    from dimrec.train.local.engine import LocalEngine
 
     params = TrainParams(algorithm=algorithm, threshold=threshold, top_k=TOP_K, **NO_FILTER)
     result = LocalEngine(threads=2).train([url], params)

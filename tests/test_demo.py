@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from dimrec.model import list_versions
-from dimrec.publish.store import open_store
+from dimrec.publish.stores import open_store
 
 
 @pytest.mark.slow

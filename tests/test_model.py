@@ -11,6 +11,7 @@ import pytest
 from dimrec import model
 from dimrec.errors import IntegrityError, MissingDataError
 from dimrec.train.neighbours import Neighbours
+from model_helpers import training
 
 
 def _write(root: str, version: str | None = None) -> model.Model:
@@ -21,7 +22,7 @@ def _write(root: str, version: str | None = None) -> model.Model:
         root,
         neighbours=pairs.to_table(items),
         popularity=popularity,
-        manifest={"algorithm": "exact", "counts": {"items": 3}},
+        training=training(items=3),
         version=version,
     )
 
@@ -34,7 +35,7 @@ def test_round_trip_and_order(tmp_path: Path) -> None:
     assert table[0] == {"item": "a", "neighbour": "b", "similarity": 0.9}
     assert [r["item"] for r in table] == ["a", "a", "b", "c"]
     assert loaded.popularity().column("item").to_pylist() == ["c", "b", "a"]
-    assert loaded.manifest["files"]["neighbours.parquet"]["rows"] == 4
+    assert loaded.manifest.files["neighbours.parquet"].rows == 4
 
 
 def test_corrupted_file_is_refused(tmp_path: Path) -> None:

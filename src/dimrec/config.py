@@ -21,7 +21,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from dimrec.errors import ConfigError
+from dimrec.errors import ConfigError, describe_validation
+from dimrec.params import EngineName, ModelParams, TrainParams, train_params
 
 Action = Literal["browse", "basket", "purchase"]
 ACTIONS: tuple[Action, ...] = ("browse", "basket", "purchase")
@@ -119,38 +120,21 @@ class WeightsSettings(Section):
         return {"browse": self.browse, "basket": self.basket, "purchase": self.purchase}
 
 
-class TrainSettings(Section):
+class TrainSettings(ModelParams):
+    """``[train]``: the training parameters (:class:`dimrec.params.ModelParams`: algorithm,
+    threshold, top_k, user filter, ...) and the window, engine and threads of a run."""
+
     days_init: int = Field(30, ge=0)
     days_end: int = Field(1, ge=0)
-    algorithm: Literal["exact", "dimsum", "rp3beta", "ease"] = "exact"
-    threshold: float = Field(0.1, ge=0, le=1)
-    top_k: int = Field(100, ge=1)
-    engine: Literal["local", "spark"] = "local"
-    min_items: int = Field(2, ge=1)
-    max_items: int = Field(100, ge=1)
-    seed: int = 42
-    rp3_alpha: float = Field(1.0, gt=0)
-    """rp3beta: exponent applied to each transition probability."""
-    rp3_beta: float = Field(0.6, ge=0)
-    """rp3beta: a neighbour's score is divided by its popularity ** beta."""
-    ease_lambda: float = Field(200.0, gt=0)
-    """ease: L2 penalty λ on the diagonal of XᵀX."""
-    ease_max_items: int = Field(30_000, ge=1)
-    """ease: most items it accepts (dense items × items inverse)."""
-    weighting: Literal["none", "bm25", "tfidf"] = "none"
-    """Reweight the user × item matrix before the similarity: none, bm25 or tfidf."""
-    half_life_days: float | None = Field(None, gt=0)
-    """Time decay: halve a day's profile scores every this many days of age (None: off)."""
+    engine: EngineName = "local"
     allow_missing: bool = False
     threads: int = Field(0, ge=0)
     """Threads for the local engine; 0 means one per core."""
 
     @model_validator(mode="after")
-    def _check_ranges(self) -> TrainSettings:
+    def _check_window(self) -> TrainSettings:
         if self.days_end > self.days_init:
             raise ValueError("train.days_end must not be greater than train.days_init")
-        if self.min_items > self.max_items:
-            raise ValueError("train.min_items must not be greater than train.max_items")
         return self
 
 
@@ -218,6 +202,11 @@ class Settings(BaseSettings):
     serve: ServeSettings = Field(default_factory=ServeSettings)
     queue: QueueSettings = Field(default_factory=QueueSettings)
 
+    def train_params(self, **overrides: object) -> TrainParams:
+        """The training parameters of ``[train]`` and ``[weights]`` with ``overrides`` (None
+        values ignored); InvalidInputError names each bad one."""
+        return train_params(self.train.model_dump(), self.weights.as_dict(), **overrides)
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -251,9 +240,7 @@ def load_settings(path: str | Path | None = None, **overrides: object) -> Settin
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = describe_validation(exc)
         raise ConfigError(f"invalid settings ({toml_path}): {problems}") from None
     finally:
         _CONFIG_FILE.clear()

@@ -7,6 +7,12 @@ translate them to exit codes (CLI) and HTTP statuses (API); nothing below them d
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 
 class DimrecError(Exception):
     """Base of every error dimrec raises on purpose."""
@@ -76,3 +82,32 @@ class EngineError(DimrecError):
     """A training engine (local or Spark) failed or is not available."""
 
     exit_code = 7
+
+
+#: Fields whose values are never repeated in a message.
+_SECRET_FIELDS = frozenset({"token", "password"})
+
+
+def describe_validation(exc: ValidationError, *, hints: Mapping[str, str] | None = None) -> str:
+    """A pydantic validation error as one line: ``field=value: problem (hint)`` for each
+    problem, joined by "; ". The value is shown when it is a plain value (not a secret, a
+    table or a list); ``hints`` add what a bad value of a field means."""
+    problems = []
+    for error in exc.errors():
+        location = [str(part) for part in error["loc"]]
+        field = ".".join(location)
+        message = error["msg"].removeprefix("Value error, ")
+        if not field:
+            problems.append(message)
+            continue
+        value = error.get("input")
+        shown = (
+            f"={value!r}"
+            if isinstance(value, str | int | float | bool)
+            and location[-1] not in _SECRET_FIELDS
+            and len(repr(value)) <= 80
+            else ""
+        )
+        hint = (hints or {}).get(location[-1])
+        problems.append(f"{field}{shown}: {message}" + (f" ({hint})" if hint else ""))
+    return "; ".join(problems)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import importlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,18 +20,20 @@ from typing import TYPE_CHECKING
 
 from dimrec import dates, partitions
 from dimrec.config import Settings
-from dimrec.errors import EngineError, InvalidInputError, MissingDataError
+from dimrec.errors import MissingDataError
 from dimrec.export import ExportSummary, export_range, open_warehouse
 from dimrec.fsio import atomic_write_bytes, url_to_fs
 from dimrec.logs import log_context, timed
 from dimrec.model import Model, load_model, new_version
+from dimrec.params import TrainParams
 from dimrec.publish import publisher
+from dimrec.publish.base import Store, VersionInfo
 from dimrec.publish.publisher import HiddenChange, PublishSummary
-from dimrec.publish.store import Store, VersionInfo, open_store
-from dimrec.train.engines import ENGINES, open_engine
-from dimrec.train.params import TrainParams
+from dimrec.publish.stores import open_store
+from dimrec.train.base import check_supported
+from dimrec.train.engines import check_engine_name, open_engine, spark_prepare
 from dimrec.train.profiles import PreparedDay, prepare_day
-from dimrec.train.stage import Window, check_window, train_model, validated_params
+from dimrec.train.stage import Window, check_window, train_model
 
 if TYPE_CHECKING:  # evaluation loads only when evaluate or tune runs (it is heavy)
     from dimrec.evaluate.datasets import DataSpec
@@ -114,8 +115,7 @@ def prepare_days(
     ``force``), with ``weights`` (default ``settings.weights``), on ``engine`` (default
     ``settings.train.engine``: local, or spark for large days). Checks first that every day
     has events (or, without ``force``, profiles already), naming those that do not."""
-    if engine not in (None, *ENGINES):
-        raise InvalidInputError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    check_engine_name(engine)
     events = partitions.events(settings.paths.events_url())
     profiles = partitions.profiles(settings.paths.profiles_url())
     weights = dict(weights) if weights is not None else settings.weights.as_dict()
@@ -126,7 +126,7 @@ def prepare_days(
             f"no events for {named} under {events.url}; export them first (`dimrec export`)"
         )
     if (engine or settings.train.engine) == "spark":
-        spark = _spark_prepare()
+        spark = spark_prepare()
         step = _step(progress, "prepare")
         return PrepareSummary(
             tuple(spark(settings, days, force=force, weights=weights, progress=step))
@@ -140,27 +140,7 @@ def prepare_days(
     return PrepareSummary(tuple(results))
 
 
-def _spark_prepare() -> Callable[..., Sequence[PreparedDay]]:
-    """``dimrec.train.spark.prepare_days_spark``, imported only when asked for (pyspark)."""
-    try:
-        module = importlib.import_module("dimrec.train.spark")
-    except ModuleNotFoundError as exc:
-        raise EngineError(
-            f"preparing on Spark needs pyspark ({exc.name} is not installed); install the "
-            "spark extra (`uv sync --extra spark` or `pip install 'dimrec[spark]'`) or "
-            "prepare with --engine local"
-        ) from None
-    prepare: Callable[..., Sequence[PreparedDay]] = module.prepare_days_spark
-    return prepare
-
-
 # ── train: profiles → models/<version> ─────────────────────────────────────────────────────
-
-
-def train_params(settings: Settings, **overrides: object) -> TrainParams:
-    """Training parameters from the settings with ``overrides`` (None values ignored);
-    InvalidInputError names each bad one (threshold outside [0, 1], top_k < 1, ...)."""
-    return validated_params(settings, **overrides)
 
 
 def train(
@@ -182,7 +162,7 @@ def train(
     no data, missing days (unless ``allow_missing``), bad parameters, nothing left after the
     user filter — each before anything is written to ``models/``.
     """
-    params = params if params is not None else train_params(settings)
+    params = params if params is not None else settings.train_params()
     window = Window.resolve(
         settings.train.days_init if days_init is None else days_init,
         settings.train.days_end if days_end is None else days_end,
@@ -190,6 +170,7 @@ def train(
     )
     allow = settings.train.allow_missing if allow_missing is None else allow_missing
     trainer = open_engine(engine or settings.train.engine, settings)
+    check_supported(trainer, params)
     events = partitions.events(settings.paths.events_url())
     profiles = partitions.profiles(settings.paths.profiles_url())
     available = [d for d in window.days if events.exists(d) or profiles.exists(d)]
@@ -339,7 +320,7 @@ def evaluate(
     data = data or DataSpec()
     split = split or SplitSpec()
     events = _evaluation_events(settings, data, split, window_days)
-    params = train_params(settings)
+    params = settings.train_params()
     if half_life_days is not None:
         params = params.model_copy(update={"half_life_days": half_life_days})
     base = EvalConfig(params, window_days)
@@ -402,7 +383,7 @@ def tune(
     result = tune_systems(
         events,
         split.make(events),
-        base=EvalConfig(train_params(settings)),
+        base=EvalConfig(settings.train_params()),
         grid=grid,
         dataset=data.name(),
         mode=mode,

@@ -15,7 +15,7 @@ from dimrec.evaluate.models import Config
 from dimrec.evaluate.runner import evaluate
 from dimrec.evaluate.split import SplitSpec
 from dimrec.evaluate.systems import parse_systems
-from dimrec.train.params import TrainParams
+from dimrec.params import TrainParams
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 

@@ -12,7 +12,7 @@ from dimrec.evaluate.models import Config, implicit_available
 from dimrec.evaluate.runner import Candidate, evaluate
 from dimrec.evaluate.split import TimeSplit
 from dimrec.evaluate.systems import DEFAULT_SYSTEMS, parse_system, parse_systems
-from dimrec.train.params import TrainParams
+from dimrec.params import TrainParams
 
 SYSTEMS = [
     Candidate("exact", "dimrec", Config(TrainParams(algorithm="exact"))),

@@ -10,7 +10,7 @@ import pytest
 import scipy.sparse as sp
 
 from dimrec.evaluate.scoring import cap_lists, recommend, similarity_matrix
-from dimrec.publish.store import Entry
+from dimrec.publish.base import Entry
 from dimrec.serve.index import build_index
 from dimrec.serve.scoring import ServingState
 from dimrec.serve.scoring import recommend as serve_recommend

@@ -23,7 +23,7 @@ from dimrec import partitions
 from dimrec.config import Settings
 from dimrec.errors import ConfigError, MissingDataError, SchemaError
 from dimrec.export import export_range, open_warehouse
-from dimrec.export.bigquery_warehouse import BigQueryWarehouse
+from dimrec.export.bigquery import BigQueryWarehouse
 
 DAY = dt.date(2026, 11, 20)
 DATASET = "my-shop-project.analytics_123456"

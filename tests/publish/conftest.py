@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from dimrec.publish.store import Store, open_store
+from dimrec.publish.base import Store
+from dimrec.publish.stores import open_store
 
 BACKENDS = ["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis)]
 

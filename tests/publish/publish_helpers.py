@@ -10,6 +10,7 @@ import pyarrow as pa
 
 from dimrec import model
 from dimrec.model import Model
+from model_helpers import training
 
 T0 = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 
@@ -42,7 +43,7 @@ def write_lists(
         models_url,
         neighbours=table,
         popularity=pop,
-        manifest={"algorithm": "exact", "counts": {"items": len(lists)}},
+        training=training(items=len(lists)),
         version=version_at(minute),
     )
 
@@ -69,7 +70,7 @@ def write_banded(models_url: str, items: int, neighbours: int, band: int, *, min
         models_url,
         neighbours=table,
         popularity=pop,
-        manifest={"algorithm": "exact", "band": band},
+        training=training(),
         version=version_at(minute),
     )
 

@@ -11,7 +11,8 @@ from dimrec.config import StoreSettings
 from dimrec.errors import VersionNotFoundError
 from dimrec.model import load_model
 from dimrec.publish import publisher
-from dimrec.publish.store import Store, open_store
+from dimrec.publish.base import Store
+from dimrec.publish.stores import open_store
 
 ITEMS = 5000
 NEIGHBOURS = 20

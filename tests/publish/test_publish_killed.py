@@ -16,7 +16,7 @@ from publish_helpers import band_of, write_banded
 from dimrec.config import StoreSettings
 from dimrec.model import load_model
 from dimrec.publish import publisher
-from dimrec.publish.store import open_store
+from dimrec.publish.stores import open_store
 
 ITEMS = 5000  # three write batches of at most 2000
 NEIGHBOURS = 10

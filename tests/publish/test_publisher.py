@@ -15,8 +15,9 @@ from dimrec.config import StoreSettings
 from dimrec.errors import IntegrityError, MissingDataError, PublishRefusedError
 from dimrec.model import NEIGHBOURS, NEIGHBOURS_SCHEMA, load_model, popularity_table, write_model
 from dimrec.publish import publisher
+from dimrec.publish.base import Entry, Store
 from dimrec.publish.memory import MemoryStore
-from dimrec.publish.store import Entry, Store
+from model_helpers import training
 
 LISTS = {
     "a": [("b", 0.875), ("c", 0.5), ("d", 0.25), ("e", 0.125)],
@@ -60,10 +61,7 @@ def test_publish_writes_every_list_best_first(store: Store, tmp_path: Path) -> N
     }
     assert store.popularity(model.version, 2) == [("a", 12.0), ("c", 7.5)]
     [info] = store.versions()
-    assert (
-        info.manifest["files"][NEIGHBOURS]["sha256"]
-        == model.manifest["files"][NEIGHBOURS]["sha256"]
-    )
+    assert info.manifest["files"][NEIGHBOURS]["sha256"] == model.manifest.files[NEIGHBOURS].sha256
 
 
 def test_lists_are_capped_at_sim_cap(store: Store, tmp_path: Path) -> None:
@@ -81,7 +79,7 @@ def test_an_unsorted_table_is_published_best_first(store: Store, tmp_path: Path)
         str(tmp_path),
         neighbours=table,
         popularity=popularity_table([], [], []),
-        manifest={},
+        training=training(),
         version=version_at(1),
     )
     publish(store, tmp_path, sim_cap=2)
@@ -227,9 +225,10 @@ def test_a_failed_verification_keeps_the_current_version(
 
 def test_a_manifest_row_count_mismatch_is_refused(store: Store, tmp_path: Path) -> None:
     model = write_lists(str(tmp_path), LISTS, minute=1)
-    files = {**model.manifest["files"]}
-    files[NEIGHBOURS] = {**files[NEIGHBOURS], "rows": 99}
-    lying = dataclasses.replace(model, manifest={**model.manifest, "files": files})
+    files = {**model.manifest.files}
+    files[NEIGHBOURS] = files[NEIGHBOURS].model_copy(update={"rows": 99})
+    manifest = model.manifest.model_copy(update={"files": files})
+    lying = dataclasses.replace(model, manifest=manifest)
     with pytest.raises(IntegrityError, match="manifest says 99"):
         publisher.publish_model(store, lying, StoreSettings())
     assert store.versions() == []

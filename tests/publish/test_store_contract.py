@@ -10,7 +10,8 @@ from dimrec.errors import (
     StoreError,
     VersionNotFoundError,
 )
-from dimrec.publish.store import Entry, Store, StoreState, open_store
+from dimrec.publish.base import Entry, Store, StoreState
+from dimrec.publish.stores import open_store
 
 A = Entry("a", ("b", "c"), (0.75, 0.5))
 B = Entry("b", ("a",), (0.75,))

@@ -15,7 +15,7 @@ from dimrec.publish.lists import NeighbourLists
 from dimrec.publish.memory import MemoryStore
 from dimrec.publish.redis import RedisStore
 from dimrec.publish.sqlite import SqliteStore
-from dimrec.publish.store import open_store
+from dimrec.publish.stores import open_store
 from ports import free_port
 
 

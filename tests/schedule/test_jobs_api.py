@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from dimrec.config import Settings
-from dimrec.publish.store import open_store
+from dimrec.publish.stores import open_store
 from dimrec.schedule.queue import JobQueue
 from dimrec.serve.app import create_app
 from serve.serve_helpers import live_server

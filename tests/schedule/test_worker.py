@@ -16,7 +16,7 @@ import pytest
 
 from dimrec import pipeline
 from dimrec.config import Settings, load_settings
-from dimrec.publish.store import open_store
+from dimrec.publish.stores import open_store
 from dimrec.schedule.jobs import FINAL_STATES, JobRecord
 from dimrec.schedule.queue import JobQueue
 from dimrec.serve.app import create_app

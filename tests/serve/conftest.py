@@ -10,7 +10,8 @@ import pytest
 from serve_helpers import live_server
 
 from dimrec.config import Settings
-from dimrec.publish.store import Store, open_store
+from dimrec.publish.base import Store
+from dimrec.publish.stores import open_store
 from dimrec.serve.app import create_app
 
 

@@ -13,7 +13,7 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
-from dimrec.publish.store import Entry, Store
+from dimrec.publish.base import Entry, Store
 from ports import free_port
 
 Lists = Mapping[str, Sequence[tuple[str, float]]]

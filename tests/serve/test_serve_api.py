@@ -10,7 +10,7 @@ import httpx
 import pytest
 from serve_helpers import put_version, served_version, wait_for
 
-from dimrec.publish.store import Store
+from dimrec.publish.base import Store
 from dimrec.serve.schemas import (
     ProblemPublic,
     ReadinessPublic,

@@ -14,7 +14,8 @@ import pytest
 from serve_helpers import put_version, wait_for
 
 from dimrec.config import Settings
-from dimrec.publish.store import Store, open_store
+from dimrec.publish.base import Store
+from dimrec.publish.stores import open_store
 from ports import free_port
 
 pytestmark = pytest.mark.slow  # starts the CLI and two worker processes

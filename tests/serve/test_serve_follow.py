@@ -8,7 +8,7 @@ from typing import Any
 from serve_helpers import put_version
 
 from dimrec.errors import StoreError
-from dimrec.publish.store import Entry, Store
+from dimrec.publish.base import Entry, Store
 from dimrec.serve.follow import StoreFollower
 from dimrec.serve.scoring import recommend
 

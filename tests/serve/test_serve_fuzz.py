@@ -22,7 +22,7 @@ import pytest
 from serve_helpers import live_server, put_version, served_version, wait_for
 
 from dimrec.config import Settings
-from dimrec.publish.store import Store
+from dimrec.publish.base import Store
 from dimrec.serve.app import create_app
 
 pytestmark = pytest.mark.slow

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from dimrec.errors import IntegrityError
-from dimrec.publish.store import Entry
+from dimrec.publish.base import Entry
 from dimrec.serve.index import build_index
 from dimrec.serve.scoring import ServingState, recommend, similar
 

@@ -20,9 +20,10 @@ from spark_helpers import AS_OF, Shop, lists, reference_cosine, shop
 
 from dimrec import partitions
 from dimrec.errors import DataError, EngineError
-from dimrec.train.engine import TrainResult
-from dimrec.train.local_engine import LocalEngine
-from dimrec.train.params import TrainParams, dimsum_gamma
+from dimrec.params import TrainParams
+from dimrec.train.base import TrainResult
+from dimrec.train.dimsum import dimsum_gamma
+from dimrec.train.local.engine import LocalEngine
 
 pytestmark = pytest.mark.spark
 
@@ -210,9 +211,9 @@ def test_dimsum_is_reproducible_on_any_partitioning(
 @pytest.mark.parametrize(
     ("update", "message"),
     [
-        ({"algorithm": "rp3beta"}, "not supported on Spark.*--engine local"),
-        ({"algorithm": "ease"}, "not supported on Spark.*--engine local"),
-        ({"weighting": "bm25"}, "weighting 'bm25' is not supported on Spark"),
+        ({"algorithm": "rp3beta"}, "not supported on the spark engine.*--engine local"),
+        ({"algorithm": "ease"}, "not supported on the spark engine.*--engine local"),
+        ({"weighting": "bm25"}, "weighting 'bm25' is not supported on the spark engine"),
     ],
 )
 def test_unsupported_parameters_are_refused(update: dict[str, Any], message: str) -> None:

@@ -73,17 +73,17 @@ def test_spark_submit_trains_the_same_model_as_local(settings: Settings, tmp_pat
     assert f"from {archive}" in output  # the shipped package, not the checkout
 
     job_model = model.load_model(load_settings(config).paths.models_url())  # checksums verified
-    assert job_model.manifest["engine"] == "spark"
-    assert job_model.manifest["counts"]["pairs"] > 0
+    assert job_model.manifest.engine == "spark"
+    assert job_model.manifest.counts.pairs > 0
     write_events(settings.paths.events_url(), events)
     local = pipeline.train(
         settings,
         days_init=2,
         days_end=1,
         as_of=AS_OF,
-        params=pipeline.train_params(settings, min_items=2, top_k=5),
+        params=settings.train_params(min_items=2, top_k=5),
         engine="local",
     )
     assert job_model.neighbours().equals(local.neighbours())
     assert job_model.popularity().equals(local.popularity())
-    assert job_model.manifest["files"] == local.manifest["files"]
+    assert job_model.manifest.files == local.manifest.files

@@ -24,7 +24,7 @@ def test_the_cli_and_the_pipeline_never_load_pyspark() -> None:
     """Importing every entry point (and the local engine) leaves pyspark unloaded."""
     code = (
         "import sys; import dimrec.cli, dimrec.pipeline, dimrec.spark_job, "
-        "dimrec.train.local_engine, dimrec.serve.app; "
+        "dimrec.train.local.engine, dimrec.serve.app; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pyspark', 'py4j')))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -99,8 +99,8 @@ def test_train_prints_the_model(settings: Settings, capsys: pytest.CaptureFixtur
     assert flat("3 users (0 left out), 3 items") in out
     assert flat("2026-11-19..2026-11-20, 2 day(s)") in out
     assert "similarity" in out  # the timings
-    assert trained.manifest["params"]["top_k"] == 1
-    assert trained.manifest["params"]["algorithm"] == "exact"  # the settings' default
+    assert trained.manifest.params.top_k == 1
+    assert trained.manifest.params.algorithm == "exact"  # the settings' default
 
 
 @pytest.mark.parametrize(
@@ -122,11 +122,11 @@ def test_train_takes_every_algorithm_parameter(
     code, _, err = run(capsys, "train", *WINDOW, "--min-items", "1", *args)
     assert code == 0, err
     trained = model.load_model(settings.paths.models_url())
-    assert params.items() <= trained.manifest["params"].items()
+    assert params.items() <= trained.manifest.params.model_dump().items()
     code, _, err = run(capsys, "train", *WINDOW, "--min-items", "1")
     plain = model.load_model(settings.paths.models_url())
     assert code == 0 and plain.version != trained.version, err
-    assert plain.manifest["files"] != trained.manifest["files"]  # other similarities
+    assert plain.manifest.files != trained.manifest.files  # other similarities
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,8 @@ import scipy.sparse as sp
 from test_rp3beta import assert_same, expected_lists, lists
 
 from dimrec.errors import InvalidInputError
-from dimrec.train import ease
-from dimrec.train.params import TrainParams
+from dimrec.params import TrainParams
+from dimrec.train.local import ease
 
 
 def dense_ease(x: npt.NDArray[np.float64], lam: float) -> npt.NDArray[np.float64]:

@@ -7,9 +7,9 @@ import numpy.typing as npt
 import pytest
 import scipy.sparse as sp
 
-from dimrec.train import rp3beta
+from dimrec.params import TrainParams
+from dimrec.train.local import rp3beta
 from dimrec.train.neighbours import Neighbours
-from dimrec.train.params import TrainParams
 
 
 def lists(n: Neighbours) -> dict[int, list[tuple[int, float]]]:

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from dimrec.train.dimsum import column_norms, fixed_point_bits, scaled_matrix
-from dimrec.train.local import compute_neighbours
+from dimrec.params import TrainParams
+from dimrec.train.dimsum import column_norms, dimsum_gamma, fixed_point_bits, scaled_matrix
+from dimrec.train.local.cosine import compute_neighbours
 from dimrec.train.neighbours import Neighbours
-from dimrec.train.params import TrainParams, dimsum_gamma
 
 SHOP_WEIGHTS = np.array([0.5, 2.0, 6.0])  # browse, basket, purchase
 

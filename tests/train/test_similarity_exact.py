@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dimrec.errors import DataError, InvalidInputError
-from dimrec.train.local import compute_neighbours
+from dimrec.params import TrainParams
+from dimrec.train.local.cosine import compute_neighbours
 from dimrec.train.neighbours import Neighbours
-from dimrec.train.params import TrainParams
 
 # Five items a..e (indices 0..4, in id order) and five users u0..u4:
 #
@@ -239,8 +239,8 @@ def test_exact_lists_are_symmetric_before_the_cut() -> None:
 
 BOUNDS_SCRIPT = """
 import numpy as np, scipy.sparse as sp
-from dimrec.train.local import compute_neighbours
-from dimrec.train.params import TrainParams
+from dimrec.train.local.cosine import compute_neighbours
+from dimrec.params import TrainParams
 rng = np.random.default_rng(0)
 for dense in (np.ones((4, 3)), rng.choice([0.0, 1.0, 2.0], size=(50, 12)), np.eye(5)):
     for top_k in (1, 3, 20):

@@ -12,7 +12,7 @@ from train_helpers import hand_profiles, reference_neighbours, write_events
 from dimrec import pipeline
 from dimrec.config import Settings
 from dimrec.errors import DataError
-from dimrec.train.matrix import build_matrix, decay_factors
+from dimrec.train.local.matrix import build_matrix, decay_factors
 
 AS_OF = dt.date(2026, 6, 11)
 D1, D2, D3 = (AS_OF - dt.timedelta(days=n) for n in (21, 11, 1))  # ages 20, 10, 0 at D3
@@ -34,7 +34,7 @@ def decayed_scores() -> dict[tuple[str, str], float]:
 
 def test_model_is_trained_on_decayed_scores(settings: Settings) -> None:
     write_events(settings, DAYS)
-    params = pipeline.train_params(settings, half_life_days=10.0, min_items=2, max_items=10)
+    params = settings.train_params(half_life_days=10.0, min_items=2, max_items=10)
     model = pipeline.train(
         settings, days_init=21, days_end=1, as_of=AS_OF, params=params, allow_missing=True
     )
@@ -42,7 +42,7 @@ def test_model_is_trained_on_decayed_scores(settings: Settings) -> None:
     expected = reference_neighbours(decayed_scores(), min_items=2, max_items=10, top_k=100)
     assert [(a, b) for a, b, _ in got] == [(a, b) for a, b, _ in expected]
     np.testing.assert_allclose([s for *_, s in got], [s for *_, s in expected], rtol=1e-9)
-    assert model.manifest["params"]["half_life_days"] == 10.0
+    assert model.manifest.params.half_life_days == 10.0
     # Popularity sums the decayed scores too: A = 6·¼ + 2·¼ + 0.5·½ = 2.25.
     popularity = {r["item"]: r["score"] for r in model.popularity().to_pylist()}
     assert popularity["A"] == pytest.approx(2.25)
@@ -55,7 +55,7 @@ def test_without_decay_the_scores_are_plain_sums(settings: Settings) -> None:
         days_init=21,
         days_end=1,
         as_of=AS_OF,
-        params=pipeline.train_params(settings, min_items=2, max_items=10),
+        params=settings.train_params(min_items=2, max_items=10),
         allow_missing=True,
     )
     popularity = {r["item"]: r["score"] for r in model.popularity().to_pylist()}

@@ -23,7 +23,7 @@ from train_helpers import (
 from dimrec import model, partitions, pipeline
 from dimrec.config import Settings
 from dimrec.errors import DataError, EngineError, InvalidInputError, MissingDataError
-from dimrec.train.params import TrainParams
+from dimrec.params import TrainParams
 
 AS_OF = dt.date(2026, 11, 21)
 D1, D2, D3 = (AS_OF - dt.timedelta(days=n) for n in (3, 2, 1))
@@ -66,7 +66,7 @@ FILTER = {"min_items": 2, "max_items": 4}
 
 
 def _params(settings: Settings, **overrides: Any) -> TrainParams:
-    return pipeline.train_params(settings, **{**FILTER, **overrides})
+    return settings.train_params(**{**FILTER, **overrides})
 
 
 def _train(settings: Settings, **kwargs: Any) -> model.Model:
@@ -118,7 +118,7 @@ def test_manifest_describes_the_model(settings: Settings) -> None:
     params = _params(settings, top_k=2)
     trained = _train(settings, params=params)
     loaded = model.load_model(settings.paths.models_url(), trained.version)  # verifies checksums
-    manifest = loaded.manifest
+    manifest = loaded.manifest.model_dump(mode="json")
     assert TrainParams.model_validate(manifest["params"]) == params
     assert manifest["engine"] == "local"
     assert manifest["window"] == {
@@ -152,7 +152,9 @@ def test_top_k_keeps_the_best(settings: Settings) -> None:
 
 def test_user_filter_bounds(settings: Settings) -> None:
     write_events(settings, DAYS)
-    counts = _train(settings, params=_params(settings, min_items=1, max_items=3)).manifest["counts"]
+    counts = _train(
+        settings, params=_params(settings, min_items=1, max_items=3)
+    ).manifest.model_dump()["counts"]
     by_user = defaultdict(set)
     for user, item in hand_profiles(DAYS):
         by_user[user].add(item)
@@ -175,7 +177,7 @@ def test_random_shop_matches_brute_force(settings: Settings) -> None:
             for u, i, k in zip(users, items, kinds, strict=True)
         ]
     write_events(settings, days)
-    params = pipeline.train_params(settings, min_items=2, max_items=30, top_k=100)
+    params = settings.train_params(min_items=2, max_items=30, top_k=100)
     got = _rows(_train(settings, params=params).neighbours())
     want = reference_neighbours(hand_profiles(days), min_items=2, max_items=30, top_k=100)
     assert {(a, b): s for a, b, s in got} == pytest.approx({(a, b): s for a, b, s in want})
@@ -218,8 +220,11 @@ def test_allow_missing_trains_on_the_rest(settings: Settings) -> None:
     present = {D1: DAYS[D1], D3: DAYS[D3]}
     write_events(settings, present)
     trained = _train(settings, allow_missing=True)
-    assert trained.manifest["window"]["days"] == ["2026-11-18", "2026-11-20"]
-    assert trained.manifest["window"]["missing_days"] == ["2026-11-19"]
+    assert trained.manifest.model_dump(mode="json")["window"]["days"] == [
+        "2026-11-18",
+        "2026-11-20",
+    ]
+    assert trained.manifest.model_dump(mode="json")["window"]["missing_days"] == ["2026-11-19"]
     want = reference_neighbours(hand_profiles(present), top_k=100, **FILTER)
     _assert_same_lists(_rows(trained.neighbours()), want)
 
@@ -258,7 +263,7 @@ def test_nothing_left_after_the_user_filter(settings: Settings) -> None:
 def test_bad_parameters(settings: Settings, overrides: dict[str, Any], named: str) -> None:
     write_events(settings, DAYS)
     with pytest.raises(InvalidInputError, match=named):
-        pipeline.train_params(settings, **overrides)
+        settings.train_params(**overrides)
 
 
 def test_bad_window(settings: Settings) -> None:

@@ -13,8 +13,8 @@ from train_helpers import hand_profiles, write_events
 
 from dimrec import pipeline
 from dimrec.config import Settings
-from dimrec.train.ease import compute_ease_neighbours
-from dimrec.train.weighting import apply_weighting, bm25_weight, tfidf_weight
+from dimrec.train.local.ease import compute_ease_neighbours
+from dimrec.train.local.weighting import apply_weighting, bm25_weight, tfidf_weight
 
 # 3 users × 4 items; user 0 touched 1 item, user 1 two, user 2 all four.
 X = sp.csr_matrix(
@@ -60,7 +60,7 @@ def test_engine_weights_the_matrix_before_ease(settings: Settings) -> None:
         if (u * 7 + i * 3) % 5 < 3
     ]
     write_events(settings, {day: rows})
-    params = pipeline.train_params(settings, algorithm="ease", weighting="tfidf", max_items=10)
+    params = settings.train_params(algorithm="ease", weighting="tfidf", max_items=10)
     params = params.model_copy(update={"ease_lambda": 2.0})
     model = pipeline.train(settings, days_init=0, days_end=0, as_of=day, params=params)
     # The same by hand: the window matrix (users and items sorted by id), TF-IDF, ease.

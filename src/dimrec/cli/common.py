@@ -70,6 +70,28 @@ def resolve_days(
     return dates.window(init, end, anchor)
 
 
+ParamOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--param",
+        help="Any training parameter of [train] as NAME=VALUE (repeatable), e.g. "
+        "--param rp3_beta=0.5; wins over the named options.",
+        show_default=False,
+    ),
+]
+
+
+def parse_params(given: list[str] | None) -> dict[str, str]:
+    """``NAME=VALUE`` strings → {name: value}; the values are validated with the parameters."""
+    params: dict[str, str] = {}
+    for text in given or []:
+        name, equals, value = text.partition("=")
+        if not equals or not name.strip():
+            raise typer.BadParameter(f"{text!r} is not NAME=VALUE", param_hint="--param")
+        params[name.strip()] = value.strip()
+    return params
+
+
 def progress_bars(description: str = "{task.description}") -> Progress:
     """Rich progress bars on stderr that vanish when done (nothing when stderr is not a
     terminal), each labelled by ``description``."""

@@ -70,10 +70,10 @@ def demo(
         model = pipeline.train(
             settings, days_init=len(days), days_end=1, as_of=as_of, allow_missing=False
         )
-    counts = model.manifest.get("counts", {})
+    counts = model.manifest.counts
     _say(
-        f"train     model {model.version}: {counts.get('items', 0):,} items, "
-        f"{counts.get('pairs', 0):,} neighbour pairs from {counts.get('users', 0):,} shoppers"
+        f"train     model {model.version}: {counts.items:,} items, "
+        f"{counts.pairs:,} neighbour pairs from {counts.users:,} shoppers"
     )
 
     with console.status("publish"):

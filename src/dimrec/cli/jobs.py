@@ -13,8 +13,8 @@ import pydantic
 import typer
 from rich.table import Table
 
-from dimrec.cli.common import console, settings_of
-from dimrec.errors import InvalidInputError, MissingDataError
+from dimrec.cli.common import ParamOption, console, parse_params, settings_of
+from dimrec.errors import InvalidInputError, MissingDataError, describe_validation
 from dimrec.schedule.jobs import FINAL_STATES, JobRecord
 
 if TYPE_CHECKING:
@@ -57,6 +57,7 @@ def run(
         bool, typer.Option("--allow-missing", help="train/daily: skip missing days.")
     ] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until the job ends.")] = False,
+    param: ParamOption = None,
 ) -> None:
     """Queue a job; prints its id (``dimrec jobs status ID`` follows it)."""
     given: dict[str, Any] = {
@@ -73,13 +74,12 @@ def run(
         "allow_missing": allow_missing or None,
     }
     params = {key: value for key, value in given.items() if value is not None}
+    params.update(parse_params(param))
     queue = _queue(ctx)
     try:
         record = queue.submit(name, params)
     except pydantic.ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or name}: {e['msg']}" for e in exc.errors()
-        )
+        problems = describe_validation(exc)
         raise InvalidInputError(f"invalid parameters for job {name}: {problems}") from None
     console.print(f"queued {record.name} job [bold]{record.id}[/]")
     if wait:

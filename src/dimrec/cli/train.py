@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -13,11 +13,16 @@ from dimrec.cli.common import (
     DateOption,
     DaysEndOption,
     DaysInitOption,
+    ParamOption,
     console,
+    parse_params,
     resolve_days,
     settings_of,
     step_progress,
 )
+
+if TYPE_CHECKING:
+    from dimrec.model import Manifest
 
 ForceOption = Annotated[
     bool, typer.Option("--force", help="Recompute the profiles even when they are current.")
@@ -107,24 +112,25 @@ def train(
         bool,
         typer.Option("--allow-missing", help="Train on the days that exist when some are missing."),
     ] = False,
+    param: ParamOption = None,
 ) -> None:
     """Train a model on a window of days and write it as a new version under models/.
     Unset options come from the [train] settings."""
     settings = settings_of(ctx)
-    params = pipeline.train_params(
-        settings,
-        algorithm=algorithm,
-        threshold=threshold,
-        top_k=top_k,
-        min_items=min_items,
-        max_items=max_items,
-        seed=seed,
-        weighting=weighting,
-        half_life_days=half_life,
-        rp3_alpha=rp3_alpha,
-        rp3_beta=rp3_beta,
-        ease_lambda=ease_lambda,
-    )
+    named = {
+        "algorithm": algorithm,
+        "threshold": threshold,
+        "top_k": top_k,
+        "min_items": min_items,
+        "max_items": max_items,
+        "seed": seed,
+        "weighting": weighting,
+        "half_life_days": half_life,
+        "rp3_alpha": rp3_alpha,
+        "rp3_beta": rp3_beta,
+        "ease_lambda": ease_lambda,
+    }
+    params = settings.train_params(**{**named, **parse_params(param)})
     with step_progress() as progress:
         model = pipeline.train(
             settings,
@@ -139,24 +145,24 @@ def train(
     _print_model(model.manifest, model.url)
 
 
-def _print_model(manifest: dict[str, Any], url: str) -> None:
-    window, counts, params = manifest["window"], manifest["counts"], manifest["params"]
-    console.print(f"model {manifest['version']} written to {url}", soft_wrap=True)
+def _print_model(manifest: Manifest, url: str) -> None:
+    window, counts = manifest.window, manifest.counts
+    console.print(f"model {manifest.version} written to {url}", soft_wrap=True)
     table = Table(show_header=False, box=None)
     table.add_column(style="bold")
     table.add_column(overflow="fold")
-    table.add_row("engine", f"{manifest['engine']}, {params['algorithm']}")
-    days, missing = window["days"], window["missing_days"]
+    table.add_row("engine", f"{manifest.engine}, {manifest.params.algorithm}")
+    days, missing = window.days, window.missing_days
     table.add_row(
         "window",
         f"{days[0]}..{days[-1]}, {len(days)} day(s)"
-        + (f", missing {', '.join(missing)}" if missing else ""),
+        + (f", missing {', '.join(map(str, missing))}" if missing else ""),
     )
     table.add_row(
         "counts",
-        f"{counts['users']} users ({counts['users_dropped']} left out), {counts['items']} items, "
-        f"{counts['pairs']} pairs, {counts['profiles']} profiles",
+        f"{counts.users} users ({counts.users_dropped} left out), {counts.items} items, "
+        f"{counts.pairs} pairs, {counts.profiles} profiles",
     )
-    timings = ", ".join(f"{step} {seconds:.3f}s" for step, seconds in manifest["timings"].items())
+    timings = ", ".join(f"{step} {seconds:.3f}s" for step, seconds in manifest.timings.items())
     table.add_row("timings", timings)
     console.print(table)

@@ -29,8 +29,8 @@ import scipy.sparse as sp
 from dimrec.errors import DataError, EngineError
 from dimrec.evaluate.interactions import Interactions
 from dimrec.evaluate.scoring import similarity_matrix
-from dimrec.train.algorithms import kernel, local_neighbours
-from dimrec.train.params import TrainParams
+from dimrec.params import TrainParams
+from dimrec.train.local.algorithms import kernel, local_neighbours
 
 log = logging.getLogger(__name__)
 

@@ -37,7 +37,7 @@ from dimrec.evaluate.scoring import cap_lists, recommend
 from dimrec.evaluate.split import Split, SplitData
 from dimrec.evaluate.task import DEFAULT_TARGET_ACTIONS, Mode, Task, build_task
 from dimrec.logs import log_context
-from dimrec.train.ease import check_catalogue
+from dimrec.train.local.ease import check_catalogue
 
 log = logging.getLogger(__name__)
 

@@ -23,10 +23,10 @@ from typing import get_args
 
 from pydantic import ValidationError
 
-from dimrec.errors import InvalidInputError
+from dimrec.errors import InvalidInputError, describe_validation
 from dimrec.evaluate.models import KINDS, Config
 from dimrec.evaluate.runner import Candidate
-from dimrec.train.params import Algorithm, TrainParams
+from dimrec.params import Algorithm, TrainParams
 
 DEFAULT_SYSTEMS: tuple[str, ...] = (
     "exact",
@@ -96,8 +96,7 @@ def parse_system(spec: str, base: Config) -> Candidate:
     try:
         checked = TrainParams.model_validate(params)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise InvalidInputError(f"system {spec!r}: {problems}") from None
+        raise InvalidInputError(f"system {spec!r}: {describe_validation(exc)}") from None
     return Candidate(spec.strip(), "dimrec", replace(config, params=checked))
 
 

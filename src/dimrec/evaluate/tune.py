@@ -32,14 +32,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from dimrec.errors import ConfigError, DataError
+from dimrec.errors import ConfigError, DataError, describe_validation
 from dimrec.evaluate.interactions import Interactions
 from dimrec.evaluate.models import Config
 from dimrec.evaluate.runner import Candidate, Evaluation, evaluate
 from dimrec.evaluate.split import Split
 from dimrec.evaluate.task import DEFAULT_TARGET_ACTIONS, Mode
-from dimrec.train.params import Algorithm, TrainParams
-from dimrec.train.weighting import Weighting
+from dimrec.params import Algorithm, TrainParams, Weighting
 
 log = logging.getLogger(__name__)
 
@@ -343,5 +342,5 @@ def load_grid(path: str | Path, **overrides: object) -> TuneGrid:
     try:
         return TuneGrid.model_validate(values)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        problems = describe_validation(exc)
         raise ConfigError(f"invalid tuning grid ({path or 'options'}): {problems}") from None

@@ -22,8 +22,8 @@ import pyarrow.compute as pc
 
 from dimrec.config import ACTIONS
 from dimrec.errors import MissingDataError
+from dimrec.export.base import Warehouse
 from dimrec.export.summary import DayExport, ExportSummary, MissingDay
-from dimrec.export.warehouse import Warehouse
 from dimrec.logs import log_context
 from dimrec.partitions import DayPartitions
 

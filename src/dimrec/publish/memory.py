@@ -16,8 +16,7 @@ from typing import Any
 
 from dimrec.errors import PublishRefusedError, StoreError, VersionNotFoundError
 from dimrec.publish import codec
-from dimrec.publish.base import PackedStore, now_iso
-from dimrec.publish.store import Entry, StoreState, VersionInfo, check_version_name
+from dimrec.publish.base import Entry, Store, StoreState, VersionInfo, check_version_name, now_iso
 
 
 @dataclass
@@ -42,7 +41,7 @@ _SPACES: dict[str, _Space] = {}
 _SPACES_LOCK = threading.Lock()
 
 
-class MemoryStore(PackedStore):
+class MemoryStore(Store):
     def __init__(self, url: str, name: str) -> None:
         self.url = url
         with _SPACES_LOCK:

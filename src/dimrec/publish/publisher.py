@@ -31,8 +31,8 @@ from dimrec.config import StoreSettings
 from dimrec.errors import IntegrityError, MissingDataError, PublishRefusedError
 from dimrec.logs import log_context, timed
 from dimrec.model import NEIGHBOURS, Model
+from dimrec.publish.base import Store
 from dimrec.publish.lists import NeighbourLists
-from dimrec.publish.store import Store
 
 logger = logging.getLogger(__name__)
 
@@ -119,8 +119,8 @@ def publish_model(
 
 
 def _check_rows(model: Model, lists: NeighbourLists) -> None:
-    expected = model.manifest.get("files", {}).get(NEIGHBOURS, {}).get("rows")
-    if expected is not None and expected != lists.rows_read:
+    expected = model.manifest.files[NEIGHBOURS].rows
+    if expected != lists.rows_read:
         raise IntegrityError(
             f"model {model.version}: {NEIGHBOURS} has {lists.rows_read} rows, its manifest "
             f"says {expected}; retrain it"
@@ -158,7 +158,7 @@ def _clean_leftovers(store: Store) -> tuple[str, ...]:
 
 def _write(store: Store, model: Model, lists: NeighbourLists, progress: Progress | None) -> None:
     version = model.version
-    store.stage(version, model.manifest)
+    store.stage(version, model.manifest.model_dump(mode="json"))
     try:
         total = len(lists)
         if progress:

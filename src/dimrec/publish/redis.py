@@ -32,8 +32,7 @@ import redis.exceptions
 
 from dimrec.errors import ConfigError, PublishRefusedError, StoreError, VersionNotFoundError
 from dimrec.publish import codec
-from dimrec.publish.base import PackedStore, now_iso
-from dimrec.publish.store import Entry, StoreState, VersionInfo, check_version_name
+from dimrec.publish.base import Entry, Store, StoreState, VersionInfo, check_version_name, now_iso
 
 _NOT_FOUND = "DIMREC_NOT_FOUND"
 _NOT_STAGED = "DIMREC_NOT_STAGED"
@@ -88,7 +87,7 @@ class Keys:
         return f"{self.prefix}:hidden:generation"
 
 
-class RedisStore(PackedStore):
+class RedisStore(Store):
     def __init__(self, url: str, client: redis.Redis, keys: Keys | None = None) -> None:
         self.url = url
         self._client = client

@@ -25,8 +25,7 @@ from urllib.parse import parse_qs
 
 from dimrec.errors import ConfigError, PublishRefusedError, StoreError, VersionNotFoundError
 from dimrec.publish import codec
-from dimrec.publish.base import PackedStore, now_iso
-from dimrec.publish.store import Entry, StoreState, VersionInfo, check_version_name
+from dimrec.publish.base import Entry, Store, StoreState, VersionInfo, check_version_name, now_iso
 
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -54,7 +53,7 @@ _CHUNK = 5000  # bound parameters per IN (...) query
 _FETCH = 1000
 
 
-class SqliteStore(PackedStore):
+class SqliteStore(Store):
     def __init__(self, url: str, path: Path, timeout: float = 10.0) -> None:
         self.url = url
         self.path = path

@@ -7,11 +7,13 @@ CLI's ``dimrec jobs run`` options, and they round-trip through the job record as
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+from pydantic.fields import FieldInfo
 
 from dimrec import dates
+from dimrec.params import EngineName, ModelParams
 
 
 class JobParams(BaseModel):
@@ -70,12 +72,33 @@ class PrepareParams(_Window):
     force: bool = Field(False, description="Recompute profiles that already exist.")
 
 
-class TrainJobParams(_Window):
-    algorithm: Literal["exact", "dimsum", "rp3beta", "ease"] | None = None
-    threshold: float | None = Field(None, ge=0, le=1)
-    top_k: int | None = Field(None, ge=1)
-    engine: Literal["local", "spark"] | None = None
+def _optional(field: FieldInfo) -> tuple[Any, FieldInfo]:
+    """A parameter's field as an override: the same type and bounds, or None (unset)."""
+    annotation: Any = field.annotation
+    return annotation | None, FieldInfo.merge_field_infos(field, default=None)
+
+
+#: Every training parameter (:class:`dimrec.params.ModelParams`) as an optional override.
+_overrides: dict[str, Any] = {
+    name: _optional(field) for name, field in ModelParams.model_fields.items()
+}
+_TrainOverrides = create_model("_TrainOverrides", __base__=JobParams, **_overrides)
+
+
+class TrainJobParams(_Window, _TrainOverrides):
+    """Train on the window; any training parameter (algorithm, threshold, top_k, ...)
+    overrides ``[train]``."""
+
+    engine: EngineName | None = None
     allow_missing: bool = False
+
+    def overrides(self) -> dict[str, Any]:
+        """The training parameters given, by name."""
+        return {
+            name: getattr(self, name)
+            for name in ModelParams.model_fields
+            if getattr(self, name) is not None
+        }
 
 
 class PublishParams(JobParams):
@@ -89,11 +112,14 @@ class DailyParams(TrainJobParams):
     force: bool = False
 
 
-JOB_PARAMS: dict[str, type[JobParams]] = {
+JobName = Literal["export", "prepare", "train", "publish", "daily"]
+JOB_NAMES: tuple[JobName, ...] = get_args(JobName)
+
+JOB_PARAMS: dict[JobName, type[JobParams]] = {
     "export": ExportParams,
     "prepare": PrepareParams,
     "train": TrainJobParams,
     "publish": PublishParams,
     "daily": DailyParams,
 }
-JobName = Literal["export", "prepare", "train", "publish", "daily"]
+assert set(JOB_PARAMS) == set(JOB_NAMES), "every job name has its parameters"

@@ -64,10 +64,11 @@ class JobQueue:
         self._task = self.huey.task(name=TASK_NAME, context=False)(run_job)
 
     def validate(self, name: str, params: dict[str, Any]) -> JobParams:
-        model = JOB_PARAMS.get(name)
+        model = next((m for job, m in JOB_PARAMS.items() if job == name), None)
         if model is None:
             raise InvalidInputError(f"unknown job {name!r}; jobs are {', '.join(JOB_PARAMS)}")
-        return model.model_validate(params)
+        parsed: JobParams = model.model_validate(params)
+        return parsed
 
     def submit(self, name: str, params: dict[str, Any] | JobParams) -> JobRecord:
         """Validate, record as queued, then enqueue. Raises pydantic.ValidationError."""

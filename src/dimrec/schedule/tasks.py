@@ -22,6 +22,7 @@ from dimrec import pipeline
 from dimrec.config import Settings
 from dimrec.errors import DimrecError
 from dimrec.logs import log_context
+from dimrec.model import Model
 from dimrec.schedule.jobs import JobRecord, worker_name
 from dimrec.schedule.params import (
     DailyParams,
@@ -131,12 +132,7 @@ class JobRunner:
             days_init = train.days_init if params.days_init is None else params.days_init
             days_end = train.days_end if params.days_end is None else params.days_end
             as_of = params.as_of or today
-        train_params = pipeline.train_params(
-            self.settings,
-            algorithm=params.algorithm,
-            threshold=params.threshold,
-            top_k=params.top_k,
-        )
+        train_params = self.settings.train_params(**params.overrides())
         return pipeline.train(
             self.settings,
             days_init=days_init,
@@ -162,9 +158,9 @@ class JobRunner:
 
 def _plain(value: Any) -> dict[str, Any]:
     """A JSON-able summary of a pipeline result for the job record."""
-    manifest = getattr(value, "manifest", None)
-    if isinstance(manifest, dict):  # a trained model: its version and counts
-        return {"version": manifest.get("version"), "counts": manifest.get("counts")}
+    if isinstance(value, Model):  # a trained model: its manifest, as written
+        manifest: dict[str, Any] = value.manifest.model_dump(mode="json")
+        return manifest
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         plain: dict[str, Any] = json_safe(dataclasses.asdict(value))
         return plain

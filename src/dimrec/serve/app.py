@@ -18,7 +18,8 @@ from fastapi import FastAPI
 from dimrec import __version__
 from dimrec.config import Settings, load_settings
 from dimrec.logs import setup_logging
-from dimrec.publish.store import Store, open_store
+from dimrec.publish.base import Store
+from dimrec.publish.stores import open_store
 from dimrec.serve import lean
 from dimrec.serve.deps import ServeContext
 from dimrec.serve.follow import StoreFollower

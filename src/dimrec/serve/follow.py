@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from dimrec.errors import DimrecError, IntegrityError
 from dimrec.logs import log_context
-from dimrec.publish.store import Store
+from dimrec.publish.base import Store
 from dimrec.serve.index import build_index
 from dimrec.serve.scoring import ServingState
 

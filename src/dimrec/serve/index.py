@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dimrec.errors import IntegrityError
-from dimrec.publish.store import Entry
+from dimrec.publish.base import Entry
 
 log = logging.getLogger(__name__)
 

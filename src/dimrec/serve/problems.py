@@ -20,8 +20,8 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from dimrec.errors import DimrecError, InvalidInputError, MissingDataError, StoreError
+from dimrec.items import ITEM_ID_RULE
 from dimrec.serve.responses import json_response
-from dimrec.serve.schemas import ITEM_ID_RULE
 
 MAX_LISTED = 20
 

@@ -1,9 +1,6 @@
 """Request and response models of the HTTP API, named by role (``...Request``, ``...Public``).
 
-Item ids
-    An item id is 1 to 128 characters, none of them a control character (U+0000–U+001F,
-    U+007F–U+009F), a space or a comma: :data:`ITEM_ID_PATTERN`. The comma is excluded so the
-    original ``browsed=a,b`` interface can carry any id; the rest keeps logs and responses sane.
+Item ids follow the one rule of :mod:`dimrec.items`.
 
 Limits that come from the settings (``serve.max_n``, ``serve.max_input_items``,
 ``serve.max_shoppers``) are part of the published schema: :func:`request_models` builds the
@@ -22,20 +19,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
 
 from dimrec.config import Action, ServeSettings, WeightsSettings
+from dimrec.items import ITEM_ID_MAX_LENGTH, ITEM_ID_PATTERN, ITEM_ID_RULE, ITEM_LIST_PATTERN
 
-ITEM_ID_MAX_LENGTH = 128
-_ITEM_ID_CHARS = r"[^\x00-\x20\x7f-\x9f,]"
-#: One item id: 1–128 characters, no control characters, spaces or commas.
-ITEM_ID_PATTERN = rf"^{_ITEM_ID_CHARS}{{1,{ITEM_ID_MAX_LENGTH}}}$"
-#: A comma-separated list of item ids (possibly empty), as in ``browsed=a,b,c``.
-ITEM_LIST_PATTERN = (
-    rf"^(?:{_ITEM_ID_CHARS}{{1,{ITEM_ID_MAX_LENGTH}}}"
-    rf"(?:,{_ITEM_ID_CHARS}{{1,{ITEM_ID_MAX_LENGTH}}})*)?$"
-)
-ITEM_ID_RULE = (
-    f"item ids are 1 to {ITEM_ID_MAX_LENGTH} characters without control characters, "
-    "spaces or commas"
-)
 #: Largest explicit weight one input item may carry.
 MAX_WEIGHT = 1e6
 

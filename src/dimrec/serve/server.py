@@ -21,7 +21,7 @@ import uvicorn
 
 from dimrec.config import Settings
 from dimrec.errors import StoreError
-from dimrec.publish.store import open_store
+from dimrec.publish.stores import open_store
 from dimrec.serve.app import FACTORY, SETTINGS_ENV, create_app
 from dimrec.serve.telemetry import MULTIPROC_ENV
 

@@ -30,8 +30,18 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+#: At or below this threshold DIMSUM's γ is infinite: every pair is kept, i.e. exact cosine.
+EXACT_THRESHOLD = 1e-6
+
 #: Draws are taken this many at a time (bounds the memory of sampling a huge matrix).
 _DRAW_BLOCK = 1 << 22
+
+
+def dimsum_gamma(threshold: float, n_items: int) -> float:
+    """DIMSUM's oversampling γ = sqrt(10·ln(n_items)/threshold); ∞ (exact) at threshold ≤ 1e-6."""
+    if threshold <= EXACT_THRESHOLD or n_items < 2:
+        return math.inf
+    return math.sqrt(10.0 * math.log(n_items) / threshold)
 
 
 @dataclass(frozen=True)

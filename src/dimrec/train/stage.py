@@ -12,29 +12,17 @@ import datetime as dt
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from pydantic import ValidationError
 
 from dimrec import dates, partitions
-from dimrec.config import Settings
-from dimrec.errors import DataError, InvalidInputError, MissingDataError
+from dimrec.errors import DataError, MissingDataError
 from dimrec.fsio import join, url_to_fs
 from dimrec.logs import log_context, timed
-from dimrec.model import Model, new_version, write_model
-from dimrec.train.engine import Engine, Progress, TrainResult
-from dimrec.train.params import TrainParams
+from dimrec.model import Model, ModelCounts, ModelWindow, Training, new_version, write_model
+from dimrec.params import TrainParams
+from dimrec.train.base import Engine, Progress, TrainResult, check_supported
 from dimrec.train.profiles import prepared_weights
 
 log = logging.getLogger(__name__)
-
-#: What a bad parameter means, added to the validation message.
-_HINTS = {
-    "threshold": "the DIMSUM threshold is between 0 and 1; 0 means exact",
-    "top_k": "at least 1 neighbour per item",
-    "min_items": "users need at least 1 item",
-    "max_items": "users need at least 1 item",
-}
 
 
 @dataclass(frozen=True)
@@ -55,25 +43,6 @@ class Window:
         return f"{self.days[0].isoformat()}..{self.days[-1].isoformat()} ({len(self.days)} days)"
 
 
-def validated_params(settings: Settings, **overrides: object) -> TrainParams:
-    """Training parameters from ``settings.train`` and ``settings.weights``, with
-    ``overrides`` (None values ignored); InvalidInputError names each bad parameter."""
-    try:
-        return TrainParams.from_settings(settings, **overrides)
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            field = ".".join(str(part) for part in error["loc"])
-            message = error["msg"].removeprefix("Value error, ")
-            if field:
-                value = error.get("input")
-                hint = _HINTS.get(field)
-                problems.append(f"{field}={value!r}: {message}" + (f" ({hint})" if hint else ""))
-            else:
-                problems.append(message)
-        raise InvalidInputError(f"invalid training parameters: {'; '.join(problems)}") from None
-
-
 def train_model(
     *,
     profiles_url: str,
@@ -92,6 +61,7 @@ def train_model(
     profiles were computed with other weights or nothing is left to train on. ``timings``
     of earlier steps (e.g. prepare) are recorded in the manifest too.
     """
+    check_supported(engine, params)
     store = partitions.profiles(profiles_url)
     present = [day for day in window.days if store.exists(day)]
     missing = check_window(window, present, allow_missing=allow_missing)
@@ -106,21 +76,21 @@ def train_model(
             result = engine.train(urls, params, progress=progress)
         steps.update(result.timings)
         version = new_version()
-        manifest: dict[str, Any] = {
-            "window": {
-                "as_of": window.as_of.isoformat(),
-                "days_init": window.days_init,
-                "days_end": window.days_end,
-                "days": [day.isoformat() for day in present],
-                "missing_days": [day.isoformat() for day in missing],
-            },
-            "params": params.model_dump(mode="json"),
-            "engine": engine.name,
-            "counts": dict(result.counts),
-            "timings": steps,
-        }
+        training = Training(
+            window=ModelWindow(
+                as_of=window.as_of,
+                days_init=window.days_init,
+                days_end=window.days_end,
+                days=tuple(present),
+                missing_days=tuple(missing),
+            ),
+            params=params,
+            engine=engine.name,
+            counts=ModelCounts.model_validate(result.counts),
+            timings=steps,
+        )
         with log_context(version=version):
-            model = _write(models_url, version, result, manifest)
+            model = _write(models_url, version, result, training)
             log.info("model %s written to %s: %s", version, model.url, result.counts)
     return model
 
@@ -163,14 +133,14 @@ def _url_of(store: partitions.DayPartitions, day: dt.date) -> str:
     return str(store.fs.unstrip_protocol(store.path(day)))
 
 
-def _write(models_url: str, version: str, result: TrainResult, manifest: dict[str, Any]) -> Model:
+def _write(models_url: str, version: str, result: TrainResult, training: Training) -> Model:
     """Write the version folder; on any failure remove what was written of it."""
     try:
         return write_model(
             models_url,
             neighbours=result.neighbours,
             popularity=result.popularity,
-            manifest=manifest,
+            training=training,
             version=version,
         )
     except BaseException:

@@ -10,7 +10,7 @@ inside ``build_router`` as objects, not as strings it cannot resolve.)
 
 import hmac
 import threading
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -20,16 +20,16 @@ from starlette.responses import Response
 
 from dimrec.config import Settings
 from dimrec.schedule.jobs import JobRecord
+from dimrec.schedule.params import JobName
 from dimrec.schedule.queue import JobQueue
 from dimrec.serve.problems import body_problem, problem
 from dimrec.serve.responses import json_response
 
-JobName = Literal["export", "prepare", "train", "publish", "daily"]
-
 _BODY_DOC = (
     "The job's parameters. export/prepare: `date` or `days_init`/`days_end`/`as_of` (and "
-    "`force` for prepare); train: the window plus `algorithm`, `threshold`, `top_k`, "
-    "`engine`, `allow_missing`; publish: `version`, `force`; daily: the train parameters."
+    "`force` for prepare); train: the window plus any training parameter (`algorithm`, "
+    "`threshold`, `top_k`, ... as in `[train]`), `engine`, `allow_missing`; publish: "
+    "`version`, `force`; daily: the train parameters."
 )
 
 

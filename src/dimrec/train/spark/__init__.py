@@ -1,7 +1,7 @@
 """The Spark engine: training (and preparing profiles) with PySpark.
 
 The only part of dimrec that imports pyspark. ``SparkEngine(settings.spark)`` follows the
-engine contract of ``dimrec.train.engine``; :func:`prepare_days_spark` computes daily
+engine contract of ``dimrec.train.base``; :func:`prepare_days_spark` computes daily
 profiles on Spark; ``dimrec/spark_job.py`` is the ``spark-submit`` entry point.
 """
 

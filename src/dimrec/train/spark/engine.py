@@ -1,7 +1,7 @@
-"""The Spark engine: the engine contract (``dimrec.train.engine``) run by PySpark.
+"""The Spark engine: the engine contract (``dimrec.train.base``) run by PySpark.
 
 ``SparkEngine(settings.spark).train(profile_urls, params)`` returns the same
-:class:`~dimrec.train.engine.TrainResult` as the local engine — the same tables in the same
+:class:`~dimrec.train.base.TrainResult` as the local engine — the same tables in the same
 canonical order, the same counts — so the model writer produces the same files. Exact
 cosine is equal bit for bit to the local engine's on scores that add up exactly (sums of
 the default action weights do); DIMSUM draws its own (seeded, reproducible) sample.
@@ -17,12 +17,13 @@ from types import TracebackType
 from pyspark.sql import SparkSession
 
 from dimrec.config import SparkSettings
-from dimrec.errors import DataError, EngineError
+from dimrec.errors import DataError
 from dimrec.logs import log_context, timed
+from dimrec.params import COSINE, Algorithm, TrainParams, Weighting
 from dimrec.partitions import PROFILES_SCHEMA
+from dimrec.train.base import Progress, TrainResult, check_supported
 from dimrec.train.decay import file_decay_factors
-from dimrec.train.engine import Progress, TrainResult
-from dimrec.train.params import TrainParams, dimsum_gamma
+from dimrec.train.dimsum import dimsum_gamma
 from dimrec.train.spark.matrix import window_matrix
 from dimrec.train.spark.session import get_session, read_parquet_files
 from dimrec.train.spark.similarity import (
@@ -35,8 +36,6 @@ from dimrec.train.spark.similarity import (
 
 log = logging.getLogger(__name__)
 
-
-ALGORITHMS = ("exact", "dimsum")
 #: Progress steps reported as progress(done, STEPS).
 STEPS = 4
 
@@ -49,6 +48,8 @@ class SparkEngine:
     """
 
     name = "spark"
+    algorithms: frozenset[Algorithm] = frozenset(COSINE)
+    weightings: frozenset[Weighting] = frozenset({"none"})
 
     def __init__(
         self, settings: SparkSettings | None = None, *, session: SparkSession | None = None
@@ -90,7 +91,7 @@ class SparkEngine:
         """Train on the given daily profile files (fsspec URLs Spark can read, or any
         fsspec URL for small data read on the driver). Raises DataError when nothing is
         left to train on, EngineError for what Spark does not compute."""
-        _check_supported(params)
+        check_supported(self, params)
         if not profile_urls:
             raise DataError("the window has no profile files to train on")
         timings: dict[str, float] = {}
@@ -145,17 +146,4 @@ class SparkEngine:
         log.info("%d items: %d neighbour pairs", n_items, len(neighbours))
         return TrainResult(
             neighbours=table, popularity=window.popularity, counts=counts, timings=timings
-        )
-
-
-def _check_supported(params: TrainParams) -> None:
-    if params.algorithm not in ALGORITHMS:
-        raise EngineError(
-            f"algorithm {params.algorithm!r} is not supported on Spark (it computes "
-            f"{' and '.join(ALGORITHMS)} cosine); use --engine local"
-        )
-    if params.weighting != "none":
-        raise EngineError(
-            f"weighting {params.weighting!r} is not supported on Spark; "
-            "use weighting none or --engine local"
         )

@@ -1,11 +1,11 @@
-"""Steps 1–4 of the engine contract (``dimrec.train.engine``) as Spark DataFrame plans.
+"""Steps 1–4 of the engine contract (``dimrec.train.base``) as Spark DataFrame plans.
 
 The window's profiles are shuffled once, by user; everything user-side (the sum over the
 window, the user filter, each user's row) then runs without another shuffle. The per-item
 results that the driver needs — popularity, and the column norms of the kept users — are
 small (one row per item) and collected through Arrow.
 
-The same numbers as the local engine (``dimrec.train.matrix`` and ``dimrec.train.dimsum``):
+The same numbers as the local engine (``dimrec.train.local.matrix`` and ``dimrec.train.dimsum``):
 
 - users are ordered by id in binary UTF-8 order (Spark compares strings byte by byte, like
   DuckDB), and items are indexed by id in the same order;
@@ -29,7 +29,7 @@ from pyspark.sql import functions as F
 
 from dimrec.errors import DataError
 from dimrec.model import popularity_table
-from dimrec.train.engine import no_profiles_error, no_user_kept_error, window_counts
+from dimrec.train.base import no_profiles_error, no_user_kept_error, window_counts
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ The plan, all in DataFrame operations and JVM-side expressions (no Python UDF):
 in another order can change the last bit, and a last-bit change can move a similarity
 across a 12-decimal rounding boundary (about one pair in 10⁴), which changes the model
 file. Spark adds in whatever order the shuffle delivers. Integer addition is exact in any
-order, and the local kernel adds the very same rounded products (``dimrec.train.kernels``,
+order, and the local kernel adds the very same rounded products (``dimrec.train.local.kernels``,
 B from :func:`~dimrec.train.dimsum.fixed_point_bits`: 52 for cosines), so both engines
 produce the same bits — the same files — and Spark's result does not depend on the
 partitioning: a model is reproducible run to run. Rounding a product costs ≤ 2⁻⁵³ for a

@@ -25,10 +25,10 @@ import scipy.sparse as sp
 from scipy.linalg import lapack
 
 from dimrec.errors import EngineError, InvalidInputError
-from dimrec.train.dense_topk import top_positive
-from dimrec.train.engine import Progress
+from dimrec.params import TrainParams
+from dimrec.train.base import Progress
+from dimrec.train.local.dense_topk import top_positive
 from dimrec.train.neighbours import Neighbours
-from dimrec.train.params import TrainParams
 
 log = logging.getLogger(__name__)
 

@@ -31,8 +31,8 @@ import scipy.sparse as sp
 from dimrec.errors import DataError
 from dimrec.fsio import url_to_fs
 from dimrec.model import popularity_table
+from dimrec.train.base import no_profiles_error, no_user_kept_error, window_counts
 from dimrec.train.decay import file_decay_factors
-from dimrec.train.engine import no_profiles_error, no_user_kept_error, window_counts
 
 log = logging.getLogger(__name__)
 

@@ -1,22 +1,23 @@
-"""The warehouse a day's interactions come out of: one small protocol, two implementations.
+"""The warehouse's contract: what every warehouse (DuckDB, BigQuery) implements.
 
 ``DuckDBWarehouse`` (embedded, the default) reads exported GA tables or flat logs from
 files; ``BigQueryWarehouse`` queries the GA export tables in place. Both answer
-:meth:`Warehouse.interactions` for a day with the same :class:`DayInteractions`.
+:meth:`Warehouse.interactions` for a day with the same :class:`DayInteractions`;
+:func:`dimrec.export.warehouses.open_warehouse` picks one by ``export.warehouse``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from types import TracebackType
+from typing import Self
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dimrec.config import ExportSettings
-from dimrec.errors import ConfigError
 from dimrec.partitions import EVENTS_SCHEMA
 
 
@@ -33,30 +34,38 @@ class DayInteractions:
     """Rows of other kinds (another action type or event name), by what they were."""
 
 
-class Warehouse(Protocol):
+class Warehouse(ABC):
     """Gives each day's interactions; used as a context manager, one per run."""
 
     name: str
 
-    def plan(self, days: Sequence[dt.date]) -> None:
+    def plan(self, days: Sequence[dt.date]) -> None:  # noqa: B027 (a hint: may be ignored)
         """A hint: the days the run will ask for, in order (a warehouse may read ahead)."""
-        ...
 
+    @abstractmethod
     def interactions(self, day: dt.date) -> DayInteractions:
         """The day's events and counts; MissingDataError (naming the day and where it looked)
         when the warehouse has no data for it, SchemaError when a needed column is absent."""
-        ...
 
     def undated(self) -> Mapping[str, int]:
         """Rows rejected so far that belong to no day (malformed lines or rows without a
         date in a file holding many days), by reason."""
-        ...
+        return {}
 
-    def close(self) -> None: ...
+    @abstractmethod
+    def close(self) -> None:
+        """Release the connection or client."""
 
-    def __enter__(self) -> Warehouse: ...
+    def __enter__(self) -> Self:
+        return self
 
-    def __exit__(self, *exc: object) -> None: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 def split_interactions(table: pa.Table) -> DayInteractions:
@@ -70,18 +79,3 @@ def split_interactions(table: pa.Table) -> DayInteractions:
     for row in others.aggregate([("row_count", "sum")]).to_pylist():
         counts[row["outcome"]][row["reason"]] = int(row["row_count_sum"])
     return DayInteractions(events, counts["rejected"], counts["ignored"])
-
-
-def open_warehouse(export: ExportSettings, *, bigquery_client: Any = None) -> Warehouse:
-    """The warehouse ``export.warehouse`` names, set up for ``export.source``/``input``."""
-    if export.warehouse == "bigquery":
-        from dimrec.export.bigquery_warehouse import BigQueryWarehouse
-
-        if export.source == "flat":
-            raise ConfigError(
-                "export.source = 'flat' reads files and needs export.warehouse = 'duckdb'"
-            )
-        return BigQueryWarehouse(export, client=bigquery_client)
-    from dimrec.export.duckdb_warehouse import DuckDBWarehouse
-
-    return DuckDBWarehouse(export)

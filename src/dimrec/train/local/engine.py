@@ -1,8 +1,8 @@
 """The local engine: the window's matrix (DuckDB) and a similarity kernel on this machine.
 
-Follows the engine contract of ``dimrec.train.engine``: :func:`dimrec.train.matrix.build_matrix`
+Follows the engine contract of ``dimrec.train.base``: :func:`dimrec.train.local.matrix.build_matrix`
 does steps 1–4, the algorithm's kernel step 5 after the optional reweighting of
-``params.weighting`` (:func:`dimrec.train.algorithms.local_neighbours`), and
+``params.weighting`` (:func:`dimrec.train.local.algorithms.local_neighbours`), and
 :meth:`Neighbours.to_table` turns item indices back into ids for step 6.
 """
 
@@ -12,10 +12,10 @@ import logging
 from collections.abc import Sequence
 
 from dimrec.logs import timed
-from dimrec.train.algorithms import local_neighbours
-from dimrec.train.engine import Progress, TrainResult
-from dimrec.train.matrix import build_matrix
-from dimrec.train.params import TrainParams
+from dimrec.params import WEIGHTINGS, Algorithm, TrainParams, Weighting
+from dimrec.train.base import Progress, TrainResult, check_supported
+from dimrec.train.local.algorithms import KERNELS, local_neighbours
+from dimrec.train.local.matrix import build_matrix
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +24,8 @@ class LocalEngine:
     """Trains on this machine with ``threads`` threads (0: one per core)."""
 
     name = "local"
+    algorithms: frozenset[Algorithm] = frozenset(KERNELS)
+    weightings: frozenset[Weighting] = frozenset(WEIGHTINGS)
 
     def __init__(self, threads: int = 0) -> None:
         self.threads = threads
@@ -35,6 +37,7 @@ class LocalEngine:
         *,
         progress: Progress | None = None,
     ) -> TrainResult:
+        check_supported(self, params)
         timings: dict[str, float] = {}
         with timed(timings, "matrix", log):
             window = build_matrix(

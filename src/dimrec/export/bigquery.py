@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dimrec import dates
 from dimrec.config import ExportSettings
 from dimrec.errors import ConfigError, MissingDataError, WarehouseError
 from dimrec.export import sql
+from dimrec.export.base import DayInteractions, Warehouse, split_interactions
 from dimrec.export.schema import missing_in_bigquery_schema, needed_columns, schema_error
 from dimrec.export.sources import TABLE_PREFIXES
-from dimrec.export.warehouse import DayInteractions, split_interactions
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +39,7 @@ def _bigquery() -> Any:
     return bigquery
 
 
-class BigQueryWarehouse:
+class BigQueryWarehouse(Warehouse):
     """GA export tables in BigQuery; ``client`` defaults to ``bigquery.Client``."""
 
     name = "bigquery"
@@ -80,9 +79,6 @@ class BigQueryWarehouse:
     def table_id(self, day: dt.date) -> str:
         return f"{self.dataset}.{self.prefix}{dates.compact(day)}"
 
-    def plan(self, days: Sequence[dt.date]) -> None:
-        """Nothing to prepare: each day is one query."""
-
     def interactions(self, day: dt.date) -> DayInteractions:
         from google.api_core import exceptions as google_errors
 
@@ -113,16 +109,7 @@ class BigQueryWarehouse:
         log.info("BigQuery read %s (%d rows)", table_id, rows.num_rows)
         return split_interactions(rows)
 
-    def undated(self) -> Mapping[str, int]:
-        return {}
-
     def close(self) -> None:
         close = getattr(self.client, "close", None)
         if callable(close):
             close()
-
-    def __enter__(self) -> BigQueryWarehouse:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

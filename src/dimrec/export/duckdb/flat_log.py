@@ -15,7 +15,7 @@ from collections import Counter
 from dimrec.config import FlatSourceSettings
 from dimrec.errors import SchemaError
 from dimrec.export import sql
-from dimrec.export.duckdb_session import DuckDBSession
+from dimrec.export.duckdb.session import DuckDBSession
 from dimrec.export.sources import InputFiles
 
 KEYS = ("user", "item", "event", "ts", "date")

@@ -30,10 +30,10 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from dimrec.train.dense_topk import top_positive
-from dimrec.train.engine import Progress
+from dimrec.params import TrainParams
+from dimrec.train.base import Progress
+from dimrec.train.local.dense_topk import top_positive
 from dimrec.train.neighbours import Neighbours
-from dimrec.train.params import TrainParams
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ cosine neighbours:
    items are renumbered by popularity (the busiest columns then share the cache), and split
    into blocks of about equal work;
 2. *top-k*: blocks run on a thread pool through the compiled kernel
-   (:mod:`dimrec.train.kernels`), which builds one item's row of ``BᵀB`` at a time and
+   (:mod:`dimrec.train.local.kernels`), which builds one item's row of ``BᵀB`` at a time and
    writes its canonical top K straight to the item's place in the output: memory is the
    output (at most K pairs an item) plus one row per thread, never the items × items product;
 3. *assemble*: the lists are closed up into a :class:`~dimrec.train.neighbours.Neighbours`.
@@ -31,11 +31,11 @@ import scipy.sparse as sp
 
 from dimrec.errors import DataError, InvalidInputError
 from dimrec.logs import log_context, timed
-from dimrec.train.dimsum import ScaledMatrix, scaled_matrix
-from dimrec.train.engine import Progress
-from dimrec.train.kernels import column_visits, compact_lists, item_block_topk
+from dimrec.params import COSINE, TrainParams
+from dimrec.train.base import Progress
+from dimrec.train.dimsum import ScaledMatrix, dimsum_gamma, scaled_matrix
+from dimrec.train.local.kernels import column_visits, compact_lists, item_block_topk
 from dimrec.train.neighbours import Neighbours
-from dimrec.train.params import TrainParams, dimsum_gamma
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +43,6 @@ logger = logging.getLogger(__name__)
 _BLOCK_ITEMS = 1 << 14
 #: Blocks per thread: items differ wildly in cost, many blocks keep the threads busy together.
 _BLOCKS_PER_THREAD = 32
-
-ALGORITHMS = ("exact", "dimsum")
 
 
 def compute_neighbours(
@@ -64,9 +62,9 @@ def compute_neighbours(
     Raises DataError for unusable scores and InvalidInputError for an algorithm this engine
     does not compute or a negative thread count.
     """
-    if params.algorithm not in ALGORITHMS:
+    if params.algorithm not in COSINE:
         raise InvalidInputError(
-            f"the local engine computes {' and '.join(ALGORITHMS)} cosine, not "
+            f"the local engine computes {' and '.join(COSINE)} cosine, not "
             f"{params.algorithm!r}: choose algorithm exact or dimsum"
         )
     if threads < 0:

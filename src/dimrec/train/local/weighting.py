@@ -14,14 +14,11 @@ similarities stay in [0, 1]. Any algorithm may use them (the local engine applie
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-Weighting = Literal["none", "bm25", "tfidf"]
-WEIGHTINGS: tuple[Weighting, ...] = ("none", "bm25", "tfidf")
+from dimrec.params import WEIGHTINGS, Weighting
 
 
 def apply_weighting(

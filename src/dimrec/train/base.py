@@ -1,7 +1,7 @@
 """What a training engine does, the same way on every engine (local, Spark).
 
 Given the profile files of a window's days (``user, item, score`` Parquet, one file a day)
-and :class:`~dimrec.train.params.TrainParams`, an engine:
+and :class:`~dimrec.params.TrainParams`, an engine:
 
 1. sums the scores of each (user, item) over the window;
 2. computes popularity over *all* users of the window: per item the summed score and the
@@ -29,8 +29,8 @@ from typing import Protocol
 
 import pyarrow as pa
 
-from dimrec.errors import DataError
-from dimrec.train.params import TrainParams
+from dimrec.errors import DataError, EngineError
+from dimrec.params import Algorithm, TrainParams, Weighting
 
 #: Called as progress(done, total) during long steps.
 Progress = Callable[[int, int], None]
@@ -48,6 +48,10 @@ class TrainResult:
 
 class Engine(Protocol):
     name: str
+    algorithms: frozenset[Algorithm]
+    """The algorithms this engine computes."""
+    weightings: frozenset[Weighting]
+    """The matrix weightings it applies before the algorithm."""
 
     def train(
         self,
@@ -58,6 +62,20 @@ class Engine(Protocol):
     ) -> TrainResult:
         """Train on the given daily profile files (fsspec URLs). Raises DataError when
         nothing is left to train on."""
+
+
+def check_supported(engine: Engine, params: TrainParams) -> None:
+    """EngineError naming what ``engine`` does not compute of ``params``, and what does."""
+    if params.algorithm not in engine.algorithms:
+        raise EngineError(
+            f"algorithm {params.algorithm!r} is not supported on the {engine.name} engine (it "
+            f"computes {' and '.join(sorted(engine.algorithms))}); use --engine local"
+        )
+    if params.weighting not in engine.weightings:
+        raise EngineError(
+            f"weighting {params.weighting!r} is not supported on the {engine.name} engine; "
+            f"use weighting {' or '.join(sorted(engine.weightings))} or --engine local"
+        )
 
 
 def no_profiles_error(n_files: int) -> DataError:

@@ -10,28 +10,28 @@ from collections.abc import Callable
 import scipy.sparse as sp
 
 from dimrec.errors import EngineError
-from dimrec.train.engine import Progress
+from dimrec.params import COSINE, Algorithm, TrainParams
+from dimrec.train.base import Progress
+from dimrec.train.local.weighting import apply_weighting
 from dimrec.train.neighbours import Neighbours
-from dimrec.train.params import TrainParams
-from dimrec.train.weighting import apply_weighting
 
 #: A kernel: ``f(matrix, params, *, threads, progress)`` → every item's top-K neighbours.
 Kernel = Callable[..., Neighbours]
 
 #: Each algorithm's kernel, imported only when used (rp3beta and ease need more memory).
-_KERNELS = {
-    "exact": ("dimrec.train.local", "compute_neighbours"),
-    "dimsum": ("dimrec.train.local", "compute_neighbours"),
-    "rp3beta": ("dimrec.train.rp3beta", "compute_rp3beta_neighbours"),
-    "ease": ("dimrec.train.ease", "compute_ease_neighbours"),
+KERNELS: dict[Algorithm, tuple[str, str]] = {
+    "exact": ("dimrec.train.local.cosine", "compute_neighbours"),
+    "dimsum": ("dimrec.train.local.cosine", "compute_neighbours"),
+    "rp3beta": ("dimrec.train.local.rp3beta", "compute_rp3beta_neighbours"),
+    "ease": ("dimrec.train.local.ease", "compute_ease_neighbours"),
 }
 
 
 def kernel(algorithm: str) -> Kernel:
     """The local kernel of ``algorithm``; EngineError when there is none."""
-    if algorithm not in _KERNELS:
+    if algorithm not in KERNELS:
         raise EngineError(f"the local engine has no kernel for algorithm {algorithm!r}")
-    module_name, name = _KERNELS[algorithm]
+    module_name, name = KERNELS[algorithm]
     try:
         found = getattr(importlib.import_module(module_name), name, None)
     except ModuleNotFoundError:
@@ -54,6 +54,6 @@ def local_neighbours(
     ``params.weighting``. ``timings`` receives the cosine kernel's step timings."""
     compute = kernel(params.algorithm)
     weighted = apply_weighting(matrix, params.weighting)
-    if params.algorithm in ("exact", "dimsum"):
+    if params.algorithm in COSINE:
         return compute(weighted, params, threads=threads, progress=progress, timings=timings)
     return compute(weighted, params, threads=threads, progress=progress)

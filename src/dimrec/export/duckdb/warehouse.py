@@ -1,9 +1,9 @@
 """DuckDB, the embedded warehouse: reads exported GA tables or flat logs from files.
 
-One connection per run (:class:`~dimrec.export.duckdb_session.DuckDBSession`). Rows go
+One connection per run (:class:`~dimrec.export.duckdb.session.DuckDBSession`). Rows go
 through three steps, each one query of ``queries/``: a reader loads the fields the export
 needs into ``source_rows`` (one reader per source and format; flat logs in
-:mod:`~dimrec.export.flat_log`), ``<source>_interactions`` classifies every row into
+:mod:`~dimrec.export.duckdb.flat_log`), ``<source>_interactions`` classifies every row into
 ``interactions`` (event, rejected or ignored, and why), and ``day_events`` /
 ``day_outcome_counts`` read a day out.
 
@@ -32,8 +32,9 @@ import duckdb
 
 from dimrec.config import ExportSettings
 from dimrec.errors import DataError, DimrecError, MissingDataError, SchemaError
-from dimrec.export.duckdb_session import DuckDBSession, first_line
-from dimrec.export.flat_log import load_flat_log
+from dimrec.export.base import DayInteractions, Warehouse
+from dimrec.export.duckdb.flat_log import load_flat_log
+from dimrec.export.duckdb.session import DuckDBSession, first_line
 from dimrec.export.schema import (
     DATE_COLUMN,
     missing_in_arrow_schema,
@@ -42,7 +43,6 @@ from dimrec.export.schema import (
     schema_error,
 )
 from dimrec.export.sources import Format, InputFiles, SourceInput
-from dimrec.export.warehouse import DayInteractions
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class _Loaded:
     undated: Counter[str] = field(default_factory=Counter)
 
 
-class DuckDBWarehouse:
+class DuckDBWarehouse(Warehouse):
     """The embedded warehouse over ``export.input`` (see :mod:`dimrec.export.sources`)."""
 
     name = "duckdb"
@@ -128,12 +128,6 @@ class DuckDBWarehouse:
 
     def close(self) -> None:
         self.session.close()
-
-    def __enter__(self) -> DuckDBWarehouse:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # ── which files ────────────────────────────────────────────────────────────────────
     def _loaded_for(self, day: dt.date) -> _Loaded:
