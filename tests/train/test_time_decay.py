@@ -4,8 +4,12 @@ counted from the window's newest day; the evaluation weighs events the same way.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 from train_helpers import hand_profiles, reference_neighbours, write_events
 
@@ -71,3 +75,57 @@ def test_decay_needs_the_day_in_each_path() -> None:
     assert factors.column("factor").to_pylist() == [1.0, 0.25]
     with pytest.raises(DataError, match="date=YYYY-MM-DD"):
         build_matrix(["/tmp/profiles.parquet"], min_items=1, max_items=5, half_life_days=7.0)
+
+
+@pytest.mark.parametrize("half_life", [None, 3.0])
+def test_window_sums_do_not_depend_on_row_order_or_threads(
+    tmp_path: Path, half_life: float | None
+) -> None:
+    """Scores that binary floats do not hold exactly (weights like 0.1, decayed scores) give
+    the same matrix and popularity, bit for bit, whatever the order of the rows and the
+    number of DuckDB threads: a trained model does not change between two runs."""
+    rng = np.random.default_rng(3)
+    days = [AS_OF - dt.timedelta(days=n) for n in range(6)]
+    n = 40_000
+    users = rng.integers(0, 2_000, n)
+    items = rng.integers(0, 300, n)
+    day_of = rng.integers(0, len(days), n)
+    table = pa.table(
+        {
+            "user": [f"u{u}" for u in users],
+            "item": [f"i{i}" for i in items],
+            "score": rng.choice([0.1, 0.3, 0.7, 1.9], n),
+            "day": day_of,
+        }
+    )
+
+    def write(folder: str, order: np.ndarray) -> list[str]:
+        shuffled = table.take(order)
+        urls = []
+        for k, day in enumerate(days):
+            rows = shuffled.filter(pc.equal(shuffled["day"], k)).drop_columns(["day"])
+            rows = rows.group_by(["user", "item"]).aggregate([("score", "sum")])
+            rows = rows.rename_columns(["user", "item", "score"])
+            path = tmp_path / folder / f"date={day.isoformat()}" / "part-0.parquet"
+            path.parent.mkdir(parents=True)
+            pq.write_table(rows, path)
+            urls.append(str(path))
+        return urls
+
+    first = build_matrix(
+        write("a", np.arange(n)),
+        min_items=1,
+        max_items=10**6,
+        threads=1,
+        half_life_days=half_life,
+    )
+    again = build_matrix(
+        write("b", rng.permutation(n)),
+        min_items=1,
+        max_items=10**6,
+        threads=4,
+        half_life_days=half_life,
+    )
+    assert first.popularity.equals(again.popularity)
+    assert np.array_equal(first.matrix.data, again.matrix.data)
+    assert np.array_equal(first.matrix.indices, again.matrix.indices)

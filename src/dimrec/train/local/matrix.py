@@ -17,6 +17,7 @@ Counts (the manifest's ``counts``, on every engine):
 from __future__ import annotations
 
 import logging
+import math
 import os
 import tempfile
 from collections.abc import Sequence
@@ -35,6 +36,24 @@ from dimrec.train.base import no_profiles_error, no_user_kept_error, window_coun
 from dimrec.train.decay import file_decay_factors
 
 log = logging.getLogger(__name__)
+
+
+#: Each (user, item)'s summed score in units of 2^-bits (parameters: 2^bits, the files).
+_SUMMED = """
+    CREATE TEMP TABLE summed AS
+    SELECT "user", item, sum(round(score * ?)::BIGINT) AS units, count(*) AS rows
+    FROM read_parquet(?, hive_partitioning = false, union_by_name = false)
+    GROUP BY "user", item
+"""
+#: The same with each file's scores decayed by its factor in the table day_factors.
+_SUMMED_DECAYED = """
+    CREATE TEMP TABLE summed AS
+    SELECT p."user", p.item, sum(round(p.score * f.factor * ?)::BIGINT) AS units,
+           count(*) AS rows
+    FROM read_parquet(?, hive_partitioning = false, union_by_name = false, filename = true) p
+    JOIN day_factors f ON p.filename = f.filename
+    GROUP BY p."user", p.item
+"""
 
 
 @dataclass(frozen=True)
@@ -75,40 +94,26 @@ def build_matrix(
     )
     try:
         sources = _register(con, profile_urls)
-        if half_life_days is None:
-            _run(
-                con,
-                """
-                CREATE TEMP TABLE summed AS
-                SELECT "user", item, sum(score)::DOUBLE AS score, count(*) AS rows
-                FROM read_parquet(?, hive_partitioning = false, union_by_name = false)
-                GROUP BY "user", item
-                """,
-                [sources],
-            )
-        else:
-            con.register("day_factors", decay_factors(profile_urls, sources, half_life_days))
-            _run(
-                con,
-                """
-                CREATE TEMP TABLE summed AS
-                SELECT p."user", p.item, sum(p.score * f.factor)::DOUBLE AS score,
-                       count(*) AS rows
-                FROM read_parquet(
-                    ?, hive_partitioning = false, union_by_name = false, filename = true
-                ) p
-                JOIN day_factors f ON p.filename = f.filename
-                GROUP BY p."user", p.item
-                """,
-                [sources],
-            )
+        factors = decay_factors(profile_urls, sources, half_life_days)  # checks the paths
+        bits = _fixed_point_bits(con, sources)
+        # Scores are summed as integers (units of 2^-bits): integer sums do not depend on
+        # the order of addition, which a parallel aggregate does not keep, so the same
+        # profiles always give the same model, whatever the scores (decayed, or weights
+        # like 0.3 that binary floats do not hold exactly).
+        if half_life_days is not None:
+            con.register("day_factors", factors)
+        query = _SUMMED if half_life_days is None else _SUMMED_DECAYED
+        _run(con, query, [2.0**bits, sources])
         profiles, pairs = _two_ints(
             con, "SELECT coalesce(sum(rows), 0)::BIGINT, count(*) FROM summed"
         )
         if pairs == 0:
             raise no_profiles_error(len(profile_urls))
         popular = _arrow(
-            con, "SELECT item, sum(score) AS score, count(*) AS users FROM summed GROUP BY item"
+            con,
+            "SELECT item, sum(units)::DOUBLE / ? AS score, count(*) AS users "
+            "FROM summed GROUP BY item",
+            [2.0**bits],
         )
         _run(
             con,
@@ -136,10 +141,11 @@ def build_matrix(
         entries = _arrow(
             con,
             """
-            SELECT k.row, c.col, s.score
+            SELECT k.row, c.col, s.units::DOUBLE / ? AS score
             FROM summed s JOIN kept k ON s."user" = k."user" JOIN columns c ON s.item = c.item
             ORDER BY k.row, c.col
             """,
+            [2.0**bits],
         )
     finally:
         con.close()
@@ -168,10 +174,30 @@ def build_matrix(
     return WindowMatrix(matrix, items.column("item").combine_chunks(), popularity, counts)
 
 
-def decay_factors(urls: Sequence[str], sources: Sequence[str], half_life_days: float) -> pa.Table:
-    """Each profile file's time-decay factor, keyed by the name DuckDB reads it under."""
-    factors = file_decay_factors(urls, half_life_days)
+def decay_factors(
+    urls: Sequence[str], sources: Sequence[str], half_life_days: float | None
+) -> pa.Table:
+    """Each profile file's time-decay factor (1 without decay), keyed by the name DuckDB
+    reads it under."""
+    factors = [1.0] * len(urls)
+    if half_life_days is not None:
+        factors = file_decay_factors(urls, half_life_days)
     return pa.table({"filename": list(sources), "factor": factors})
+
+
+def _fixed_point_bits(con: duckdb.DuckDBPyConnection, sources: Sequence[str]) -> int:
+    """The fraction bits of the integer sums: as many as keep the largest score below 2^52
+    (every rounded score then fits a double exactly); DataError for non-finite scores."""
+    [(largest, bad)] = con.execute(
+        "SELECT max(abs(score)), count(*) FILTER (WHERE NOT isfinite(score)) "
+        "FROM read_parquet(?, hive_partitioning = false, union_by_name = false)",
+        [list(sources)],
+    ).fetchall()
+    if bad:
+        raise DataError(f"{bad} of the window's profile scores are NaN or infinite")
+    if not largest:
+        return 52
+    return min(1000, max(-1000, 52 - math.ceil(math.log2(largest)) - 1))
 
 
 def _register(con: duckdb.DuckDBPyConnection, urls: Sequence[str]) -> list[str]:
@@ -192,8 +218,8 @@ def _register(con: duckdb.DuckDBPyConnection, urls: Sequence[str]) -> list[str]:
     return sources
 
 
-def _arrow(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
-    table = con.sql(sql).to_arrow_table()
+def _arrow(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> pa.Table:
+    table = con.sql(sql, params=params).to_arrow_table()
     assert table is not None
     return table
 
