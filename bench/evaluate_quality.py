@@ -3,7 +3,7 @@
     .venv/bin/python bench/evaluate_quality.py                      # every data set
     .venv/bin/python bench/evaluate_quality.py --datasets online-retail,ml-100k-user
 
-For each data set it runs ``dimrec tune`` (``dimrec.pipeline.tune``): the grid (below; it
+For each data set it runs ``dimrec tune`` (``dimrec.evaluate.flow.tune``): the grid (below; it
 includes keeping 100 or 300 neighbours per item, the store's sim_cap following) is searched
 by NDCG@10 on a validation split carved from the training period by the same rule, the
 choice is retrained on the whole training period and evaluated once on the test, beside the
@@ -46,8 +46,9 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from dimrec import pipeline  # noqa: E402
 from dimrec.config import load_settings  # noqa: E402
+from dimrec.evaluate import flow  # noqa: E402
 from dimrec.evaluate.datasets import DataSpec  # noqa: E402
-from dimrec.evaluate.models import Config  # noqa: E402
+from dimrec.evaluate.fit import Config  # noqa: E402
 from dimrec.evaluate.runner import Candidate, Evaluation, evaluate  # noqa: E402
 from dimrec.evaluate.split import SplitSpec  # noqa: E402
 from dimrec.evaluate.tune import TuneGrid, TuneResult  # noqa: E402
@@ -152,7 +153,7 @@ def run_dataset(name: str, spec: dict[str, Any], out: Path, work: Path) -> dict[
         data = spec["data"]
     folder = out / name
     started = time.perf_counter()
-    summary = pipeline.tune(
+    summary = flow.tune(
         settings,
         data=data,
         split=spec["split"],

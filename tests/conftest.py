@@ -22,7 +22,7 @@ def _require_services() -> bool:
     return os.environ.get("DIMREC_REQUIRE_SERVICES") == "1"
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     if SHARED_DATA.is_dir():
         return
     skip = pytest.mark.skip(reason=f"real data folder {SHARED_DATA} is absent")
@@ -102,4 +102,4 @@ def redis_url(redis_server: str) -> Iterator[str]:
     client = redis.Redis.from_url(redis_server)
     client.flushall()
     client.close()
-    yield redis_server
+    return redis_server

@@ -65,4 +65,5 @@ def test_no_model_is_a_clear_error(tmp_path: Path) -> None:
 def test_versions_sort_in_time_order() -> None:
     early = model.new_version(dt.datetime(2026, 11, 26, 1, 2, 3, 4000, tzinfo=dt.UTC))
     late = model.new_version(dt.datetime(2026, 11, 26, 1, 2, 3, 5000, tzinfo=dt.UTC))
-    assert early == "20261126T010203004Z" and early < late
+    assert early == "20261126T010203004Z"
+    assert early < late

@@ -274,7 +274,7 @@ def test_variant_and_look_alike_skus(shop: tuple[Path, SynthSummary, dict]) -> N
         ).fetchall()
     ]
     by_hyphens = Counter(sku.count("-") for sku in skus)
-    assert by_hyphens[0] and by_hyphens[1] and by_hyphens[2] and by_hyphens[3], by_hyphens
+    assert all(by_hyphens[n] for n in range(4)), by_hyphens
     variants = [s for s in skus if s.count("-") in (1, 3)]
     assert any(s.rsplit("-", 1)[1] in {"XS", "S", "M", "L", "XL", "2XL"} for s in variants)
     # A variant normalises to a SKU that exists on its own (its base product).
@@ -295,7 +295,8 @@ def test_returning_shoppers_keep_their_taste(shop: tuple[Path, SynthSummary, dic
                          AND date IS NOT NULL)
         FROM {source}"""
     )
-    assert returning > 0 and max_visit > 2
+    assert returning > 0
+    assert max_visit > 2
     assert bare > 0  # sessions without any e-commerce
     share = _one(
         f"""WITH views AS (SELECT s.fullVisitorId AS u, p.v2ProductCategory AS c
@@ -432,7 +433,7 @@ def test_invalid_arguments_are_named(tmp_path: Path) -> None:
     assert not list(tmp_path.iterdir())
 
 
-def test_default_out_is_above_the_export_input(tmp_path: Path) -> None:
+def test_default_out_is_above_the_export_input() -> None:
     assert default_out(load_settings(None)) == "var/warehouse"
     for given, expected in (
         ("data/ga4/", "data"),
@@ -452,7 +453,8 @@ def test_cli_writes_the_shop_and_prints_a_summary(tmp_path: Path) -> None:
          "--formats", "ga360,flat", "--corrupt-lines", "1"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "ga360" in result.output and "expected export counts" in result.output
+    assert "ga360" in result.output
+    assert "expected export counts" in result.output
     truth = json.loads((out / "truth.json").read_text())
     assert truth["generator"]["formats"] == ["ga360", "flat"]
     assert truth["generator"]["corrupt_lines"] == 1
@@ -494,5 +496,6 @@ def test_cli_bad_input_exits_non_zero_without_traceback(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 2
-    assert "xml" in result.stderr and "Traceback" not in result.stderr
+    assert "xml" in result.stderr
+    assert "Traceback" not in result.stderr
     assert not list(tmp_path.iterdir())

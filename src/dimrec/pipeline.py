@@ -6,7 +6,9 @@
 
 The CLI, the queue tasks and the jobs API only call these functions; the stages below never
 call back up. Each function takes the validated :class:`~dimrec.config.Settings` and plain
-arguments, and returns a small summary that the caller formats.
+arguments, and returns a small summary that the caller formats. Offline evaluation and
+tuning, which are not part of the daily flow, have their own such functions in
+:mod:`dimrec.evaluate.flow`.
 """
 
 from __future__ import annotations
@@ -16,15 +18,13 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from dimrec import dates, partitions
 from dimrec.config import Settings
 from dimrec.errors import MissingDataError
 from dimrec.export import ExportSummary, export_range, open_warehouse
-from dimrec.fsio import atomic_write_bytes, url_to_fs
 from dimrec.logs import log_context, timed
-from dimrec.model import Model, load_model, new_version
+from dimrec.model import Model, load_model
 from dimrec.params import TrainParams
 from dimrec.publish import publisher
 from dimrec.publish.base import Store, VersionInfo
@@ -34,14 +34,6 @@ from dimrec.train.base import check_supported
 from dimrec.train.engines import check_engine_name, open_engine, spark_prepare
 from dimrec.train.profiles import PreparedDay, prepare_day
 from dimrec.train.stage import Window, check_window, train_model
-
-if TYPE_CHECKING:  # evaluation loads only when evaluate or tune runs (it is heavy)
-    from dimrec.evaluate.datasets import DataSpec
-    from dimrec.evaluate.interactions import Interactions
-    from dimrec.evaluate.runner import Evaluation
-    from dimrec.evaluate.split import SplitSpec
-    from dimrec.evaluate.task import Mode
-    from dimrec.evaluate.tune import TuneGrid, TuneResult
 
 log = logging.getLogger(__name__)
 
@@ -265,168 +257,3 @@ def hidden(settings: Settings) -> frozenset[str]:
     """The hidden items."""
     with open_settings_store(settings) as store:
         return store.hidden()
-
-
-# ── evaluate and tune: events → quality reports ────────────────────────────────────────────
-
-
-@dataclass(frozen=True)
-class EvaluateSummary:
-    evaluation: Evaluation
-    reference: str | None
-    """The system differences are measured against (implicit BM25, else popularity)."""
-    report_url: str
-
-
-@dataclass(frozen=True)
-class TuneSummary:
-    result: TuneResult
-    report_url: str
-    fragment_url: str
-    fragment: str
-    """The chosen configuration as dimrec.toml sections."""
-
-
-def evaluate(
-    settings: Settings,
-    *,
-    data: DataSpec | None = None,
-    split: SplitSpec | None = None,
-    systems: Sequence[str] | None = None,
-    ks: Sequence[int] = (5, 10, 20),
-    mode: Mode = "history",
-    target_actions: Sequence[str] | None = None,
-    session_items: int = 1,
-    window_days: int | None = None,
-    half_life_days: float | None = None,
-    report_to: str | None = None,
-    progress: StepProgress | None = None,
-) -> EvaluateSummary:
-    """Train each of ``systems`` in memory on the split's training window, score the test
-    shoppers through the serving rule, and write an HTML + JSON report (default under
-    ``models/evaluations/<version>/``). The training parameters not named by a system come
-    from ``settings.train``; the events from the export (or a public data set, ``data``); each
-    neighbour list is read up to ``settings.store.sim_cap`` items, as the server does."""
-    from dimrec.evaluate import report as evaluation_report
-    from dimrec.evaluate.datasets import DataSpec
-    from dimrec.evaluate.models import Config as EvalConfig
-    from dimrec.evaluate.runner import evaluate as evaluate_systems
-    from dimrec.evaluate.split import SplitSpec
-    from dimrec.evaluate.systems import DEFAULT_SYSTEMS, parse_systems
-    from dimrec.evaluate.task import DEFAULT_TARGET_ACTIONS
-
-    systems = DEFAULT_SYSTEMS if systems is None else systems
-    target_actions = DEFAULT_TARGET_ACTIONS if target_actions is None else target_actions
-    data = data or DataSpec()
-    split = split or SplitSpec()
-    events = _evaluation_events(settings, data, split, window_days)
-    params = settings.train_params()
-    if half_life_days is not None:
-        params = params.model_copy(update={"half_life_days": half_life_days})
-    base = EvalConfig(params, window_days)
-    evaluation = evaluate_systems(
-        events,
-        split.make(events),
-        parse_systems(systems, base),
-        dataset=data.name(),
-        ks=ks,
-        mode=mode,
-        target_actions=target_actions,
-        session_items=session_items,
-        list_cap=settings.store.sim_cap,
-        threads=settings.train.threads,
-        progress=None if progress is None else lambda d, t, _n: progress("evaluate", d, t),
-    )
-    reference = evaluation_report.default_reference(evaluation)
-    html = evaluation_report.render_html(evaluation, reference=reference)
-    data_out = evaluation_report.summary(evaluation, reference=reference)
-    url = evaluation_report.write_report(
-        report_to or _report_folder(settings, "evaluate"), html, data_out
-    )
-    return EvaluateSummary(evaluation, reference, url)
-
-
-def tune(
-    settings: Settings,
-    *,
-    data: DataSpec | None = None,
-    split: SplitSpec | None = None,
-    grid: TuneGrid | None = None,
-    ks: Sequence[int] = (5, 10, 20),
-    mode: Mode = "history",
-    target_actions: Sequence[str] | None = None,
-    session_items: int = 1,
-    baselines: bool = True,
-    report_to: str | None = None,
-    fragment_to: str | None = None,
-    progress: StepProgress | None = None,
-) -> TuneSummary:
-    """Choose algorithm and parameters by NDCG@10 on a validation split carved from the
-    training period, evaluate the choice once on the test, and write the report and the
-    chosen configuration as a ``dimrec.toml`` fragment (default ``dimrec.tuned.toml`` in
-    the report folder)."""
-    from dimrec.evaluate import report as evaluation_report
-    from dimrec.evaluate.datasets import DataSpec
-    from dimrec.evaluate.models import Config as EvalConfig
-    from dimrec.evaluate.split import SplitSpec
-    from dimrec.evaluate.task import DEFAULT_TARGET_ACTIONS
-    from dimrec.evaluate.tune import TuneGrid, toml_fragment
-    from dimrec.evaluate.tune import tune as tune_systems
-
-    target_actions = DEFAULT_TARGET_ACTIONS if target_actions is None else target_actions
-    data = data or DataSpec()
-    split = split or SplitSpec()
-    grid = grid or TuneGrid()
-    longest = max((w for w in grid.window_days if w is not None), default=None)
-    widest = None if None in grid.window_days else longest
-    events = _evaluation_events(settings, data, split, widest, validation=True)
-    result = tune_systems(
-        events,
-        split.make(events),
-        base=EvalConfig(settings.train_params()),
-        grid=grid,
-        dataset=data.name(),
-        mode=mode,
-        target_actions=target_actions,
-        session_items=session_items,
-        ks=ks,
-        baselines=baselines,
-        threads=settings.train.threads,
-        progress=progress,
-    )
-    folder = report_to or _report_folder(settings, "tune")
-    html = evaluation_report.render_html(
-        result.test, reference=result.reference, tuning=result, title="dimrec tune"
-    )
-    url = evaluation_report.write_report(folder, html, evaluation_report.tuning_summary(result))
-    fragment = toml_fragment(result)
-    fragment_url = fragment_to or f"{folder.rstrip('/')}/dimrec.tuned.toml"
-    fs, path = url_to_fs(fragment_url)
-    atomic_write_bytes(fs, path, fragment.encode("utf-8"))
-    return TuneSummary(result, url, fragment_url, fragment)
-
-
-def _evaluation_events(
-    settings: Settings,
-    data: DataSpec,
-    split: SplitSpec,
-    window_days: int | None,
-    *,
-    validation: bool = False,
-) -> Interactions:
-    """The events to split. From the export, unless days are given: the training window
-    (``window_days``, default the [train] window's length) before the cut-off and the test
-    days after it (and, for tuning, the validation days before the window)."""
-    from dimrec.evaluate.datasets import DataSpec
-
-    if data.dataset is None and data.first is None and split.cutoff is not None:
-        length = window_days or settings.train.days_init - settings.train.days_end + 1
-        extra = split.test_days if validation else 0
-        first = split.cutoff - dt.timedelta(days=length - 1 + extra)
-        last = split.cutoff + dt.timedelta(days=split.test_days)
-        data = DataSpec(first=first, last=last)
-    return data.load(settings.paths.events_url())
-
-
-def _report_folder(settings: Settings, kind: str) -> str:
-    return f"{settings.paths.models_url().rstrip('/')}/evaluations/{kind}-{new_version()}"

@@ -84,7 +84,8 @@ def test_bootstrap_of_identical_and_shifted_systems() -> None:
     assert not same.significant
     shifted = paired_bootstrap(a + 0.25, a)
     assert shifted.mean == pytest.approx(0.25)
-    assert shifted.low == pytest.approx(0.25) and shifted.high == pytest.approx(0.25)
+    assert shifted.low == pytest.approx(0.25)
+    assert shifted.high == pytest.approx(0.25)
     assert shifted.significant
 
 

@@ -12,9 +12,10 @@ import pytest
 from evaluate_helpers import day, paired_shop, table
 from typer.testing import CliRunner
 
-from dimrec import partitions, pipeline
+from dimrec import partitions
 from dimrec.cli import app, main
 from dimrec.config import Settings, load_settings
+from dimrec.evaluate import flow
 from dimrec.evaluate.datasets import DataSpec
 from dimrec.evaluate.split import SplitSpec
 from dimrec.evaluate.tune import TUNED, TuneGrid
@@ -29,7 +30,7 @@ def export(settings: Settings, days: int = 5) -> None:
 
 def test_evaluate_writes_a_self_contained_report(settings: Settings) -> None:
     export(settings)
-    result = pipeline.evaluate(
+    result = flow.evaluate(
         settings,
         split=SplitSpec(cutoff=day(2)),
         systems=["exact", "dimsum:0.5", "rp3beta", "popularity"],
@@ -54,7 +55,7 @@ def test_exported_days_outside_the_window_are_not_read(settings: Settings) -> No
     narrow = load_settings(
         paths={"data": settings.paths.data}, train={"days_init": 2, "days_end": 1}
     )
-    result = pipeline.evaluate(narrow, split=SplitSpec(cutoff=day(2)), systems=["exact"], ks=(10,))
+    result = flow.evaluate(narrow, split=SplitSpec(cutoff=day(2)), systems=["exact"], ks=(10,))
     assert "history ≤ 2026-03-03" in result.evaluation.split
     assert result.evaluation.catalogue == 21
 
@@ -72,13 +73,13 @@ def test_tune_chooses_on_validation_and_writes_a_valid_fragment(settings: Settin
         comparison_thresholds=[0.5],
     )
     steps: list[str] = []
-    summary = pipeline.tune(
+    summary = flow.tune(
         settings,
         split=SplitSpec(cutoff=day(3)),
         grid=grid,
         ks=(10,),
         baselines=False,
-        progress=lambda step, done, total: steps.append(step),
+        progress=lambda step, _done, _total: steps.append(step),
     )
     result = summary.result
     assert "history ≤ 2026-03-03" in result.validation  # one test day earlier, within history
@@ -88,7 +89,8 @@ def test_tune_chooses_on_validation_and_writes_a_valid_fragment(settings: Settin
     assert result.test.system(TUNED).mean("ndcg", 10) == pytest.approx(1.0)
     names = [s.name for s in result.test.systems]
     assert names[:3] == [TUNED, "cosine exact", "rp3beta"]
-    assert "dimsum 0.5" in names and "popularity" in names
+    assert "dimsum 0.5" in names
+    assert "popularity" in names
     fragment = Path(summary.fragment_url)
     assert fragment.read_text("utf-8") == summary.fragment
     parsed = tomllib.loads(summary.fragment)
@@ -125,7 +127,8 @@ def test_cli_evaluate_and_tune(settings: Settings, tmp_path: Path) -> None:
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "exact" in result.output and (out / "report.html").is_file()
+    assert "exact" in result.output
+    assert (out / "report.html").is_file()
     grid = tmp_path / "grid.toml"
     grid.write_text('algorithms = ["ease"]\nease_lambda = [1.0]\nuser_filters = [[2, 100]]\n')
     result = runner.invoke(
@@ -164,15 +167,21 @@ def test_cli_bad_input_is_a_clear_error(
         return int(exited.value.code or 0), capsys.readouterr().err
 
     code, err = run("evaluate", "--per-user", "0.2", "--cutoff", "2026-03-03")
-    assert code == 2 and "at most one" in err and "Traceback" not in err
+    assert code == 2
+    assert "at most one" in err
+    assert "Traceback" not in err
     code, err = run("evaluate", "--cutoff", "2026-03-03")
-    assert code == 3 and "no exported events" in err
+    assert code == 3
+    assert "no exported events" in err
     code, err = run("evaluate", "--dataset", "movielens-100k")
-    assert code == 2 and "--data-path" in err
+    assert code == 2
+    assert "--data-path" in err
     code, err = run("tune", "--grid", str(tmp_path / "missing.toml"))
-    assert code == 2 and "does not exist" in err
+    assert code == 2
+    assert "does not exist" in err
     code, err = run("evaluate", "--k", "0,10")
-    assert code == 2 and "--k" in err
+    assert code == 2
+    assert "--k" in err
 
 
 def test_dataset_spec_needs_a_known_name(tmp_path: Path) -> None:

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from dimrec.evaluate.datasets import DataSpec, load_dataset
+from dimrec.evaluate.fit import Config
 from dimrec.evaluate.interactions import Interactions
-from dimrec.evaluate.models import Config
 from dimrec.evaluate.runner import evaluate
 from dimrec.evaluate.split import SplitSpec
 from dimrec.evaluate.systems import parse_systems

@@ -8,7 +8,7 @@ import pytest
 from evaluate_helpers import day, interactions, paired_shop
 
 from dimrec.errors import InvalidInputError
-from dimrec.evaluate.models import Config, implicit_available
+from dimrec.evaluate.fit import Config, implicit_available
 from dimrec.evaluate.runner import Candidate, evaluate
 from dimrec.evaluate.split import TimeSplit
 from dimrec.evaluate.systems import DEFAULT_SYSTEMS, parse_system, parse_systems
@@ -34,7 +34,8 @@ def test_neighbours_find_the_pair_and_popularity_does_not() -> None:
         assert s.mean("hr", 1) == 1.0, name
         assert s.mean("ndcg", 10) == pytest.approx(1.0), name
         assert s.mean("precision", 10) == pytest.approx(0.1), name
-        assert s.mean("recall", 1) == 1.0 and s.mean("map", 10) == pytest.approx(1.0), name
+        assert s.mean("recall", 1) == 1.0, name
+        assert s.mean("map", 10) == pytest.approx(1.0), name
         assert s.coverage[1] == pytest.approx(10 / 21), name
         assert s.fallback_share == 0.0, name
     pop = result.system("popularity")
@@ -88,9 +89,11 @@ def test_parse_systems() -> None:
         "implicit BM25",
     ]
     rp3 = parse_system("rp3beta:alpha=0.8,beta=0.3,window=14,half_life=30", base)
-    assert rp3.config.params.rp3_alpha == 0.8 and rp3.config.params.rp3_beta == 0.3
+    assert rp3.config.params.rp3_alpha == 0.8
+    assert rp3.config.params.rp3_beta == 0.3
     assert rp3.config.params.top_k == 50
-    assert rp3.config.window_days == 14 and rp3.config.params.half_life_days == 30.0
+    assert rp3.config.window_days == 14
+    assert rp3.config.params.half_life_days == 30.0
     assert parse_system("dimsum:0.3", base).config.params.threshold == 0.3
     assert parse_system("exact:bm25", base).config.params.weighting == "bm25"
     weighted = parse_system("exact:weights=1/4/8", base).config.params.weights

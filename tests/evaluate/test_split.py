@@ -34,7 +34,8 @@ def names(ev: Interactions, codes: np.ndarray, vocab: str) -> list[str]:
 def test_time_split_and_history_task() -> None:
     ev = interactions(ROWS)
     data = TimeSplit(day(2), test_days=1).apply(ev)
-    assert len(data.history) == 4 and len(data.test) == 4
+    assert len(data.history) == 4
+    assert len(data.test) == 4
     assert data.window(2).day.min() == data.history.day.max() - 1  # the last two days
     task = build_task(data)
     assert names(ev, task.shoppers, "users") == ["u1"]
@@ -88,7 +89,8 @@ def test_per_user_split_takes_each_users_last_events() -> None:
     # u1: the last 2 of 10 by time; u2: round(0.4) = 0 but at least one of two; u3: alone, none.
     assert test == [("u1", "i8"), ("u1", "i9"), ("u2", "y")]
     rule, period = UserSplit(0.2).validation(ev)
-    assert rule == UserSplit(0.2) and len(period) == len(data.history)
+    assert rule == UserSplit(0.2)
+    assert len(period) == len(data.history)
 
 
 def test_session_task() -> None:

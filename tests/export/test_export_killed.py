@@ -74,7 +74,8 @@ def test_sigkill_while_writing_keeps_the_previous_partition(
             assert time.monotonic() < deadline, "the export never reached the rename"
             time.sleep(0.05)
         temporary = Path(marker.read_text())
-        assert temporary.exists() and temporary.stat().st_size > 0
+        assert temporary.exists()
+        assert temporary.stat().st_size > 0
         os.kill(proc.pid, signal.SIGKILL)
         assert proc.wait(timeout=30) == -signal.SIGKILL
     finally:

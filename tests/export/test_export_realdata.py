@@ -79,7 +79,8 @@ def test_ga360_sample_detail_views_add_to_carts_and_purchases(
     settings = with_export(in_memory, source="ga360", input=str(source))
     summary = pipeline.export_days(settings, days)
 
-    assert not summary.missing and not summary.rejected
+    assert not summary.missing
+    assert not summary.rejected
     for exported in summary.days:
         want = expected[exported.day]
         assert dict(exported.actions) == {a: want[a] for a in GA360_ACTIONS.values()}

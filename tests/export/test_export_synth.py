@@ -54,7 +54,8 @@ def _check_against_truth(
         assert (exported.users, exported.items) == (day["users"], day["items"])
         table = events.read(exported.day)
         assert action_counts(table.to_pylist()) == day["rows"]
-        assert table["user"].null_count == 0 and table["item"].null_count == 0
+        assert table["user"].null_count == 0
+        assert table["item"].null_count == 0
         ts = table["ts"].cast("int64")
         assert (pc.min(ts).as_py(), pc.max(ts).as_py()) == (day["ts_min_us"], day["ts_max_us"])
     totals = expected["totals"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pytest
 from publish_helpers import write_lists
@@ -52,21 +51,29 @@ def test_publish_versions_and_rollback(cli: Cli, settings: Settings) -> None:
     code, out, _ = cli("publish")
     assert (code, out) == (0, f"published {second}: 4 items, 4 neighbours (was {first})")
     code, out, _ = cli("publish")
-    assert code == 0 and f"version {second} is already current" in out and "nothing to do" in out
+    assert code == 0
+    assert f"version {second} is already current" in out
+    assert "nothing to do" in out
     code, out, _ = cli("versions")
-    assert code == 0 and f"{first} │ 4 │ 20" in out and f"{second} │ 4 │ 20" in out
+    assert code == 0
+    assert f"{first} │ 4 │ 20" in out
+    assert f"{second} │ 4 │ 20" in out
     assert out.index("current") > out.index(second)
     assert cli("rollback")[:2] == (0, f"current version: {first}")
     code, _, err = cli("rollback")
-    assert code == 3 and f"no version older than {first}" in err
+    assert code == 3
+    assert f"no version older than {first}" in err
     assert cli("rollback", "--to", second)[:2] == (0, f"current version: {second}")
 
 
 def test_publish_without_a_model(cli: Cli) -> None:
     code, _, err = cli("publish")
-    assert code == 3 and "no trained model" in err and "dimrec train" in err
+    assert code == 3
+    assert "no trained model" in err
+    assert "dimrec train" in err
     code, _, err = cli("publish", "--version", "latest")
-    assert code == 3 and "not a model version name" in err
+    assert code == 3
+    assert "not a model version name" in err
 
 
 def test_the_shrink_guard_and_force(cli: Cli, settings: Settings) -> None:
@@ -75,10 +82,13 @@ def test_the_shrink_guard_and_force(cli: Cli, settings: Settings) -> None:
     cli("publish")
     small = write_lists(models, {"a": [("b", 0.5)]}, minute=2).version
     code, _, err = cli("publish")
-    assert code == 6 and "1 items, 25% of the 4" in err and "--force" in err
+    assert code == 6
+    assert "1 items, 25% of the 4" in err
+    assert "--force" in err
     assert "Traceback" not in err
     code, out, _ = cli("publish", "--force")
-    assert code == 0 and f"published {small}: 1 items" in out
+    assert code == 0
+    assert f"published {small}: 1 items" in out
 
 
 def test_hide_unhide_hidden(cli: Cli) -> None:
@@ -89,23 +99,28 @@ def test_hide_unhide_hidden(cli: Cli) -> None:
     assert cli("hidden")[:2] == (0, "sku-1 sku-2")
     assert cli("unhide", "sku-1", "sku-9")[:2] == (0, "1 item(s) unhidden; 1 hidden in all")
     code, _, err = cli("hide", " ")
-    assert code == 2 and "is empty" in err
+    assert code == 2
+    assert "is empty" in err
     code, _, err = cli("hide")
-    assert code == 2 and "at least one item id" in err
+    assert code == 2
+    assert "at least one item id" in err
 
 
 def test_store_problems_are_one_line_errors(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DIMREC_STORE__URL", "mongodb://localhost/x")
     code, _, err = cli("versions")
-    assert code == 2 and "unknown scheme 'mongodb'" in err and "sqlite:///" in err
+    assert code == 2
+    assert "unknown scheme 'mongodb'" in err
+    assert "sqlite:///" in err
     url = f"redis://127.0.0.1:{free_port()}/0"
     monkeypatch.setenv("DIMREC_STORE__URL", url)
     code, _, err = cli("hide", "x")
-    assert code == 4 and f"Redis store {url} is unreachable" in err
+    assert code == 4
+    assert f"Redis store {url} is unreachable" in err
     assert "Traceback" not in err
 
 
-def test_help_lists_the_publish_commands(cli: Cli, tmp_path: Path) -> None:
+def test_help_lists_the_publish_commands(cli: Cli) -> None:
     code, out, _ = cli("--help")
     assert code == 0
     for command in ("publish", "rollback", "versions", "hide", "unhide", "hidden"):

@@ -87,6 +87,8 @@ def test_a_killed_publish_leaves_the_previous_version_whole(
     finally:
         proc.kill()
         proc.wait(30)
+        if proc.stdout is not None:
+            proc.stdout.close()
     assert proc.returncode == -signal.SIGKILL
 
     # the old version is current and complete; the new one is a staged, partial leftover
@@ -96,7 +98,8 @@ def test_a_killed_publish_leaves_the_previous_version_whole(
     assert {band_of(s) for e in entries for s in e.scores} == {1}
     assert {len(e.neighbours) for e in entries} == {NEIGHBOURS}
     staged = {i.version: i for i in store.versions() if i.staged}
-    assert list(staged) == [new.version] and staged[new.version].items == 4000
+    assert list(staged) == [new.version]
+    assert staged[new.version].items == 4000
 
     # the real command, uninstrumented, cleans up and publishes
     done = subprocess.run(

@@ -53,7 +53,8 @@ def test_publish_writes_every_list_best_first(store: Store, tmp_path: Path) -> N
         3,
         7,
     )
-    assert summary.previous is None and progress[-1] == (3, 3)
+    assert summary.previous is None
+    assert progress[-1] == (3, 3)
     assert store.current() == model.version
     assert store.neighbours(model.version, ["a", "b", "c", "d"]) == {
         item: Entry(item, tuple(n for n, _ in pairs), tuple(s for _, s in pairs))
@@ -93,7 +94,8 @@ def test_republishing_the_current_version_is_a_no_op(store: Store, tmp_path: Pat
     publish(store, tmp_path)
     published_at = store.versions()[0].published_at
     again = publish(store, tmp_path, model.version, force=True)
-    assert again.published is False and "already current" in again.message
+    assert again.published is False
+    assert "already current" in again.message
     assert store.versions()[0].published_at == published_at
 
 
@@ -104,8 +106,11 @@ def test_a_shrinking_catalogue_is_refused_unless_forced(store: Store, tmp_path: 
     with pytest.raises(PublishRefusedError) as refused:
         publish(store, tmp_path, small.version)
     message = str(refused.value)
-    assert "4 items" in message and "40%" in message and "10 of the current" in message
-    assert "--force" in message and "min_item_fraction=0.5" in message
+    assert "4 items" in message
+    assert "40%" in message
+    assert "10 of the current" in message
+    assert "--force" in message
+    assert "min_item_fraction=0.5" in message
     assert store.current() == first.version
     assert [i.version for i in store.versions()] == [first.version]  # nothing was staged
     publish(store, tmp_path, small.version, min_item_fraction=0.4)  # 40% is enough here
@@ -117,7 +122,8 @@ def test_force_publishes_a_shrunk_catalogue(store: Store, tmp_path: Path) -> Non
     publish(store, tmp_path)
     small = write_lists(str(tmp_path), listing(2), minute=2)
     summary = publish(store, tmp_path, force=True)
-    assert store.current() == small.version and summary.items == 2
+    assert store.current() == small.version
+    assert summary.items == 2
 
 
 def test_an_empty_model_is_refused_unless_forced(store: Store, tmp_path: Path) -> None:
@@ -126,7 +132,8 @@ def test_an_empty_model_is_refused_unless_forced(store: Store, tmp_path: Path) -
         publish(store, tmp_path)
     assert store.current() is None
     publish(store, tmp_path, force=True)
-    assert store.current() == empty.version and store.count(empty.version) == 0
+    assert store.current() == empty.version
+    assert store.count(empty.version) == 0
 
 
 def test_older_versions_are_pruned_to_keep_versions(store: Store, tmp_path: Path) -> None:

@@ -47,20 +47,23 @@ def test_a_staged_version_is_invisible_until_activated(store: Store) -> None:
     assert store.state() == StoreState("v1", 0)
     [info] = store.versions()
     assert (info.version, info.staged, info.current, info.items) == ("v1", False, True, 3)
-    assert info.published_at.startswith("20") and info.manifest == MANIFEST
+    assert info.published_at.startswith("20")
+    assert info.manifest == MANIFEST
 
 
 def test_neighbours_best_first_with_float32_scores(store: Store) -> None:
     published(store)
     found = store.neighbours("v1", ["c", "zzz", "a", "c"])
     assert set(found) == {"a", "c"}  # unknown items absent, duplicates once
-    assert found["a"] == A and found["c"] == C  # these scores are exact in float32
+    assert found["a"] == A
+    assert found["c"] == C
     assert store.neighbours("v1", []) == {}
     inexact = Entry("d", ("a",), (0.1,))
     store.stage("v2", MANIFEST)
     store.put_entries("v2", [inexact])
     [score] = store.neighbours("v2", ["d"])["d"].scores
-    assert score == pytest.approx(0.1, rel=1e-7) and score != 0.1
+    assert score == pytest.approx(0.1, rel=1e-7)
+    assert score != 0.1
 
 
 def test_entries_yields_every_list(store: Store) -> None:
@@ -150,7 +153,8 @@ def test_many_items_in_batches(store: Store) -> None:
     store.activate("v1")
     assert store.count("v1") == 6000
     found = store.neighbours("v1", [e.item for e in entries] + ["missing"])
-    assert len(found) == 6000 and found["item-5999"] == entries[5999]
+    assert len(found) == 6000
+    assert found["item-5999"] == entries[5999]
     assert sum(1 for _ in store.entries("v1")) == 6000
 
 
@@ -171,7 +175,8 @@ def test_hidden_items_and_their_generation(store: Store) -> None:
     assert store.state().hidden_generation != first
     assert store.hide([]) == 0
     many = [f"sku-{k}" for k in range(1200)]
-    assert store.hide(many) == 1200 and len(store.hidden()) == 1201
+    assert store.hide(many) == 1200
+    assert len(store.hidden()) == 1201
     with pytest.raises(InvalidInputError, match="empty"):
         store.hide(["ok", " "])
     with pytest.raises(InvalidInputError, match="control"):

@@ -30,8 +30,10 @@ def test_urls_pick_their_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.chdir(tmp_path)
     relative = open_store("sqlite:///var/store.db?timeout=2.5")
     absolute = open_store(f"sqlite:///{tmp_path / 'abs.db'}")
-    assert isinstance(relative, SqliteStore) and relative.timeout == 2.5
-    assert (tmp_path / "var" / "store.db").is_file() and (tmp_path / "abs.db").is_file()
+    assert isinstance(relative, SqliteStore)
+    assert relative.timeout == 2.5
+    assert (tmp_path / "var" / "store.db").is_file()
+    assert (tmp_path / "abs.db").is_file()
     assert isinstance(absolute, SqliteStore)
     assert isinstance(open_store("memory://"), MemoryStore)
     assert isinstance(open_store("redis://127.0.0.1:1/0"), RedisStore)  # connects lazily
@@ -53,7 +55,9 @@ def test_a_corrupt_sqlite_file(tmp_path: Path) -> None:
     with pytest.raises(StoreError) as error:
         open_store(f"sqlite:///{path}")
     message = str(error.value)
-    assert str(path) in message and "not a database" in message and "move it away" in message
+    assert str(path) in message
+    assert "not a database" in message
+    assert "move it away" in message
 
 
 def test_a_locked_sqlite_store_fails_writes_not_reads(tmp_path: Path) -> None:
@@ -65,7 +69,8 @@ def test_a_locked_sqlite_store_fails_writes_not_reads(tmp_path: Path) -> None:
     try:
         with pytest.raises(StoreError) as error:
             store.hide(["b"])
-        assert "locked" in str(error.value) and str(path) in str(error.value)
+        assert "locked" in str(error.value)
+        assert str(path) in str(error.value)
         assert store.hidden() == {"a"}  # WAL: readers do not wait for the writer
         reader = open_store(f"sqlite:///{path}?timeout=0.2")  # nor does opening the store
         assert reader.state().hidden_generation == 1
@@ -88,14 +93,16 @@ def test_an_unreachable_redis_names_the_url() -> None:
     store = open_store(url)
     with pytest.raises(StoreError) as error:
         store.current()
-    assert url in str(error.value) and "unreachable" in str(error.value)
+    assert url in str(error.value)
+    assert "unreachable" in str(error.value)
 
 
 def test_redis_passwords_stay_out_of_messages() -> None:
     store = open_store(f"redis://:s3cret-pass@127.0.0.1:{free_port()}/0")
     with pytest.raises(StoreError) as error:
         store.versions()
-    assert "s3cret-pass" not in str(error.value) and ":***@127.0.0.1" in str(error.value)
+    assert "s3cret-pass" not in str(error.value)
+    assert ":***@127.0.0.1" in str(error.value)
 
 
 def test_a_bad_redis_url() -> None:

@@ -88,11 +88,13 @@ def test_posted_job_is_queued_and_readable(api: tuple[str, Settings]) -> None:
     answer = httpx.post(f"{url}/jobs/export", headers=AUTH, json={"date": "2026-11-20"})
     assert answer.status_code == 202
     job = answer.json()
-    assert job["state"] == "queued" and job["name"] == "export"
+    assert job["state"] == "queued"
+    assert job["name"] == "export"
     assert job["params"]["date"] == "2026-11-20"
 
     status = httpx.get(f"{url}{job['status_url']}", headers=AUTH, timeout=10)
-    assert status.status_code == 200 and status.json()["id"] == job["id"]
+    assert status.status_code == 200
+    assert status.json()["id"] == job["id"]
     listed = httpx.get(f"{url}/jobs", headers=AUTH, timeout=10).json()["jobs"]
     assert [j["id"] for j in listed] == [job["id"]]
     assert job["id"] in JobQueue(settings).pending_job_ids()  # really on the queue

@@ -26,22 +26,32 @@ def test_claim_is_once_only_and_locks_by_key(settings: Settings) -> None:
     other_day = queue.submit("export", {"date": "2026-11-21"})
 
     claimed, holder = queue.jobs.claim(first.id, "host:1")
-    assert claimed is not None and claimed.state == "running" and holder is None
+    assert claimed is not None
+    assert claimed.state == "running"
+    assert holder is None
     again, holder = queue.jobs.claim(first.id, "host:2")
-    assert again is None and holder is None  # a duplicate delivery does nothing
+    assert again is None
+    assert holder is None
 
     blocked, holder = queue.jobs.claim(second.id, "host:2")
-    assert blocked is None and holder is not None and holder.id == first.id
+    assert blocked is None
+    assert holder is not None
+    assert holder.id == first.id
     record = queue.get(second.id)
-    assert record is not None and record.state == "queued"
+    assert record is not None
+    assert record.state == "queued"
 
     parallel, holder = queue.jobs.claim(other_day.id, "host:2")
-    assert parallel is not None and holder is None  # another day is another lock
+    assert parallel is not None
+    assert holder is None
 
     queue.jobs.finish(first.id, "succeeded", None, {"rows": 3})
     done = queue.get(first.id)
-    assert done is not None and done.state == "succeeded" and done.result == {"rows": 3}
-    assert done.finished_at is not None and done.started_at is not None
+    assert done is not None
+    assert done.state == "succeeded"
+    assert done.result == {"rows": 3}
+    assert done.finished_at is not None
+    assert done.started_at is not None
     unblocked, _ = queue.jobs.claim(second.id, "host:2")
     assert unblocked is not None
 
@@ -53,7 +63,8 @@ def test_interrupted_jobs_of_dead_workers_fail(settings: Settings) -> None:
     stale = queue.jobs.fail_interrupted("thishost")
     assert [r.id for r in stale] == [job.id]
     record = queue.get(job.id)
-    assert record is not None and record.state == "failed"
+    assert record is not None
+    assert record.state == "failed"
     assert "interrupted" in (record.message or "")
 
 
@@ -99,7 +110,8 @@ def test_periodic_jobs_fire_at_their_crontab_times(settings: Settings) -> None:
     for task in queue.huey.read_periodic(dt.datetime(2026, 11, 26, 1, 5)):
         task.execute()
     (export,) = queue.recent()
-    assert export.name == "export" and export.params["date"] == "2026-11-25"
+    assert export.name == "export"
+    assert export.params["date"] == "2026-11-25"
     assert export.id in queue.pending_job_ids()
 
 

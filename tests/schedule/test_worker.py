@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import signal
@@ -68,24 +69,27 @@ retries = 0
 def start_worker(shop: tuple[Path, Settings]) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
     config, _ = shop
     procs: list[subprocess.Popen[bytes]] = []
+    with contextlib.ExitStack() as logs:
 
-    def start() -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "dimrec", "--config", str(config), "worker"],
-            stdout=subprocess.DEVNULL,
-            stderr=(config.parent / f"worker-{len(procs)}.log").open("wb"),
-        )
-        procs.append(proc)
-        return proc
+        def start() -> subprocess.Popen[bytes]:
+            log = logs.enter_context((config.parent / f"worker-{len(procs)}.log").open("wb"))
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "dimrec", "--config", str(config), "worker"],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+            procs.append(proc)
+            return proc
 
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        yield start
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
 
 
 def wait_final(queue: JobQueue, job_id: str, timeout: float = 120) -> tuple[JobRecord, list[str]]:
@@ -113,8 +117,10 @@ def test_daily_chain_runs_and_the_api_serves_the_new_version(
     job = queue.submit("daily", {"as_of": AS_OF.isoformat()})
     record, seen = wait_final(queue, job.id)
     assert record.state == "succeeded", record.message
-    assert seen[0] == "queued" and "running" in seen
-    assert record.started_at and record.finished_at
+    assert seen[0] == "queued"
+    assert "running" in seen
+    assert record.started_at
+    assert record.finished_at
     assert record.result is not None
     assert set(record.result) == {"export", "prepare", "train", "publish"}
     version = record.result["train"]["version"]
@@ -145,7 +151,8 @@ def test_a_job_queued_when_the_worker_is_killed_runs_once_after_restart(
     worker.send_signal(signal.SIGKILL)
     worker.wait(10)
     queued = queue.get(waiting.id)
-    assert queued is not None and queued.state == "queued"
+    assert queued is not None
+    assert queued.state == "queued"
 
     start_worker()
     record, _ = wait_final(queue, waiting.id)
@@ -157,7 +164,9 @@ def test_a_job_queued_when_the_worker_is_killed_runs_once_after_restart(
         assert "interrupted" in (interrupted.message or "")
     time.sleep(1.5)  # give a duplicate delivery the chance to show itself
     again = queue.get(waiting.id)
-    assert again is not None and again.attempts == 1 and again.state == "succeeded"
+    assert again is not None
+    assert again.attempts == 1
+    assert again.state == "succeeded"
 
 
 def test_a_failing_step_stops_the_chain_and_keeps_the_published_version(
@@ -172,7 +181,8 @@ def test_a_failing_step_stops_the_chain_and_keeps_the_published_version(
     with open_store(settings.store.url) as store:
         published = store.current()
         items = store.count(published) if published else 0
-    assert published and items > 0
+    assert published
+    assert items > 0
 
     gone = AS_OF - dt.timedelta(days=2)
     table = Path(settings.export.input) / f"ga_sessions_{gone:%Y%m%d}.json.gz"

@@ -314,7 +314,8 @@ def test_other_methods_are_not_allowed_and_head_answers(served: httpx.Client) ->
     assert served.get("/recommendations").status_code == 405
     assert served.delete("/items/a/similar").status_code == 405
     head = served.head("/make_recommendation", params={"browsed": "a"})
-    assert head.status_code == 200 and head.content == b""
+    assert head.status_code == 200
+    assert head.content == b""
 
 
 def test_similar_rejects_bad_input_with_422(served: httpx.Client) -> None:

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -51,7 +50,8 @@ def store(settings: Settings) -> Iterator[Store]:
 
 @pytest.fixture
 def two_workers(
-    environment: dict[str, str], store: Store
+    environment: dict[str, str],
+    store: Store,  # noqa: ARG001 (it publishes the model the workers serve)
 ) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     port = free_port()
     process = dimrec("serve", "--port", str(port), "--workers", "2", env=environment)
@@ -65,6 +65,8 @@ def two_workers(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 def test_two_workers_follow_the_store_and_share_metrics(
@@ -122,7 +124,7 @@ def test_a_store_url_that_cannot_work_is_a_clear_error(environment: dict[str, st
     assert "Traceback" not in output
 
 
-def test_serve_help_names_its_options(environment: dict[str, str], tmp_path: Path) -> None:
+def test_serve_help_names_its_options(environment: dict[str, str]) -> None:
     process = dimrec("serve", "--help", env=environment)
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 0

@@ -45,7 +45,8 @@ def test_follows_versions_and_hidden_items(store: Store) -> None:
 
     put_version(store, "v1", LISTS, [("a", 1.0)])
     follower.refresh()
-    assert follower.state is not None and follower.state.version == "v1"
+    assert follower.state is not None
+    assert follower.state.version == "v1"
     first = follower.state
     follower.refresh()
     assert follower.state is first  # nothing changed: nothing rebuilt
@@ -63,7 +64,8 @@ def test_an_unreachable_store_keeps_the_loaded_version(store: Store) -> None:
     follower.refresh()
     faulty.down = True
     follower.refresh()
-    assert follower.state is not None and follower.state.version == "v1"
+    assert follower.state is not None
+    assert follower.state.version == "v1"
     assert follower.status.last_error is not None
     assert "unreachable" in follower.status.last_error
     faulty.down = False
@@ -78,8 +80,10 @@ def test_a_version_that_fails_its_checks_is_refused_once(store: Store) -> None:
     follower.refresh()
     put_version(store, "v2", {"a": [("b", float("nan"))]})
     follower.refresh()
-    assert follower.state is not None and follower.state.version == "v1"
-    assert follower.status.last_error is not None and "non-finite" in follower.status.last_error
+    assert follower.state is not None
+    assert follower.state.version == "v1"
+    assert follower.status.last_error is not None
+    assert "non-finite" in follower.status.last_error
     reads = faulty.reads_of_entries
     follower.refresh()
     assert faulty.reads_of_entries == reads  # not reloaded on every poll

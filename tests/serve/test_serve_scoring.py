@@ -79,7 +79,8 @@ def test_weight_zero_items_count_as_unknown_but_stay_excluded() -> None:
     lists = {"a": [("b", 0.5)], "b": [("a", 0.5)], "c": [("a", 0.25)]}
     state = state_of(lists)
     found = recommend(state, {"a": 0.0, "c": 1.0}, 5)
-    assert found.results == [] and not found.fallback  # only a could answer, and it is input
+    assert found.results == []
+    assert not found.fallback
     fallback = recommend(state, {"a": 0.0}, 5)
     assert fallback.fallback
     assert [item for item, _ in fallback.results] == ["pop", "i000"]

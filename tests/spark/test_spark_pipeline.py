@@ -11,12 +11,11 @@ import pytest
 
 pytest.importorskip("pyspark")
 
-from spark_helpers import AS_OF, shop_events, write_events
-
 from dimrec import model, partitions, pipeline
 from dimrec.config import Settings, load_settings
 from dimrec.errors import DataError, InvalidInputError
 from dimrec.train.profiles import SIDECAR
+from train.engine_helpers import AS_OF, shop_events, write_events
 
 pytestmark = pytest.mark.spark
 
@@ -59,10 +58,9 @@ def _sidecars(root: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
+@pytest.mark.usefixtures("spark", "settings")
 @pytest.mark.parametrize("algorithm", ["exact", "dimsum"])
-def test_spark_writes_the_same_model_as_local(
-    spark: Any, settings: Settings, tmp_path: Path, algorithm: str
-) -> None:
+def test_spark_writes_the_same_model_as_local(tmp_path: Path, algorithm: str) -> None:
     """Same profiles (byte for byte, and the same record of how they were made), same
     manifest apart from run fields — including the files' checksums. DIMSUM at threshold 0
     is exact on both engines."""
@@ -71,7 +69,8 @@ def test_spark_writes_the_same_model_as_local(
     local = _train(local_settings, "local", **params)
     on_spark = _train(spark_settings, "spark", **params)
 
-    assert on_spark.manifest.engine == "spark" and local.manifest.engine == "local"
+    assert on_spark.manifest.engine == "spark"
+    assert local.manifest.engine == "local"
     local_manifest = local.manifest.model_dump(exclude=set(model.RUN_FIELDS))
     spark_manifest = on_spark.manifest.model_dump(exclude=set(model.RUN_FIELDS))
     assert spark_manifest == local_manifest
@@ -84,10 +83,12 @@ def test_spark_writes_the_same_model_as_local(
     assert len(_files(profiles[0])) == len(DAYS)
 
 
-def test_prepare_on_spark_recomputes_only_what_is_stale(spark: Any, settings: Settings) -> None:
+@pytest.mark.usefixtures("spark")
+def test_prepare_on_spark_recomputes_only_what_is_stale(settings: Settings) -> None:
     write_events(settings.paths.events_url(), EVENTS)
     first = pipeline.prepare_days(settings, DAYS, engine="spark")
-    assert first.prepared == DAYS and first.cached == []
+    assert first.prepared == DAYS
+    assert first.cached == []
     local = pipeline.prepare_days(settings, DAYS, engine="local")  # current: kept as it is
     assert local.cached == DAYS
     for spark_day, table in zip(first.days, (EVENTS[d] for d in DAYS), strict=True):
@@ -104,9 +105,8 @@ def test_prepare_on_spark_recomputes_only_what_is_stale(spark: Any, settings: Se
         pipeline.prepare_days(settings, DAYS, engine="dask")
 
 
-def test_prepare_on_spark_refuses_what_local_refuses(
-    spark: Any, settings: Settings, tmp_path: Path
-) -> None:
+@pytest.mark.usefixtures("spark")
+def test_prepare_on_spark_refuses_what_local_refuses(settings: Settings, tmp_path: Path) -> None:
     """An action without a weight: the same DataError on both engines, nothing written."""
     day = DAYS[0]
     bad = EVENTS[day].to_pydict()

@@ -13,10 +13,9 @@ import pytest
 
 pytest.importorskip("pyspark")
 
-from spark_helpers import AS_OF, shop_events, write_events
-
 from dimrec import model, pipeline
 from dimrec.config import Settings, load_settings
+from train.engine_helpers import AS_OF, shop_events, write_events
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 

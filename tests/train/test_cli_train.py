@@ -71,23 +71,29 @@ def test_prepare_then_cached_then_forced(
     write_events(settings, DAYS)
     code, out, _ = run(capsys, "prepare", "--date", D1.isoformat())
     assert code == 0
-    assert flat("2026-11-19 3 3 prepared") in out and flat("1 day(s) prepared, 0 cached") in out
+    assert flat("2026-11-19 3 3 prepared") in out
+    assert flat("1 day(s) prepared, 0 cached") in out
     code, out, _ = run(capsys, "prepare", *WINDOW)
-    assert code == 0 and flat("1 day(s) prepared, 1 cached") in out
+    assert code == 0
+    assert flat("1 day(s) prepared, 1 cached") in out
     code, out, _ = run(capsys, "prepare", *WINDOW, "--force")
-    assert code == 0 and flat("2 day(s) prepared, 0 cached") in out
+    assert code == 0
+    assert flat("2 day(s) prepared, 0 cached") in out
     assert partitions.profiles(settings.paths.profiles_url()).days() == [D1, D2]
 
 
-def test_prepare_missing_day(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.usefixtures("settings")
+def test_prepare_missing_day(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "prepare", "--date", "2026-11-01")
     assert code == 3
-    assert flat("no events for 2026-11-01") in err and "Traceback" not in err
+    assert flat("no events for 2026-11-01") in err
+    assert "Traceback" not in err
 
 
 def test_prepare_date_and_range_conflict(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "prepare", "--date", "2026-11-01", "--days-init", "3")
-    assert code == 2 and flat("either --date or --days-init") in err
+    assert code == 2
+    assert flat("either --date or --days-init") in err
 
 
 def test_train_prints_the_model(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
@@ -95,7 +101,8 @@ def test_train_prints_the_model(settings: Settings, capsys: pytest.CaptureFixtur
     code, out, err = run(capsys, "train", *WINDOW, "--top-k", "1", "--min-items", "2")
     assert code == 0, err
     trained = model.load_model(settings.paths.models_url())
-    assert flat(f"model {trained.version}") in out and flat(trained.url) in out
+    assert flat(f"model {trained.version}") in out
+    assert flat(trained.url) in out
     assert flat("3 users (0 left out), 3 items") in out
     assert flat("2026-11-19..2026-11-20, 2 day(s)") in out
     assert "similarity" in out  # the timings
@@ -125,7 +132,8 @@ def test_train_takes_every_algorithm_parameter(
     assert params.items() <= trained.manifest.params.model_dump().items()
     code, _, err = run(capsys, "train", *WINDOW, "--min-items", "1")
     plain = model.load_model(settings.paths.models_url())
-    assert code == 0 and plain.version != trained.version, err
+    assert code == 0, err
+    assert plain.version != trained.version
     assert plain.manifest.files != trained.manifest.files  # other similarities
 
 
@@ -153,7 +161,8 @@ def test_train_bad_input(
     write_events(settings, DAYS)
     got, _, err = run(capsys, "train", *WINDOW, *args)
     assert got == code
-    assert flat(message) in err and "Traceback" not in err
+    assert flat(message) in err
+    assert "Traceback" not in err
     assert model.list_versions(settings.paths.models_url()) == []
     assert not Path(settings.paths.models_url()).exists()
 
@@ -171,7 +180,8 @@ def test_train_spark_without_spark(
     write_events(settings, DAYS)
     monkeypatch.setitem(sys.modules, "dimrec.train.spark", None)
     code, _, err = run(capsys, "train", *WINDOW, "--engine", "spark")
-    assert code == 7 and flat("spark extra") in err
+    assert code == 7
+    assert flat("spark extra") in err
 
 
 @pytest.mark.slow  # a fresh interpreter imports everything: seconds
@@ -188,5 +198,6 @@ def test_the_installed_command(settings: Settings) -> None:
         check=False,
     )
     assert bad.returncode == 2, bad.stderr
-    assert "threshold=2.0" in bad.stderr and "Traceback" not in bad.stderr
+    assert "threshold=2.0" in bad.stderr
+    assert "Traceback" not in bad.stderr
     assert not Path(settings.paths.models_url()).exists()

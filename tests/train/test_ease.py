@@ -27,8 +27,10 @@ def test_hand_worked_two_items() -> None:
     x = sp.csr_matrix(np.array([[1.0, 1.0], [1.0, 0.0]]))
     got = lists(ease.compute_ease_neighbours(x, TrainParams(algorithm="ease", ease_lambda=1.0)))
     assert got.keys() == {0, 1}
-    assert got[0][0][0] == 1 and got[0][0][1] == pytest.approx(1 / 3, rel=1e-12)
-    assert got[1][0][0] == 0 and got[1][0][1] == pytest.approx(1 / 2, rel=1e-12)
+    assert got[0][0][0] == 1
+    assert got[0][0][1] == pytest.approx(1 / 3, rel=1e-12)
+    assert got[1][0][0] == 0
+    assert got[1][0][1] == pytest.approx(1 / 2, rel=1e-12)
 
 
 @pytest.mark.parametrize(("lam", "top_k"), [(0.5, 100), (3.0, 4), (50.0, 1)])

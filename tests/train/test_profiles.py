@@ -47,13 +47,14 @@ def _profiles(settings: Settings) -> partitions.DayPartitions:
 def test_known_answer(settings: Settings) -> None:
     write_events(settings, {DAY: EVENTS})
     summary = pipeline.prepare_days(settings, [DAY])
-    assert summary.prepared == [DAY] and summary.cached == []
+    assert summary.prepared == [DAY]
+    assert summary.cached == []
     assert summary.days[0].events == len(EVENTS)
     assert summary.days[0].profiles == len(PROFILES)
     assert _profiles(settings).read(DAY).to_pylist() == PROFILES
 
 
-def test_configured_weights_and_zero_scores_left_out(settings: Settings) -> None:
+def test_configured_weights_and_zero_scores_left_out() -> None:
     weights = {"browse": 0.0, "basket": 1.0, "purchase": 10.0}
     table = profile_scores(events_table(EVENTS), weights, day=DAY)
     # u2 A was only browsed: score 0, no signal, not listed.
@@ -65,7 +66,7 @@ def test_configured_weights_and_zero_scores_left_out(settings: Settings) -> None
     ]
 
 
-def test_unknown_action_is_named(settings: Settings) -> None:
+def test_unknown_action_is_named() -> None:
     rows = [*EVENTS, ("u4", "D", "wishlist"), ("u5", "D", "wishlist")]
     with pytest.raises(DataError, match=r"'wishlist' \(2 rows\)"):
         profile_scores(events_table(rows), {"browse": 0.5, "basket": 2.0, "purchase": 6.0}, day=DAY)
@@ -87,7 +88,8 @@ def test_cached_until_forced(settings: Settings) -> None:
     marker = [{"user": "marker", "item": "X", "score": 1.0}]
     store.write(DAY, pa.Table.from_pylist(marker, schema=partitions.PROFILES_SCHEMA))
     again = pipeline.prepare_days(settings, [DAY])
-    assert again.cached == [DAY] and again.prepared == []
+    assert again.cached == [DAY]
+    assert again.prepared == []
     assert store.read(DAY).to_pylist() == marker
     forced = pipeline.prepare_days(settings, [DAY], force=True)
     assert forced.prepared == [DAY]
@@ -113,7 +115,7 @@ def test_other_weights_make_profiles_stale(settings: Settings) -> None:
     assert rows[0] == {"user": "u1", "item": "A", "score": 4.0}  # 1 + 1 + 2
 
 
-def test_profiles_kept_when_events_were_pruned(settings: Settings, tmp_path: Path) -> None:
+def test_profiles_kept_when_events_were_pruned(settings: Settings) -> None:
     write_events(settings, {DAY: EVENTS})
     pipeline.prepare_days(settings, [DAY])
     os.remove(partitions.events(settings.paths.events_url()).path(DAY))
@@ -141,7 +143,7 @@ def test_failed_write_keeps_the_previous_day(
     pipeline.prepare_days(settings, [DAY])
     write_events(settings, {DAY: EVENTS[:3]})  # re-exported: the profiles are stale
 
-    def crash(src: str, dst: str) -> None:
+    def crash(_src: str, _dst: str) -> None:
         raise OSError("disk full")
 
     with monkeypatch.context() as patch:

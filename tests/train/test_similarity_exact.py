@@ -92,7 +92,8 @@ def test_hand_worked_top_1_keeps_the_lower_id_of_a_tie() -> None:
 
 def test_result_arrays_are_in_canonical_order_and_typed() -> None:
     result = compute_neighbours(sp.csr_matrix(HAND), TrainParams(top_k=10))
-    assert result.item.dtype == np.int32 and result.neighbour.dtype == np.int32
+    assert result.item.dtype == np.int32
+    assert result.neighbour.dtype == np.int32
     assert result.similarity.dtype == np.float64
     canonical = Neighbours.from_unsorted(result.item, result.neighbour, result.similarity)
     np.testing.assert_array_equal(canonical.item, result.item)
@@ -132,7 +133,8 @@ def test_progress_and_timings_are_reported() -> None:
         progress=lambda done, total: calls.append((done, total)),
         timings=timings,
     )
-    assert calls and calls[-1] == (5, 5)
+    assert calls
+    assert calls[-1] == (5, 5)
     assert [done for done, _ in calls] == sorted(done for done, _ in calls)
     assert set(timings) == {"similarity.prepare", "similarity.topk", "similarity.assemble"}
 
@@ -234,7 +236,8 @@ def test_exact_lists_are_symmetric_before_the_cut() -> None:
             result.item.tolist(), result.neighbour.tolist(), result.similarity.tolist(), strict=True
         )
     }
-    assert pairs and all(pairs[(j, i)] == s for (i, j), s in pairs.items())
+    assert pairs
+    assert all(pairs[(j, i)] == s for (i, j), s in pairs.items())
 
 
 BOUNDS_SCRIPT = """

@@ -139,7 +139,8 @@ def test_manifest_describes_the_model(settings: Settings) -> None:
     }
     assert {"prepare", "train", "matrix", "similarity"} <= set(manifest["timings"])
     assert manifest["files"]["neighbours.parquet"]["rows"] == len(want)
-    assert manifest["version"] == trained.version and manifest["created_at"]
+    assert manifest["version"] == trained.version
+    assert manifest["created_at"]
 
 
 def test_top_k_keeps_the_best(settings: Settings) -> None:
@@ -160,7 +161,8 @@ def test_user_filter_bounds(settings: Settings) -> None:
         by_user[user].add(item)
     kept = [u for u, items in by_user.items() if 1 <= len(items) <= 3]
     assert len(kept) == 5  # u6 (5 items) is left out
-    assert counts["users"] == len(kept) and counts["users_dropped"] == len(by_user) - len(kept)
+    assert counts["users"] == len(kept)
+    assert counts["users_dropped"] == len(by_user) - len(kept)
 
 
 def test_random_shop_matches_brute_force(settings: Settings) -> None:
@@ -292,7 +294,7 @@ def test_failed_write_leaves_no_version(
 ) -> None:
     write_events(settings, DAYS)
 
-    def crash(*args: Any, **kwargs: Any) -> None:
+    def crash(*_args: Any, **_kwargs: Any) -> None:
         raise OSError("disk full")
 
     monkeypatch.setattr(model, "atomic_write_bytes", crash)  # the manifest, written last

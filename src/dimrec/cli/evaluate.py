@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from dimrec import dates, pipeline
+from dimrec import dates
 from dimrec.cli.common import console, settings_of, step_progress
 from dimrec.errors import InvalidInputError
 from dimrec.evaluate.datasets import DATASETS, DataSpec
@@ -115,8 +115,10 @@ def evaluate(
     HR, precision, recall, NDCG and MAP at k, coverage, fallback share and training time,
     with paired-bootstrap intervals of the differences."""
     settings = settings_of(ctx)
+    from dimrec.evaluate import flow  # the evaluation stack loads only when it runs
+
     with step_progress() as progress:
-        result = pipeline.evaluate(
+        result = flow.evaluate(
             settings,
             data=_data(dataset, data_path, first, last, min_rating),
             split=_split(cutoff, test_days, cutoff_fraction, per_user),
@@ -192,12 +194,13 @@ def tune(
         if half_lives
         else None,
     }
+    from dimrec.evaluate import flow
     from dimrec.evaluate.report import rich_table
     from dimrec.evaluate.tune import load_grid
 
     chosen_grid = load_grid(grid or "", **overrides)
     with step_progress() as progress:
-        result = pipeline.tune(
+        result = flow.tune(
             settings,
             data=_data(dataset, data_path, first, last, min_rating),
             split=_split(cutoff, test_days, cutoff_fraction, per_user),

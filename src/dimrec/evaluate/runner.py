@@ -15,6 +15,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from dimrec.errors import InvalidInputError
+from dimrec.evaluate.fit import (
+    Config,
+    Kind,
+    WindowMatrix,
+    build,
+    implicit_available,
+    window_matrix,
+)
 from dimrec.evaluate.interactions import Interactions
 from dimrec.evaluate.metrics import (
     DEFAULT_KS,
@@ -24,14 +32,6 @@ from dimrec.evaluate.metrics import (
     paired_bootstrap,
     per_shopper,
     relevance,
-)
-from dimrec.evaluate.models import (
-    Config,
-    Kind,
-    WindowMatrix,
-    build,
-    implicit_available,
-    window_matrix,
 )
 from dimrec.evaluate.scoring import cap_lists, recommend
 from dimrec.evaluate.split import Split, SplitData

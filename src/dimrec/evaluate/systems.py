@@ -24,7 +24,7 @@ from typing import get_args
 from pydantic import ValidationError
 
 from dimrec.errors import InvalidInputError, describe_validation
-from dimrec.evaluate.models import KINDS, Config
+from dimrec.evaluate.fit import KINDS, Config
 from dimrec.evaluate.runner import Candidate
 from dimrec.params import Algorithm, TrainParams
 

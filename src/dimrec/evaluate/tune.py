@@ -33,8 +33,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dimrec.errors import ConfigError, DataError, describe_validation
+from dimrec.evaluate.fit import Config
 from dimrec.evaluate.interactions import Interactions
-from dimrec.evaluate.models import Config
 from dimrec.evaluate.runner import Candidate, Evaluation, evaluate
 from dimrec.evaluate.split import Split
 from dimrec.evaluate.task import DEFAULT_TARGET_ACTIONS, Mode

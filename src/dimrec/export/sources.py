@@ -87,7 +87,8 @@ class SourceInput:
 
     def day_table(self, day: dt.date) -> InputFiles:
         """The files of ``day``'s table in a folder of daily tables."""
-        assert self.prefix is not None and self.daily
+        assert self.prefix is not None
+        assert self.daily
         table = f"{self.prefix}{dates.compact(day)}"
         shard = re.compile(rf"^{re.escape(table)}(?:[-_.][A-Za-z0-9]+)*$")
         found: dict[str, Format] = {}

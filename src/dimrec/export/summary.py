@@ -65,7 +65,7 @@ class ExportSummary:
 
     @property
     def actions(self) -> dict[str, int]:
-        total: Counter[str] = Counter({action: 0 for action in ACTIONS})
+        total: Counter[str] = Counter(dict.fromkeys(ACTIONS, 0))
         for day in self.days:
             total.update(day.actions)
         return {action: total[action] for action in ACTIONS}

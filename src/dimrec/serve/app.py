@@ -60,7 +60,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     )
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # load the current version before accepting connections: with several workers, no
         # request reaches a worker that has not loaded it (one published later loads behind)
         await asyncio.to_thread(follower.refresh)

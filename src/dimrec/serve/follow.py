@@ -49,7 +49,7 @@ class StoreFollower:
         *,
         refresh_seconds: float,
         popularity_depth: int,
-        on_change: Callable[[ServingState], None] = lambda state: None,
+        on_change: Callable[[ServingState], None] = lambda _state: None,
         on_load_failure: Callable[[], None] = lambda: None,
         owns_store: bool = True,
     ) -> None:

@@ -72,17 +72,17 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _on_http_exception)
 
 
-async def _on_request_validation(request: Request, exc: Exception) -> Response:
+async def _on_request_validation(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     return validation_problem(exc.errors())
 
 
-async def _on_dimrec_error(request: Request, exc: Exception) -> Response:
+async def _on_dimrec_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DimrecError)
     return problem(status_for(exc), str(exc))
 
 
-async def _on_http_exception(request: Request, exc: Exception) -> Response:
+async def _on_http_exception(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     response = problem(exc.status_code, str(exc.detail))
     if exc.headers:

@@ -242,7 +242,8 @@ class _Run:
         self._count("ga4", day, sink.lines, path, lambda: count_ga4(day, events, self.item_ids))
 
     def write_flat(self, day: Day) -> None:
-        assert self.flat is not None and self.flat_sink is not None
+        assert self.flat is not None
+        assert self.flat_sink is not None
         tick = time.thread_time()
         before = self.flat_sink.seconds
         rows = derive_rows(day)

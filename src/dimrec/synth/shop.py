@@ -253,9 +253,7 @@ def simulate_day(
 
     hits, products = groups.arrays()
     null_user = _pick_null_users(rng, n, n_views)
-    return _assemble(
-        day, rng, visits, catalog, user, null_user, traffic, purchased, revenue, hits, products
-    )
+    return _assemble(day, rng, visits, user, null_user, traffic, purchased, revenue, hits, products)
 
 
 def _add_lines(
@@ -285,7 +283,6 @@ def _assemble(
     day: dt.date,
     rng: np.random.Generator,
     visits: VisitState,
-    catalog: Catalog,
     user: IntArray,
     null_user: BoolArray,
     traffic: IntArray,

@@ -20,7 +20,7 @@ from dimrec.serve.schemas import ItemPath, ProblemPublic, RequestModels, Similar
 from dimrec.serve.scoring import similar
 
 
-def endpoints(settings: Settings, models: RequestModels) -> Sequence[LeanEndpoint]:
+def endpoints(settings: Settings, models: RequestModels) -> Sequence[LeanEndpoint]:  # noqa: ARG001
     query_model = models.similar_items_query
 
     async def similar_items(request: Request) -> Response:

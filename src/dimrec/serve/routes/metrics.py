@@ -7,7 +7,7 @@ from dimrec.config import Settings
 from dimrec.serve.deps import Context
 
 
-def build_router(settings: Settings) -> APIRouter:
+def build_router(settings: Settings) -> APIRouter:  # noqa: ARG001 (every router factory takes them)
     router = APIRouter(tags=["operations"])
 
     @router.get(

@@ -95,7 +95,7 @@ class SparkEngine:
         if not profile_urls:
             raise DataError("the window has no profile files to train on")
         timings: dict[str, float] = {}
-        report = progress or (lambda done, total: None)
+        report = progress or (lambda _done, _total: None)
         with log_context(engine=self.name, algorithm=params.algorithm):
             with timed(timings, "spark.session", log):
                 session = self.session

@@ -26,10 +26,11 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from dimrec.errors import DataError, EngineError
+from dimrec.errors import EngineError
 from dimrec.evaluate.interactions import Interactions
 from dimrec.evaluate.scoring import similarity_matrix
 from dimrec.params import TrainParams
+from dimrec.train.base import no_user_kept_error
 from dimrec.train.local.algorithms import kernel, local_neighbours
 
 log = logging.getLogger(__name__)
@@ -109,10 +110,7 @@ def window_matrix(
     distinct = np.diff(full.indptr)
     kept = full[(distinct >= p.min_items) & (distinct <= p.max_items)]
     if kept.nnz == 0:
-        raise DataError(
-            f"no user of the window has between min_items={p.min_items} and "
-            f"max_items={p.max_items} distinct items"
-        )
+        raise no_user_kept_error(p.min_items, p.max_items, int((distinct > 0).sum()))
     items = np.unique(kept.indices).astype(np.int64)
     column = np.full(full.shape[1], -1, dtype=np.int64)
     column[items] = np.arange(len(items))

@@ -1,5 +1,5 @@
-"""Test data of the Spark engine: a seeded shop written as daily profile partitions, and a
-brute-force cosine reference in NumPy (no dimrec code)."""
+"""Test data of the engines: a seeded shop written as daily profile partitions, its events as
+export writes them, and brute-force references in NumPy and plain Python (no dimrec code)."""
 
 from __future__ import annotations
 
@@ -171,3 +171,29 @@ def write_events(events_url: str, days: Mapping[dt.date, pa.Table]) -> None:
     store = partitions.events(events_url)
     for day, table in days.items():
         store.write(day, table)
+
+
+def reference_popularity(scores: Mapping[tuple[str, str], float]) -> list[tuple[str, float, int]]:
+    """(item, summed score, distinct users) over all users, best first: score desc, users
+    desc, id asc (binary UTF-8)."""
+    total: dict[str, float] = defaultdict(float)
+    users: dict[str, int] = defaultdict(int)
+    for (_, item), score in scores.items():
+        total[item] += score
+        users[item] += 1
+    return sorted(
+        ((item, total[item], users[item]) for item in total),
+        key=lambda row: (-row[1], -row[2], row[0].encode()),
+    )
+
+
+def decayed(shop: Shop, half_life_days: float) -> dict[tuple[str, str], float]:
+    """(user, item) → Σ over days of score × 0.5^(age / half-life), age in days from the
+    newest day, in plain Python."""
+    newest = max(shop.days)
+    scores: dict[tuple[str, str], float] = defaultdict(float)
+    for day, table in shop.days.items():
+        factor = 0.5 ** ((newest - day).days / half_life_days)
+        for row in table.to_pylist():
+            scores[(row["user"], row["item"])] += row["score"] * factor
+    return dict(scores)
