@@ -13,31 +13,11 @@ import fsspec
 import pyarrow.compute as pc
 import pytest
 from export_helpers import action_counts, with_export
+from warehouse_contract import INPUTS, expected_ignored, expected_rejected
 
 from dimrec import partitions, pipeline
 from dimrec.config import Settings
 from dimrec.export import ExportSummary
-
-INPUTS = {
-    "ga360": "ga360",
-    "ga4": "ga4",
-    "flat": "flat/events.csv.gz",
-}
-
-
-def _expected_ignored(source: str, day: dict[str, Any]) -> dict[str, int]:
-    ignored = day["ignored"]
-    if source == "ga360":
-        found = {f"action_type {k}": n for k, n in ignored["action_types"].items()}
-        found["impression"] = ignored["impressions"]
-    else:
-        found = {f"event {name}": n for name, n in ignored["events"].items()}
-    return {reason: n for reason, n in found.items() if n}
-
-
-def _expected_rejected(day: dict[str, Any]) -> dict[str, int]:
-    rejected = {**day["rejected"], "malformed": day["malformed_lines"]}
-    return {reason: n for reason, n in rejected.items() if n}
 
 
 def _check_against_truth(
@@ -49,8 +29,8 @@ def _check_against_truth(
     for exported in summary.days:
         day = expected["days"][exported.day.isoformat()]
         assert dict(exported.actions) == day["rows"]
-        assert dict(exported.rejected) == _expected_rejected(day)
-        assert dict(exported.ignored) == _expected_ignored(source, day)
+        assert dict(exported.rejected) == expected_rejected(day)
+        assert dict(exported.ignored) == expected_ignored(source, day)
         assert (exported.users, exported.items) == (day["users"], day["items"])
         table = events.read(exported.day)
         assert action_counts(table.to_pylist()) == day["rows"]

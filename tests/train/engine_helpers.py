@@ -197,3 +197,18 @@ def decayed(shop: Shop, half_life_days: float) -> dict[tuple[str, str], float]:
         for row in table.to_pylist():
             scores[(row["user"], row["item"])] += row["score"] * factor
     return dict(scores)
+
+
+def count_twin_ties(neighbours: pa.Table) -> int:
+    """How many lists hold an item and its twin (an identical column): each time, asserts
+    that they tie and that the lower id comes first, right before its twin."""
+    tied = 0
+    for listed in lists(neighbours).values():
+        position = {n: p for p, (n, _) in enumerate(listed)}
+        for name, p in position.items():
+            twin = position.get(f"{name}-twin")
+            if twin is not None:
+                assert twin == p + 1
+                assert listed[p][1] == listed[twin][1]
+                tied += 1
+    return tied
