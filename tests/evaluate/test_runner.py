@@ -119,3 +119,9 @@ def test_ease_above_its_catalogue_limit_is_skipped_with_a_note() -> None:
     result = evaluate(ev, TimeSplit(day(2)), candidates, ks=(10,))
     assert [s.name for s in result.systems] == ["exact"]
     assert any("ease: skipped" in n and "ease_max_items = 5" in n for n in result.notes)
+
+
+def test_a_system_takes_any_training_parameter_by_name() -> None:
+    [candidate] = parse_systems(["rp3beta:rp3_beta=0.3,ease_max_items=10"], Config())
+    assert candidate.config.params.rp3_beta == 0.3
+    assert candidate.config.params.ease_max_items == 10

@@ -6,7 +6,8 @@ A system is ``NAME[:OPTIONS]``:
   configuration; options ``key=value`` separated by commas override it — ``threshold``,
   ``alpha``, ``beta``, ``lambda``, ``weighting``, ``top_k``, ``min_items``, ``max_items``,
   ``window`` (days), ``half_life`` (days), ``weights`` (browse/basket/purchase, e.g.
-  ``weights=1/4/8``); a bare value is dimsum's threshold or exact's weighting
+  ``weights=1/4/8``), or any training parameter by its name in ``dimrec.params`` (e.g.
+  ``rp3_beta=0.3``); a bare value is dimsum's threshold or exact's weighting
   (``dimsum:0.1``, ``exact:bm25``);
 - ``popularity``; ``implicit-cosine`` and ``implicit-bm25`` (the implicit package's
   CosineRecommender / BM25Recommender on the same matrix).
@@ -26,7 +27,7 @@ from pydantic import ValidationError
 from dimrec.errors import InvalidInputError, describe_validation
 from dimrec.evaluate.fit import KINDS, Config
 from dimrec.evaluate.runner import Candidate
-from dimrec.params import Algorithm, TrainParams
+from dimrec.params import Algorithm, ModelParams, TrainParams
 
 DEFAULT_SYSTEMS: tuple[str, ...] = (
     "exact",
@@ -84,6 +85,8 @@ def parse_system(spec: str, base: Config) -> Candidate:
         key = key.strip()
         if key in _PARAM_NAMES:
             params[_PARAM_NAMES[key]] = value.strip()
+        elif key in ModelParams.model_fields:  # any training parameter by its own name
+            params[key] = value.strip()
         elif key == "window":
             config = replace(config, window_days=int(_number(spec, key, value, int)))
         elif key == "half_life":
@@ -92,6 +95,7 @@ def parse_system(spec: str, base: Config) -> Candidate:
             params["weights"] = _weights(spec, value)
         else:
             allowed = ", ".join([*_PARAM_NAMES, "window", "half_life", "weights"])
+            allowed += " or any training parameter by name"
             raise InvalidInputError(f"system {spec!r}: unknown option {key!r}; use {allowed}")
     try:
         checked = TrainParams.model_validate(params)
