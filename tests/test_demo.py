@@ -31,6 +31,10 @@ def test_demo_runs_the_whole_flow_and_serves(tmp_path: Path) -> None:
     with open_store(f"sqlite:///{tmp_path / 'var' / 'store.db'}") as store:
         assert store.current() == versions[0]
         assert store.count(versions[0]) > 0
+    # the summaries on stdout, one line a step, and by default no log record anywhere
+    steps = [line.split()[0] for line in done.stdout.splitlines()[:5]]
+    assert steps == ["synth", "export", "train", "publish", "serve"]
+    assert done.stderr == ""
     # the samples were answered over HTTP: real shoppers and the popularity fallback
     assert done.stdout.count("GET /make_recommendation") >= 2
     assert "similar items" in done.stdout

@@ -25,6 +25,7 @@ from dimrec.errors import ConfigError, describe_validation
 from dimrec.params import EngineName, ModelParams, TrainParams, train_params
 
 Action = Literal["browse", "basket", "purchase"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 ACTIONS: tuple[Action, ...] = ("browse", "basket", "purchase")
 
 
@@ -192,7 +193,8 @@ class Settings(BaseSettings):
         env_prefix="DIMREC_", env_nested_delimiter="__", extra="forbid", frozen=True
     )
 
-    log_level: str = "INFO"
+    log_level: LogLevel | None = None
+    """DEBUG, INFO, WARNING or ERROR; unset: WARNING for a command, INFO for a service."""
     paths: PathsSettings = Field(default_factory=PathsSettings)
     export: ExportSettings = Field(default_factory=ExportSettings)
     weights: WeightsSettings = Field(default_factory=WeightsSettings)
@@ -201,6 +203,11 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)
     queue: QueueSettings = Field(default_factory=QueueSettings)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     def train_params(self, **overrides: object) -> TrainParams:
         """The training parameters of ``[train]`` and ``[weights]`` with ``overrides`` (None

@@ -1,49 +1,121 @@
-"""Logging through the standard logger, with context.
+"""Logging through the standard logger, with context, always on stderr.
 
-``setup_logging`` is called once by an entry point. ``log_context`` adds key=value context
-(date, version, engine, ...) to every record emitted inside it, so a line in a log says what
-it was about without each call repeating it.
+``setup_logging`` is called once by an entry point. Log records go to stderr only — stdout
+holds what a command prints (summaries, tables), so ``dimrec publish > out.txt`` gets no log
+line. A command logs at WARNING unless asked for more (``-v``, ``--log-level``, ``log_level``);
+a service (``dimrec serve``, ``dimrec worker``) at INFO. On a terminal the records are Rich
+lines; elsewhere plain lines for a command and one JSON object per line for a service, which
+log collectors read as they are.
+
+``log_context`` adds key=value context (date, version, engine, ...) to every record emitted
+inside it, so a line in a log says what it was about without each call repeating it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import datetime as dt
+import json
 import logging
+import sys
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TextIO
+
+#: Default level of a command (quiet: warnings and errors only) and of a service.
+COMMAND_LEVEL = "WARNING"
+SERVICE_LEVEL = "INFO"
+#: Libraries that say too much at INFO.
+_NOISY = ("py4j", "numba", "urllib3", "httpx", "fsspec")
 
 _context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("dimrec_log_context")
 
 
 class _ContextFilter(logging.Filter):
+    """Puts the current :func:`log_context` on each record: ``context`` as ``k=v`` text and
+    ``context_values`` as a dict (for JSON lines)."""
+
     def filter(self, record: logging.LogRecord) -> bool:
-        ctx = _context.get({})
-        record.context = " ".join(f"{k}={v}" for k, v in ctx.items()) if ctx else ""
+        values = _context.get({})
+        record.context_values = values
+        record.context = " ".join(f"{k}={v}" for k, v in values.items())
         return True
 
 
-def setup_logging(level: str | int = "INFO", *, rich: bool = True) -> None:
-    """Configure the root logger once: Rich in a terminal, plain lines elsewhere."""
+class _StderrHandler(logging.StreamHandler[TextIO]):
+    """A stream handler writing to whatever ``sys.stderr`` is when a record is emitted.
+
+    A handler that kept the stream it was created with would go on writing to it after it
+    is replaced and closed (pytest's capture, a redirected command run in-process), which
+    ends in "--- Logging error ---"."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        """The stream is always the current ``sys.stderr``."""
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: time (UTC, ISO 8601), level, logger, message, the
+    :func:`log_context` values and, for an exception, its traceback."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in getattr(record, "context_values", {}).items():
+            entry.setdefault(key, value)
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def setup_logging(level: str | int | None = None, *, service: bool = False) -> None:
+    """Configure the root logger once, on stderr: Rich lines on a terminal; elsewhere plain
+    lines, or JSON lines for a ``service``. ``level`` None means the default of the kind
+    (:data:`COMMAND_LEVEL` or :data:`SERVICE_LEVEL`)."""
     handler: logging.Handler
-    if rich:
+    if sys.stderr.isatty():
+        from rich.console import Console
         from rich.logging import RichHandler
 
-        handler = RichHandler(rich_tracebacks=False, show_path=False, markup=False)
-        fmt = "%(message)s %(context)s"
+        # Console(stderr=True) looks sys.stderr up at each write, as _StderrHandler does
+        handler = RichHandler(
+            console=Console(stderr=True), rich_tracebacks=False, show_path=False, markup=False
+        )
+        handler.setFormatter(logging.Formatter("%(message)s %(context)s"))
     else:
-        handler = logging.StreamHandler()
-        fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s %(context)s"
-    handler.setFormatter(logging.Formatter(fmt))
+        handler = _StderrHandler()
+        handler.setFormatter(
+            JsonFormatter()
+            if service
+            else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s %(context)s")
+        )
     handler.addFilter(_ContextFilter())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(level)
-    for noisy in ("py4j", "numba", "urllib3", "httpx", "fsspec"):
+    set_level(level if level is not None else SERVICE_LEVEL if service else COMMAND_LEVEL)
+    for noisy in _NOISY:
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def set_level(level: str | int) -> None:
+    """Change the root logger's level (``DEBUG``, ``INFO``, ``WARNING``, ``ERROR``)."""
+    logging.getLogger().setLevel(level.upper() if isinstance(level, str) else level)
 
 
 @contextlib.contextmanager
@@ -58,11 +130,11 @@ def log_context(**values: Any) -> Iterator[None]:
 
 @contextlib.contextmanager
 def timed(timings: dict[str, float], step: str, logger: logging.Logger) -> Iterator[None]:
-    """Time a step: store its wall seconds in ``timings[step]`` and log it."""
+    """Time a step: store its wall seconds in ``timings[step]`` and log it at DEBUG."""
     start = time.perf_counter()
     try:
         yield
     finally:
         seconds = time.perf_counter() - start
         timings[step] = round(seconds, 4)
-        logger.info("%s took %.3fs", step, seconds)
+        logger.debug("%s took %.3fs", step, seconds)

@@ -13,10 +13,9 @@ tuning, which are not part of the daily flow, have their own such functions in
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from dimrec import dates, partitions
@@ -27,9 +26,8 @@ from dimrec.logs import log_context, timed
 from dimrec.model import Model, load_model
 from dimrec.params import TrainParams
 from dimrec.publish import publisher
-from dimrec.publish.base import Store, VersionInfo
-from dimrec.publish.publisher import HiddenChange, PublishSummary
-from dimrec.publish.stores import open_store
+from dimrec.publish.admin import open_settings_store
+from dimrec.publish.publisher import PublishSummary
 from dimrec.train.base import check_supported
 from dimrec.train.engines import check_engine_name, open_engine, spark_prepare
 from dimrec.train.profiles import PreparedDay, prepare_day
@@ -196,16 +194,10 @@ def _step(progress: StepProgress | None, step: str) -> Callable[[int, int], None
 
 
 # ── publish: models/<version> → store ─────────────────────────────────────────────────────
-
-
-@contextlib.contextmanager
-def open_settings_store(settings: Settings) -> Iterator[Store]:
-    """The store of ``settings.store.url``, closed on exit."""
-    store = open_store(settings.store.url)
-    try:
-        yield store
-    finally:
-        store.close()
+#
+# Between publishes an operator lists versions, rolls back and hides items with the light
+# functions of dimrec.publish.admin (open_settings_store, rollback, hide, unhide): they load
+# only the store, so the CLI and the HTTP server's console call them directly.
 
 
 def publish(
@@ -227,33 +219,3 @@ def publish(
         return publisher.publish_model(
             store, model, settings.store, force=force, progress=_step(progress, "publish")
         )
-
-
-def rollback(settings: Settings, to: str | None = None) -> str:
-    """Make the previous published version (or ``to``) current; returns it."""
-    with open_settings_store(settings) as store:
-        return publisher.rollback(store, to)
-
-
-def versions(settings: Settings) -> list[VersionInfo]:
-    """The versions in the store, oldest first."""
-    with open_settings_store(settings) as store:
-        return store.versions()
-
-
-def hide(settings: Settings, items: Iterable[str]) -> HiddenChange:
-    """Never recommend ``items`` (in every version) until they are unhidden."""
-    with open_settings_store(settings) as store:
-        return publisher.hide(store, items)
-
-
-def unhide(settings: Settings, items: Iterable[str]) -> HiddenChange:
-    """Make hidden ``items`` recommendable again."""
-    with open_settings_store(settings) as store:
-        return publisher.unhide(store, items)
-
-
-def hidden(settings: Settings) -> frozenset[str]:
-    """The hidden items."""
-    with open_settings_store(settings) as store:
-        return store.hidden()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from publish_helpers import write_lists
@@ -125,3 +128,28 @@ def test_help_lists_the_publish_commands(cli: Cli) -> None:
     assert code == 0
     for command in ("publish", "rollback", "versions", "hide", "unhide", "hidden"):
         assert command in out
+
+
+def test_publish_prints_its_summary_on_stdout_and_logs_only_on_stderr(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """`dimrec publish > out.txt`: the file gets the summary, once, and no log record."""
+    models = settings.paths.models_url()
+    first = write_lists(models, LISTS, minute=1).version
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIMREC_")}
+    env |= {"DIMREC_PATHS__DATA": settings.paths.data, "DIMREC_STORE__URL": settings.store.url}
+
+    def dimrec(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "dimrec", *args]
+        return subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True)
+
+    quiet = dimrec("publish")
+    assert (quiet.returncode, quiet.stderr) == (0, "")
+    assert quiet.stdout == f"published {first}: 4 items, 4 neighbours (was none)\n"
+    second = write_lists(models, LISTS, minute=2).version
+    loud = dimrec("-vv", "publish")
+    assert loud.returncode == 0
+    assert loud.stdout == f"published {second}: 4 items, 4 neighbours (was {first})\n"
+    records = loud.stderr.splitlines()
+    assert any(" DEBUG dimrec.publish.publisher: verify took " in r for r in records)
+    assert not any(second in r and "published" in r for r in records)  # said once, on stdout

@@ -14,7 +14,7 @@ from publish_helpers import version_at, write_lists
 from dimrec.config import StoreSettings
 from dimrec.errors import IntegrityError, MissingDataError, PublishRefusedError
 from dimrec.model import NEIGHBOURS, NEIGHBOURS_SCHEMA, load_model, popularity_table, write_model
-from dimrec.publish import publisher
+from dimrec.publish import admin, publisher
 from dimrec.publish.base import Entry, Store
 from dimrec.publish.memory import MemoryStore
 from model_helpers import training
@@ -159,20 +159,20 @@ def test_rollback_goes_back_one_version_at_a_time(store: Store, tmp_path: Path) 
     names = [write_lists(str(tmp_path), LISTS, minute=m).version for m in (1, 2, 3)]
     for name in names:
         publish(store, tmp_path, name)
-    assert publisher.rollback(store) == names[1]
+    assert admin.rollback(store) == names[1]
     assert store.current() == names[1]
-    assert publisher.rollback(store) == names[0]
+    assert admin.rollback(store) == names[0]
     with pytest.raises(MissingDataError, match=f"no version older than {names[0]}"):
-        publisher.rollback(store)
-    assert publisher.rollback(store, to=names[2]) == names[2]
+        admin.rollback(store)
+    assert admin.rollback(store, to=names[2]) == names[2]
     with pytest.raises(MissingDataError, match="not published"):
-        publisher.rollback(store, to="v-missing")
+        admin.rollback(store, to="v-missing")
     assert store.current() == names[2]
 
 
 def test_rollback_of_an_empty_store(store: Store) -> None:
     with pytest.raises(MissingDataError, match="no version older"):
-        publisher.rollback(store)
+        admin.rollback(store)
 
 
 def test_leftovers_of_a_crashed_publish_are_cleaned(store: Store, tmp_path: Path) -> None:

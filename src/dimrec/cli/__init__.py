@@ -4,18 +4,29 @@ never a traceback."""
 
 from __future__ import annotations
 
+import enum
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from dimrec import __version__
 from dimrec.cli import demo, evaluate, export, jobs, publish, serve, synth, train
-from dimrec.cli.common import AppState, console_err
-from dimrec.config import load_settings
+from dimrec.cli.common import AppState, stderr
 from dimrec.errors import DimrecError
 from dimrec.logs import setup_logging
+
+
+class LogLevel(enum.StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+
+#: Commands that are services: they log at INFO, as JSON lines when not on a terminal.
+SERVICES = ("serve", "worker")
+_VERBOSITY = {0: None, 1: "INFO", 2: "DEBUG"}
 
 app = typer.Typer(
     name="dimrec",
@@ -29,6 +40,8 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
+        from dimrec import __version__
+
         typer.echo(f"dimrec {__version__}")
         raise typer.Exit()
 
@@ -44,8 +57,19 @@ def root(
             help="Settings file (default $DIMREC_CONFIG, else ./dimrec.toml if present).",
         ),
     ] = None,
+    verbose: Annotated[
+        int,
+        typer.Option(
+            "--verbose", "-v", count=True, help="Log more: -v INFO, -vv DEBUG (on stderr)."
+        ),
+    ] = 0,
     log_level: Annotated[
-        str | None, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")
+        LogLevel | None,
+        typer.Option(
+            "--log-level",
+            case_sensitive=False,
+            help="[log_level]; default WARNING (serve and worker: INFO).",
+        ),
     ] = None,
     _show_version: Annotated[
         bool,
@@ -53,10 +77,9 @@ def root(
     ] = False,
 ) -> None:
     """dimrec: item-to-item recommendations from the analytics warehouse to HTTP."""
-    overrides: dict[str, object] = {"log_level": log_level} if log_level else {}
-    settings = load_settings(config, **overrides)
-    setup_logging(settings.log_level, rich=sys.stderr.isatty())
-    ctx.obj = AppState(settings=settings)
+    level = log_level.value if log_level else _VERBOSITY[min(verbose, 2)]
+    setup_logging(level, service=ctx.invoked_subcommand in SERVICES)
+    ctx.obj = AppState(config=config, log_level=level)
 
 
 # Each module owns the commands of one stage, in the order of the flow.
@@ -73,5 +96,5 @@ def main() -> None:
     try:
         app()
     except DimrecError as exc:
-        console_err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        stderr().print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)

@@ -1,35 +1,87 @@
-"""What every CLI command shares: the settings in the context, consoles, date options."""
+"""What every CLI command shares: the settings (read when a command first needs them), the
+two consoles, date options and progress bars.
+
+Start-up is kept short (``dimrec --help`` loads no Rich, pydantic or pipeline): modules of
+commands import their machinery inside the command, and the consoles and settings are made
+on first use.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
+import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Annotated, Any
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dimrec import dates
-from dimrec.config import Settings
+from dimrec.logs import set_level
 
-console = Console()
-console_err = Console(stderr=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from dimrec.config import Settings
 
 #: Called as progress(step, done, total) by long pipeline steps.
 StepProgress = Callable[[str, int, int], None]
+#: Width of stdout when it is not a terminal: wide enough that no table or line is wrapped
+#: or cut, whatever reads the pipe.
+PIPE_WIDTH = 10_000
 
 
-@dataclass(frozen=True)
+@functools.cache
+def stdout() -> Console:
+    """What a command prints (summaries, tables): stdout. On a terminal it fits the window;
+    piped or redirected it is never wrapped or truncated."""
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else PIPE_WIDTH)
+
+
+@functools.cache
+def stderr() -> Console:
+    """Errors, warnings and progress bars: stderr."""
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def say(line: str) -> None:
+    """Print one plain line on stdout: no markup, no highlighting, never wrapped."""
+    stdout().print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+@dataclass
 class AppState:
-    settings: Settings
+    """What the root command learnt: where the settings are and the log level asked for.
+    The settings are read on first use, so ``dimrec CMD --help`` never reads them."""
+
+    config: Path | None = None
+    log_level: str | None = None
+    """The level given on the command line (``--log-level``, ``-v``), if any."""
+    _settings: Settings | None = field(default=None, repr=False)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from dimrec.config import load_settings
+
+            overrides = {"log_level": self.log_level} if self.log_level else {}
+            self._settings = load_settings(self.config, **overrides)
+            if self.log_level is None and self._settings.log_level is not None:
+                set_level(self._settings.log_level)  # the settings file's level
+        return self._settings
 
 
 def settings_of(ctx: typer.Context) -> Settings:
-    state = ctx.obj
-    assert isinstance(state, AppState), "the root callback sets the settings"
+    state = ctx.find_object(AppState)
+    assert state is not None, "the root callback sets the app state"
     return state.settings
 
 
@@ -93,23 +145,35 @@ def parse_params(given: list[str] | None) -> dict[str, str]:
 
 
 def progress_bars(description: str = "{task.description}") -> Progress:
-    """Rich progress bars on stderr that vanish when done (nothing when stderr is not a
-    terminal), each labelled by ``description``."""
+    """Rich progress bars on stderr — label, bar, done/total, elapsed time and the time left —
+    that vanish when done; nothing at all when stderr is not a terminal."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    console = stderr()
     return Progress(
         TextColumn(description),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=console_err,
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=console,
         transient=True,
-        disable=not console_err.is_terminal,
+        disable=not console.is_terminal,
     )
 
 
 @contextlib.contextmanager
 def step_progress() -> Iterator[StepProgress]:
-    """A Rich progress bar per step on stderr (nothing when stderr is not a terminal);
-    yields the ``progress(step, done, total)`` callback the pipeline functions take."""
+    """A progress bar per step on stderr (nothing when stderr is not a terminal); yields the
+    ``progress(step, done, total)`` callback the pipeline functions take."""
     bars = progress_bars()
     tasks: dict[str, Any] = {}
 

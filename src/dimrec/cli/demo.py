@@ -11,20 +11,19 @@ import datetime as dt
 import json
 import threading
 import time
-import urllib.parse
-import urllib.request
 from collections import defaultdict
 from pathlib import PurePosixPath
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from dimrec import dates, partitions
-from dimrec.cli.common import console, settings_of
-from dimrec.config import Settings
+from dimrec import dates
+from dimrec.cli.common import say, settings_of, stderr, stdout, step_progress
 from dimrec.errors import DimrecError
-from dimrec.synth import SIZES, generate
+from dimrec.synth.sizes import SIZES
+
+if TYPE_CHECKING:
+    from dimrec.config import Settings
 
 PARAM_OF_ACTION = {"browse": "browsed", "basket": "basket", "purchase": "purchased"}
 
@@ -45,6 +44,7 @@ def demo(
 ) -> None:
     """Run the whole flow on a synthetic shop and serve it on loopback."""
     from dimrec import pipeline  # the stages load only when a command needs them
+    from dimrec.synth.generate import generate
 
     settings = settings_of(ctx)
     if size not in SIZES:
@@ -55,47 +55,46 @@ def demo(
     started = time.perf_counter()
 
     warehouse = str(PurePosixPath(settings.export.input).parent)
-    with console.status(f"synth: {len(days)} days of a {size} shop under {warehouse}"):
+    with stderr().status(f"synth: {len(days)} days of a {size} shop under {warehouse}"):
         shop = generate(warehouse, start=days[0], seed=seed, formats=("ga360",), **preset)
-    _say(f"synth     {shop.sessions:,} sessions over {len(days)} days → {warehouse}")
+    say(f"synth     {shop.sessions:,} sessions over {len(days)} days → {warehouse}")
 
-    with console.status("export"):
-        exported = pipeline.export_days(settings, days)
-        exported.raise_for_missing()
-    _say(
-        f"export    {exported.events:,} events, {exported.users:,} users, {exported.items:,} items"
-    )
+    with step_progress() as progress:
+        exported = pipeline.export_days(settings, days, progress=progress)
+    exported.raise_for_missing()
+    say(f"export    {exported.events:,} events, {exported.users:,} users, {exported.items:,} items")
 
-    with console.status("prepare + train"):
+    with step_progress() as progress:
         model = pipeline.train(
-            settings, days_init=len(days), days_end=1, as_of=as_of, allow_missing=False
+            settings,
+            days_init=len(days),
+            days_end=1,
+            as_of=as_of,
+            allow_missing=False,
+            progress=progress,
         )
     counts = model.manifest.counts
-    _say(
+    say(
         f"train     model {model.version}: {counts.items:,} items, "
         f"{counts.pairs:,} neighbour pairs from {counts.users:,} shoppers"
     )
 
-    with console.status("publish"):
-        published = pipeline.publish(settings, model.version)
-    _say(f"publish   {published.message} ({settings.store.url})")
+    with step_progress() as progress:
+        published = pipeline.publish(settings, model.version, progress=progress)
+    say(f"publish   {published.message} ({settings.store.url})")
 
     server, url = _start_server(settings, port)
-    _say(f"serve     {url} (API docs {url}/docs) — ready in {time.perf_counter() - started:.0f}s")
+    say(f"serve     {url} (API docs {url}/docs) — ready in {time.perf_counter() - started:.0f}s")
     _show_samples(url, _sample_shoppers(settings, days[-1]))
     if exit_after:
         server.should_exit = True
         return
-    console.print(f"\n[bold]serving on {url}[/] — try {url}/docs ; Ctrl-C stops")
+    stdout().print(f"\n[bold]serving on {url}[/] — try {url}/docs ; Ctrl-C stops", soft_wrap=True)
     try:
         while not server.should_exit:
             time.sleep(0.5)
     except KeyboardInterrupt:
         server.should_exit = True
-
-
-def _say(line: str) -> None:
-    console.print(line, highlight=False)
 
 
 def _start_server(settings: Settings, port: int | None) -> tuple[Any, str]:
@@ -130,6 +129,8 @@ def _sample_shoppers(
     settings: Settings, day: dt.date, count: int = 3
 ) -> list[dict[str, list[str]]]:
     """A few real shoppers of the last day (their items by action), and one unknown."""
+    from dimrec import partitions
+
     events = partitions.events(settings.paths.events_url()).read(day).to_pylist()
     by_user: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for row in events:
@@ -146,6 +147,12 @@ def _sample_shoppers(
 
 
 def _show_samples(url: str, shoppers: list[dict[str, list[str]]]) -> None:
+    import urllib.parse
+    import urllib.request
+
+    from rich.table import Table
+
+    console = stdout()
     for shopper in shoppers:
         query = {key: ",".join(items) for key, items in shopper.items() if items}
         query["n"] = "5"

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from dimrec import dates
-from dimrec.cli.common import console, settings_of, step_progress
+from dimrec.cli.common import settings_of, stdout, step_progress
 from dimrec.errors import InvalidInputError
-from dimrec.evaluate.datasets import DATASETS, DataSpec
-from dimrec.evaluate.split import SplitSpec
-from dimrec.evaluate.systems import DEFAULT_SYSTEMS
+from dimrec.evaluate.names import DATASETS
+
+if TYPE_CHECKING:
+    from dimrec.evaluate.datasets import DataSpec
+    from dimrec.evaluate.split import SplitSpec
 
 DatasetOption = Annotated[
     str | None,
@@ -116,6 +118,7 @@ def evaluate(
     with paired-bootstrap intervals of the differences."""
     settings = settings_of(ctx)
     from dimrec.evaluate import flow  # the evaluation stack loads only when it runs
+    from dimrec.evaluate.systems import DEFAULT_SYSTEMS
 
     with step_progress() as progress:
         result = flow.evaluate(
@@ -134,8 +137,9 @@ def evaluate(
         )
     from dimrec.evaluate.report import rich_table  # loads only when a report is shown
 
+    console = stdout()
     console.print(rich_table(result.evaluation, reference=result.reference))
-    console.print(f"report: {result.report_url}")
+    console.print(f"report: {result.report_url}", soft_wrap=True)
 
 
 def tune(
@@ -215,19 +219,22 @@ def tune(
             progress=progress,
         )
     tuned = result.result
+    console = stdout()
     console.print(
         f"chosen on validation ({tuned.validation}): {tuned.best.label()} "
         f"(NDCG@10 {tuned.best_trial().ndcg:.4f}, {len(tuned.trials)} trials)"
     )
     console.print(rich_table(tuned.test, reference=tuned.reference))
-    console.print(f"report: {result.report_url}")
-    console.print(f"configuration: {result.fragment_url}")
+    console.print(f"report: {result.report_url}", soft_wrap=True)
+    console.print(f"configuration: {result.fragment_url}", soft_wrap=True)
     console.print(result.fragment, highlight=False, markup=False)
 
 
 def _data(
     dataset: str | None, path: str | None, first: str | None, last: str | None, min_rating: float
 ) -> DataSpec:
+    from dimrec.evaluate.datasets import DataSpec
+
     return DataSpec(
         dataset=dataset,
         path=path,
@@ -240,6 +247,8 @@ def _data(
 def _split(
     cutoff: str | None, test_days: int, fraction: float | None, per_user: float | None
 ) -> SplitSpec:
+    from dimrec.evaluate.split import SplitSpec
+
     return SplitSpec(
         cutoff=dates.parse_date(cutoff) if cutoff else None,
         test_days=test_days,

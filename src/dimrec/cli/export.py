@@ -4,26 +4,26 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich import box
-from rich.table import Column, Table
 
-from dimrec import pipeline
 from dimrec.cli.common import (
     AsOfOption,
     DateOption,
     DaysEndOption,
     DaysInitOption,
-    console,
-    console_err,
     resolve_days,
+    say,
     settings_of,
+    stderr,
+    stdout,
     step_progress,
 )
-from dimrec.config import ACTIONS, Settings
-from dimrec.export import ExportSummary
+
+if TYPE_CHECKING:
+    from dimrec.config import Settings
+    from dimrec.export import ExportSummary
 
 MAX_DAY_ROWS = 31
 """Longer runs print their totals only (each day's figures are in the log)."""
@@ -69,6 +69,8 @@ def export(
     day (--date) or a range counted back from --as-of (default: yesterday). Each day is
     replaced whole. Days without data are named and the others still exported; the command
     then exits non-zero."""
+    from dimrec import pipeline
+
     settings = _with_overrides(settings_of(ctx), source, input_url, warehouse)
     days = resolve_days(date, days_init, days_end, as_of, default_init=1, default_end=1)
     with step_progress() as progress:
@@ -96,6 +98,11 @@ def _with_overrides(
 
 
 def _print_summary(summary: ExportSummary, events_url: str) -> None:
+    from rich import box
+    from rich.table import Column, Table
+
+    from dimrec.config import ACTIONS
+
     table = Table(
         Column("day", no_wrap=True),
         *(Column(action, justify="right") for action in ACTIONS),
@@ -129,25 +136,23 @@ def _print_summary(summary: ExportSummary, events_url: str) -> None:
             f"{summary.seconds:.2f}",
             style="bold",
         )
-    console.print(table)
+    stdout().print(table)
     if summary.rejected:
-        console.print(f"rejected: {_reasons(summary.rejected)}", highlight=False)
+        say(f"rejected: {_reasons(summary.rejected)}")
         if summary.undated_rejected:
-            console.print(
-                f"  of which on no known day: {_reasons(summary.undated_rejected)}",
-                highlight=False,
-            )
+            say(f"  of which on no known day: {_reasons(summary.undated_rejected)}")
     if summary.ignored:
-        console.print(f"ignored: {_reasons(summary.ignored)}", highlight=False)
+        say(f"ignored: {_reasons(summary.ignored)}")
     rate = summary.events / summary.seconds if summary.seconds else 0.0
-    console.print(
+    say(
         f"{len(summary.days)} day(s), {summary.events} events written under {events_url} "
-        f"({rate:,.0f} events/s)",
-        highlight=False,
+        f"({rate:,.0f} events/s)"
     )
     if len(summary.missing) > 1:  # a single one is the error message itself
         for missing in summary.missing:
-            console_err.print(f"[yellow]missing {missing.day.isoformat()}:[/] {missing.reason}")
+            stderr().print(
+                f"[yellow]missing {missing.day.isoformat()}:[/] {missing.reason}", soft_wrap=True
+            )
 
 
 def _total(counts: Mapping[str, int]) -> str:

@@ -9,15 +9,13 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Annotated, Any
 
-import pydantic
 import typer
-from rich.table import Table
 
-from dimrec.cli.common import ParamOption, console, parse_params, settings_of
+from dimrec.cli.common import ParamOption, parse_params, settings_of, stdout
 from dimrec.errors import InvalidInputError, MissingDataError, describe_validation
-from dimrec.schedule.jobs import FINAL_STATES, JobRecord
 
 if TYPE_CHECKING:
+    from dimrec.schedule.jobs import JobRecord
     from dimrec.schedule.queue import JobQueue
 
 jobs_app = typer.Typer(help="Submit jobs to the queue and follow them.", no_args_is_help=True)
@@ -74,6 +72,10 @@ def run(
         "allow_missing": allow_missing or None,
     }
     params = {key: value for key, value in given.items() if value is not None}
+    import pydantic
+
+    from dimrec.schedule.jobs import FINAL_STATES
+
     params.update(parse_params(param))
     queue = _queue(ctx)
     try:
@@ -81,7 +83,7 @@ def run(
     except pydantic.ValidationError as exc:
         problems = describe_validation(exc)
         raise InvalidInputError(f"invalid parameters for job {name}: {problems}") from None
-    console.print(f"queued {record.name} job [bold]{record.id}[/]")
+    stdout().print(f"queued {record.name} job [bold]{record.id}[/]")
     if wait:
         while record.state not in FINAL_STATES:
             time.sleep(0.5)
@@ -103,6 +105,8 @@ def list_jobs(
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many.")] = 20,
 ) -> None:
     """List recent jobs, newest first."""
+    from rich.table import Table
+
     table = Table("id", "job", "state", "created", "finished", "message")
     for record in _queue(ctx).recent(limit):
         table.add_row(
@@ -111,9 +115,9 @@ def list_jobs(
             record.state,
             record.created_at,
             record.finished_at or "",
-            (record.message or "")[:80],
+            record.message or "",
         )
-    console.print(table)
+    stdout().print(table)
 
 
 def _queue(ctx: typer.Context) -> JobQueue:
@@ -130,8 +134,10 @@ def _get(queue: JobQueue, job_id: str) -> JobRecord:
 
 
 def _show(record: JobRecord) -> None:
+    from rich.table import Table
+
     table = Table(show_header=False, title=f"job {record.id}")
     for key, value in record.to_dict().items():
         if value not in (None, {}, ""):
             table.add_row(key, str(value))
-    console.print(table)
+    stdout().print(table)

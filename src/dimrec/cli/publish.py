@@ -6,10 +6,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from dimrec import pipeline
-from dimrec.cli.common import console, settings_of, step_progress
+from dimrec.cli.common import say, settings_of, stdout, step_progress
 from dimrec.errors import InvalidInputError
 
 ItemsArgument = Annotated[
@@ -41,14 +39,16 @@ def publish(
     ] = False,
 ) -> None:
     """Write a model version to the store and make it current in one atomic step."""
+    from dimrec import pipeline
+
     settings = settings_of(ctx)
     with step_progress() as progress:
         summary = pipeline.publish(settings, version, force=force, progress=progress)
-    _say(summary.message)
+    say(summary.message)
     for name in summary.cleaned:
-        _say(f"removed {name}, left staged by an interrupted publish")
+        say(f"removed {name}, left staged by an interrupted publish")
     if summary.pruned:
-        _say(f"pruned {', '.join(summary.pruned)}")
+        say(f"pruned {', '.join(summary.pruned)}")
 
 
 def rollback(
@@ -59,40 +59,60 @@ def rollback(
     ] = None,
 ) -> None:
     """Make the previous published version current again."""
-    settings = settings_of(ctx)
-    current = pipeline.rollback(settings, to)
-    _say(f"current version: {current}")
+    from dimrec.publish import admin
+
+    with admin.open_settings_store(settings_of(ctx)) as store:
+        current = admin.rollback(store, to)
+    say(f"current version: {current}")
 
 
 def versions(ctx: typer.Context) -> None:
     """List the versions in the store."""
+    from rich.table import Table
+
+    from dimrec.publish.admin import open_settings_store
+
     settings = settings_of(ctx)
-    infos = pipeline.versions(settings)
+    with open_settings_store(settings) as store:
+        infos = store.versions()
     if not infos:
-        _say(f"no versions in {settings.store.url}; run `dimrec publish`")
+        say(f"no versions in {settings.store.url}; run `dimrec publish`")
         return
-    table = Table("version", "items", "published at", "state", title=settings.store.url)
+    say(settings.store.url)
+    table = Table("version", "items", "published at", "state")
     for info in infos:
         state = "current" if info.current else "staged (incomplete)" if info.staged else ""
         table.add_row(info.version, f"{info.items:,}", info.published_at, state)
-    console.print(table)
+    stdout().print(table)
 
 
 def hide(ctx: typer.Context, items: ItemsArgument = None) -> None:
     """Never recommend these items (sold out, withdrawn), in every version, until unhidden."""
-    change = pipeline.hide(settings_of(ctx), _some(items))
-    _say(f"{change.changed} item(s) newly hidden; {change.hidden} hidden in all")
+    from dimrec.publish import admin
+
+    chosen = _some(items)
+    with admin.open_settings_store(settings_of(ctx)) as store:
+        change = admin.hide(store, chosen)
+    say(f"{change.changed} item(s) newly hidden; {change.hidden} hidden in all")
 
 
 def unhide(ctx: typer.Context, items: ItemsArgument = None) -> None:
     """Make hidden items recommendable again."""
-    change = pipeline.unhide(settings_of(ctx), _some(items))
-    _say(f"{change.changed} item(s) unhidden; {change.hidden} hidden in all")
+    from dimrec.publish import admin
+
+    chosen = _some(items)
+    with admin.open_settings_store(settings_of(ctx)) as store:
+        change = admin.unhide(store, chosen)
+    say(f"{change.changed} item(s) unhidden; {change.hidden} hidden in all")
 
 
 def hidden(ctx: typer.Context) -> None:
     """List the hidden items, one per line."""
-    for item in sorted(pipeline.hidden(settings_of(ctx))):
+    from dimrec.publish.admin import open_settings_store
+
+    with open_settings_store(settings_of(ctx)) as store:
+        hidden_items = store.hidden()
+    for item in sorted(hidden_items):
         typer.echo(item)
 
 
@@ -100,8 +120,3 @@ def _some(items: list[str] | None) -> list[str]:
     if not items:
         raise InvalidInputError("give at least one item id, e.g. `dimrec hide SKU-1 SKU-2`")
     return items
-
-
-def _say(message: str) -> None:
-    """One plain line: no markup, no highlighting, no hard wrapping inside long URLs."""
-    console.print(message, markup=False, highlight=False, soft_wrap=True)

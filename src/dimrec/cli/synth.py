@@ -5,17 +5,18 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterator
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich import box
-from rich.table import Column, Table
 
 from dimrec import dates
-from dimrec.cli.common import console, progress_bars, settings_of
-from dimrec.config import Settings
+from dimrec.cli.common import progress_bars, say, settings_of, stdout
 from dimrec.errors import InvalidInputError
-from dimrec.synth import FORMATS, SIZES, SynthSummary, generate
+from dimrec.synth.sizes import FORMATS, SIZES
+
+if TYPE_CHECKING:
+    from dimrec.config import Settings
+    from dimrec.synth.generate import SynthSummary
 
 
 def register(app: typer.Typer) -> None:
@@ -88,6 +89,8 @@ def synth(
     """Generate a synthetic shop: daily GA360 ga_sessions_YYYYMMDD and GA4 events_YYYYMMDD
     files (newline-delimited JSON, gzip, as BigQuery exports them), a Retailrocket-style
     flat/events.csv.gz, and truth.json with the exact counts an export must find."""
+    from dimrec.synth.generate import generate
+
     settings = settings_of(ctx)
     if size not in SIZES:
         raise InvalidInputError(f"unknown --size {size!r}: choose from {', '.join(SIZES)}")
@@ -142,6 +145,9 @@ def _progress_bar(total: int) -> Iterator[Callable[[dt.date], None]]:
 
 
 def _print_summary(summary: SynthSummary, first: dt.date) -> None:
+    from rich import box
+    from rich.table import Column, Table
+
     last = first + dt.timedelta(days=summary.days - 1)
     formats = list(summary.formats)
     table = Table(
@@ -162,10 +168,9 @@ def _print_summary(summary: SynthSummary, first: dt.date) -> None:
         "sessions / CPU s",
         *(f"{summary.sessions / t.cpu_seconds:,.0f}" if t.cpu_seconds else "-" for t in totals),
     )
-    console.print(table)
-    console.print(
+    stdout().print(table)
+    say(
         f"{summary.days} day(s) × {summary.sessions // summary.days:,} sessions written under "
         f"{summary.out} in {summary.elapsed:.1f}s (wall); expected export counts in "
-        f"{summary.truth_path}",
-        highlight=False,
+        f"{summary.truth_path}"
     )

@@ -5,19 +5,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from dimrec import pipeline
 from dimrec.cli.common import (
     AsOfOption,
     DateOption,
     DaysEndOption,
     DaysInitOption,
     ParamOption,
-    console,
     parse_params,
     resolve_days,
+    say,
     settings_of,
+    stdout,
     step_progress,
 )
 
@@ -51,6 +50,10 @@ def prepare(
     range counted back from --as-of (default: yesterday). Days already prepared are kept
     unless their events were exported again, the weights changed, or --force is given.
     (`dimrec train` prepares the days of its window by itself.)"""
+    from rich.table import Table
+
+    from dimrec import pipeline
+
     settings = settings_of(ctx)
     days = resolve_days(date, days_init, days_end, as_of, default_init=1, default_end=1)
     with step_progress() as progress:
@@ -62,8 +65,8 @@ def prepare(
         status = "cached" if day.cached else "prepared"
         events = "" if day.cached else str(day.events)
         table.add_row(day.day.isoformat(), events, str(day.profiles), status, f"{day.seconds:.3f}")
-    console.print(table)
-    console.print(
+    stdout().print(table)
+    say(
         f"{len(summary.prepared)} day(s) prepared, {len(summary.cached)} cached "
         f"under {settings.paths.profiles_url()}"
     )
@@ -116,6 +119,8 @@ def train(
 ) -> None:
     """Train a model on a window of days and write it as a new version under models/.
     Unset options come from the [train] settings."""
+    from dimrec import pipeline
+
     settings = settings_of(ctx)
     named = {
         "algorithm": algorithm,
@@ -146,8 +151,10 @@ def train(
 
 
 def _print_model(manifest: Manifest, url: str) -> None:
+    from rich.table import Table
+
     window, counts = manifest.window, manifest.counts
-    console.print(f"model {manifest.version} written to {url}", soft_wrap=True)
+    say(f"model {manifest.version} written to {url}")
     table = Table(show_header=False, box=None)
     table.add_column(style="bold")
     table.add_column(overflow="fold")
@@ -165,4 +172,4 @@ def _print_model(manifest: Manifest, url: str) -> None:
     )
     timings = ", ".join(f"{step} {seconds:.3f}s" for step, seconds in manifest.timings.items())
     table.add_row("timings", timings)
-    console.print(table)
+    stdout().print(table)

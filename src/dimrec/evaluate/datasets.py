@@ -30,9 +30,9 @@ import pyarrow as pa
 
 from dimrec.errors import InvalidInputError, MissingDataError
 from dimrec.evaluate.interactions import Interactions, to_day
+from dimrec.evaluate.names import DATASETS
 from dimrec.partitions import EVENTS_SCHEMA, events
 
-DATASETS = ("movielens-100k", "movielens-small", "online-retail", "ga360-sample")
 #: Where each data set lives under the shared data folder.
 DEFAULT_PATHS = {
     "movielens-100k": "movielens/ml-100k/u.data.gz",

@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from dimrec.errors import StoreError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 FORMAT = 1
 SEPARATOR = "\x00"
@@ -68,6 +70,9 @@ def pack_runs(
 ) -> list[bytes]:
     """Pack consecutive lists at once: list ``k`` is rows ``bounds[k]:bounds[k+1]`` of the
     aligned ``ids`` (a string array) and ``scores``. Vectorised: one Arrow join for the ids."""
+    import pyarrow as pa  # only publishing packs runs: readers of a store never load Arrow
+    import pyarrow.compute as pc
+
     first, last = int(bounds[0]), int(bounds[-1])
     offsets = pa.array((bounds - first).astype(np.int32), pa.int32())
     lists = pa.ListArray.from_arrays(offsets, ids.slice(first, last - first))

@@ -1,4 +1,5 @@
-"""Publishing a model version to a store, atomically; rollback; pruning; hidden items.
+"""Publishing a model version to a store, atomically, and pruning the old ones (rollback and
+hidden items are in :mod:`dimrec.publish.admin`).
 
 A publish:
 
@@ -22,13 +23,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from dimrec.config import StoreSettings
-from dimrec.errors import IntegrityError, MissingDataError, PublishRefusedError
+from dimrec.errors import IntegrityError, PublishRefusedError
 from dimrec.logs import log_context, timed
 from dimrec.model import NEIGHBOURS, Model
 from dimrec.publish.base import Store
@@ -63,14 +64,6 @@ class PublishSummary:
     timings: dict[str, float] | None = None
 
 
-@dataclass(frozen=True)
-class HiddenChange:
-    changed: int
-    """Items whose state changed (newly hidden, or newly visible)."""
-    hidden: int
-    """Items hidden in all, afterwards."""
-
-
 def publish_model(
     store: Store,
     model: Model,
@@ -86,7 +79,6 @@ def publish_model(
         previous = store.current()
         if previous == version:
             message = f"version {version} is already current in {store.url}; nothing to do"
-            logger.info(message)
             items = store.count(version)
             return PublishSummary(version, False, items, 0, previous, message=message)
         with timed(timings, "read", logger):
@@ -99,7 +91,6 @@ def publish_model(
         with timed(timings, "verify", logger):
             _verify(store, version, lists)
         store.activate(version)
-        logger.info("version %s is current (%d items, was %s)", version, len(lists), previous)
         pruned = prune(store, settings.keep_versions)
     message = (
         f"published {version}: {len(lists):,} items, {lists.pairs:,} neighbours "
@@ -209,41 +200,6 @@ def prune(store: Store, keep: int) -> tuple[str, ...]:
     others = sorted((i.version for i in infos if not i.current and not i.staged), reverse=True)
     doomed = tuple(others[max(keep - 1, 0) :])
     for name in doomed:
-        logger.info("pruning version %s (keeping %d)", name, keep)
+        logger.debug("pruning version %s (keeping %d)", name, keep)
         store.drop(name)
     return doomed
-
-
-def rollback(store: Store, to: str | None = None) -> str:
-    """Make ``to`` — by default the newest published version older than the current one —
-    current, and return it."""
-    infos = store.versions()
-    published = [i.version for i in infos if not i.staged]
-    current = next((i.version for i in infos if i.current), None)
-    if to is None:
-        older = [v for v in published if current is not None and v < current]
-        if not older:
-            raise MissingDataError(
-                f"no version older than {current or '(none)'} in {store.url} to roll back to; "
-                f"it holds: {', '.join(published) or 'nothing'}"
-            )
-        to = older[-1]
-    elif to not in published:
-        raise MissingDataError(
-            f"version {to} is not published in {store.url}; it holds: "
-            f"{', '.join(published) or 'nothing'}"
-        )
-    if to != current:
-        store.set_current(to)
-        logger.info("rolled back from %s to %s", current, to)
-    return to
-
-
-def hide(store: Store, items: Iterable[str]) -> HiddenChange:
-    changed = store.hide(items)
-    return HiddenChange(changed, len(store.hidden()))
-
-
-def unhide(store: Store, items: Iterable[str]) -> HiddenChange:
-    changed = store.unhide(items)
-    return HiddenChange(changed, len(store.hidden()))

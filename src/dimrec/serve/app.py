@@ -95,7 +95,7 @@ def create_app_from_environment() -> FastAPI:
     (else the usual settings file and environment)."""
     payload = os.environ.get(SETTINGS_ENV)
     settings = Settings.model_validate_json(payload) if payload else load_settings()
-    setup_logging(settings.log_level, rich=False)
+    setup_logging(settings.log_level, service=True)
     return create_app(settings)
 
 

@@ -21,6 +21,7 @@ import uvicorn
 
 from dimrec.config import Settings
 from dimrec.errors import StoreError
+from dimrec.logs import SERVICE_LEVEL
 from dimrec.publish.stores import open_store
 from dimrec.serve.app import FACTORY, SETTINGS_ENV, create_app
 from dimrec.serve.telemetry import MULTIPROC_ENV
@@ -47,7 +48,7 @@ def run(
         "lifespan": "on",
         "access_log": False,
         "log_config": None,
-        "log_level": settings.log_level.lower(),
+        "log_level": (settings.log_level or SERVICE_LEVEL).lower(),
         "timeout_graceful_shutdown": 10,
         # a spawned worker re-imports the CLI and loads the model version before it answers
         # uvicorn's health pings; on a busy machine that exceeds uvicorn's default 5 s

@@ -25,7 +25,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypedDict
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -41,6 +41,7 @@ from dimrec.synth.ga4 import Ga4Renderer, derive_events
 from dimrec.synth.ga360 import Ga360Renderer
 from dimrec.synth.render import text_block
 from dimrec.synth.shop import simulate_day
+from dimrec.synth.sizes import FORMATS
 from dimrec.synth.truth import (
     Counted,
     TruthBook,
@@ -52,31 +53,11 @@ from dimrec.synth.truth import (
 
 logger = logging.getLogger(__name__)
 
-FORMATS = ("ga360", "ga4", "flat")
 SYNTH_VERSION = 1
 """Bumped whenever the same arguments would produce different files."""
 SESSIONS_PER_BLOCK = 2000
 ROWS_PER_BLOCK = 50_000
 MIN_ITEMS = 10
-
-
-class Size(TypedDict):
-    """How big a shop to generate: ``generate(out, start=day, **SIZES["tiny"])``."""
-
-    days: int
-    sessions_per_day: int
-    n_items: int
-    n_users: int
-
-
-SIZES: dict[str, Size] = {
-    "tiny": {"days": 2, "sessions_per_day": 300, "n_items": 120, "n_users": 300},
-    "small": {"days": 7, "sessions_per_day": 2_000, "n_items": 1_000, "n_users": 5_000},
-    "bench": {"days": 30, "sessions_per_day": 20_000, "n_items": 5_000, "n_users": 50_000},
-    "large": {"days": 30, "sessions_per_day": 60_000, "n_items": 20_000, "n_users": 200_000},
-}
-"""Named sizes, by the events an export accepts: tiny ~1.5k (tests), small ~33k, bench ~1.4M
-(the benchmark size), large ~4M."""
 
 
 @dataclass(frozen=True)
