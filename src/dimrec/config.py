@@ -43,6 +43,8 @@ class PathsSettings(Section):
     events: str | None = None
     profiles: str | None = None
     models: str | None = None
+    runs: str | None = None
+    """The pipeline's run records (dimrec.runs), shown by the web console."""
 
     def events_url(self) -> str:
         return self.events or f"{self.data.rstrip('/')}/events"
@@ -52,6 +54,9 @@ class PathsSettings(Section):
 
     def models_url(self) -> str:
         return self.models or f"{self.data.rstrip('/')}/models"
+
+    def runs_url(self) -> str:
+        return self.runs or f"{self.data.rstrip('/')}/runs"
 
 
 def _retailrocket_events() -> dict[str, Action]:

@@ -6,15 +6,17 @@
 
 The CLI, the queue tasks and the jobs API only call these functions; the stages below never
 call back up. Each function takes the validated :class:`~dimrec.config.Settings` and plain
-arguments, and returns a small summary that the caller formats. Offline evaluation and
-tuning, which are not part of the daily flow, have their own such functions in
-:mod:`dimrec.evaluate.flow`.
+arguments, and returns a small summary that the caller formats; each records its runs (the
+outcome of each step for each day, with the reason of a failure) in :mod:`dimrec.runs`.
+Offline evaluation and tuning, which are not part of the daily flow, have their own such
+functions in :mod:`dimrec.evaluate.flow`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -28,6 +30,7 @@ from dimrec.params import TrainParams
 from dimrec.publish import publisher
 from dimrec.publish.admin import open_settings_store
 from dimrec.publish.publisher import PublishSummary
+from dimrec.runs import RunLog, failure
 from dimrec.train.base import check_supported
 from dimrec.train.engines import check_engine_name, open_engine, spark_prepare
 from dimrec.train.profiles import PreparedDay, prepare_day
@@ -58,15 +61,37 @@ def export_days(
     """
     checked = [dates.parse_date(day) for day in days]
     events = partitions.events(settings.paths.events_url())
-    with open_warehouse(settings.export) as warehouse:
-        return export_range(
-            warehouse,
-            events,
-            checked,
-            source=settings.export.source,
-            input_url=settings.export.input,
-            progress=progress,
-        )
+    runs = RunLog(settings.paths.runs_url())
+    done = 0
+    started = time.perf_counter()
+
+    def count(step: str, finished: int, total: int) -> None:
+        nonlocal done, started
+        done, started = finished, time.perf_counter()
+        if progress is not None:
+            progress(step, finished, total)
+
+    try:
+        with open_warehouse(settings.export) as warehouse:
+            summary = export_range(
+                warehouse,
+                events,
+                checked,
+                source=settings.export.source,
+                input_url=settings.export.input,
+                progress=count,
+            )
+    except Exception as exc:  # the day being exported failed; the days before it are kept
+        if done < len(checked):
+            seconds = time.perf_counter() - started
+            runs.finished("export", checked[done], "failed", failure(exc), seconds=seconds)
+        raise
+    for day in summary.days:
+        said = f"{day.events:,} events, {day.users:,} users, {day.items:,} items"
+        runs.finished("export", day.day, "succeeded", said, seconds=day.seconds)
+    for missing in summary.missing:
+        runs.finished("export", missing.day, "failed", missing.reason, seconds=0.0)
+    return summary
 
 
 def unexported_days(settings: Settings, days: Sequence[dt.date]) -> list[dt.date]:
@@ -109,25 +134,45 @@ def prepare_days(
     events = partitions.events(settings.paths.events_url())
     profiles = partitions.profiles(settings.paths.profiles_url())
     weights = dict(weights) if weights is not None else settings.weights.as_dict()
+    runs = RunLog(settings.paths.runs_url())
     absent = [d for d in days if not events.exists(d) and (force or not profiles.exists(d))]
     if absent:
         named = ", ".join(d.isoformat() for d in absent)
-        raise MissingDataError(
+        error = MissingDataError(
             f"no events for {named} under {events.url}; export them first (`dimrec export`)"
         )
+        for day in absent:
+            runs.finished("prepare", day, "failed", str(error), seconds=0.0)
+        raise error
     if (engine or settings.train.engine) == "spark":
         spark = spark_prepare()
         step = _step(progress, "prepare")
-        return PrepareSummary(
-            tuple(spark(settings, days, force=force, weights=weights, progress=step))
-        )
+        started = time.perf_counter()
+        try:
+            prepared = spark(settings, days, force=force, weights=weights, progress=step)
+        except Exception as exc:  # one Spark job prepares the days together
+            for day in days:
+                seconds = time.perf_counter() - started
+                runs.finished("prepare", day, "failed", failure(exc), seconds=seconds)
+            raise
+        for result in prepared:
+            runs.finished("prepare", result.day, "succeeded", _said(result), seconds=result.seconds)
+        return PrepareSummary(tuple(prepared))
     results = []
     for done, day in enumerate(days, start=1):
-        with log_context(date=day.isoformat()):
-            results.append(prepare_day(events, profiles, day, weights, force=force))
+        with log_context(date=day.isoformat()), runs.running("prepare", day) as run:
+            result = prepare_day(events, profiles, day, weights, force=force)
+            run.message = _said(result)
+        results.append(result)
         if progress is not None:
             progress("prepare", done, len(days))
     return PrepareSummary(tuple(results))
+
+
+def _said(day: PreparedDay) -> str:
+    if day.cached:
+        return f"{day.profiles:,} profiles, current: kept"
+    return f"{day.events:,} events → {day.profiles:,} profiles"
 
 
 # ── train: profiles → models/<version> ─────────────────────────────────────────────────────
@@ -163,10 +208,11 @@ def train(
     check_supported(trainer, params)
     events = partitions.events(settings.paths.events_url())
     profiles = partitions.profiles(settings.paths.profiles_url())
-    available = [d for d in window.days if events.exists(d) or profiles.exists(d)]
-    check_window(window, available, allow_missing=allow)
-    timings: dict[str, float] = {}
-    with log_context(window=window.describe()):
+    runs = RunLog(settings.paths.runs_url())
+    with log_context(window=window.describe()), runs.running("train", window.days[-1]) as run:
+        available = [d for d in window.days if events.exists(d) or profiles.exists(d)]
+        check_window(window, available, allow_missing=allow)
+        timings: dict[str, float] = {}
         with timed(timings, "prepare", log):
             prepare_days(
                 settings,
@@ -175,7 +221,7 @@ def train(
                 engine=engine or settings.train.engine,
                 progress=progress,
             )
-        return train_model(
+        model = train_model(
             profiles_url=profiles.url,
             models_url=settings.paths.models_url(),
             window=window,
@@ -185,6 +231,13 @@ def train(
             progress=_step(progress, "similarity"),
             timings=timings,
         )
+        counts = model.manifest.counts
+        run.version = model.version
+        run.message = (
+            f"model {model.version} ({params.algorithm}): {counts.items:,} items, "
+            f"{counts.pairs:,} pairs from {counts.users:,} users"
+        )
+    return model
 
 
 def _step(progress: StepProgress | None, step: str) -> Callable[[int, int], None] | None:
@@ -214,8 +267,13 @@ def publish(
     ``store.min_item_fraction`` of the current one (unless ``force``). Older versions beyond
     ``store.keep_versions`` are pruned afterwards.
     """
-    model = load_model(settings.paths.models_url(), version)
-    with open_settings_store(settings) as store:
-        return publisher.publish_model(
-            store, model, settings.store, force=force, progress=_step(progress, "publish")
-        )
+    with RunLog(settings.paths.runs_url()).running("publish") as run:
+        model = load_model(settings.paths.models_url(), version)
+        window = model.manifest.window
+        run.day, run.version = (window.days or (window.as_of,))[-1], model.version
+        with open_settings_store(settings) as store:
+            summary = publisher.publish_model(
+                store, model, settings.store, force=force, progress=_step(progress, "publish")
+            )
+        run.message = summary.message
+    return summary
