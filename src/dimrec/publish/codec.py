@@ -19,18 +19,16 @@ import struct
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import numpy as np
-import numpy.typing as npt
-
 from dimrec.errors import StoreError
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
     import pyarrow as pa
 
 FORMAT = 1
 SEPARATOR = "\x00"
 _HEADER = struct.Struct("<BI")
-_SCORE = np.dtype("<f4")
 
 
 def pack(ids: Sequence[str], scores: Sequence[float]) -> bytes:
@@ -39,11 +37,8 @@ def pack(ids: Sequence[str], scores: Sequence[float]) -> bytes:
         raise ValueError(f"{len(ids)} ids but {len(scores)} scores")
     if any(SEPARATOR in i for i in ids):
         raise ValueError("item ids must not contain NUL characters")
-    return (
-        _HEADER.pack(FORMAT, len(ids))
-        + np.asarray(scores, dtype=_SCORE).tobytes()
-        + SEPARATOR.join(ids).encode()
-    )
+    n = len(ids)
+    return _HEADER.pack(FORMAT, n) + struct.pack(f"<{n}f", *scores) + SEPARATOR.join(ids).encode()
 
 
 def unpack(blob: bytes) -> tuple[tuple[str, ...], tuple[float, ...]]:
@@ -58,11 +53,11 @@ def unpack(blob: bytes) -> tuple[tuple[str, ...], tuple[float, ...]]:
     end = _HEADER.size + 4 * n
     if len(blob) < end:
         raise StoreError(f"a stored entry of {n} neighbours is truncated; publish again")
-    scores: list[float] = np.frombuffer(blob, _SCORE, n, _HEADER.size).tolist()
+    scores = struct.unpack_from(f"<{n}f", blob, _HEADER.size)
     ids = blob[end:].decode().split(SEPARATOR) if n else []
     if len(ids) != n:
         raise StoreError(f"a stored entry holds {len(ids)} ids for {n} scores; publish again")
-    return tuple(ids), tuple(scores)
+    return tuple(ids), scores
 
 
 def pack_runs(
@@ -70,7 +65,9 @@ def pack_runs(
 ) -> list[bytes]:
     """Pack consecutive lists at once: list ``k`` is rows ``bounds[k]:bounds[k+1]`` of the
     aligned ``ids`` (a string array) and ``scores``. Vectorised: one Arrow join for the ids."""
-    import pyarrow as pa  # only publishing packs runs: readers of a store never load Arrow
+    # only publishing packs runs: a reader of a store loads neither NumPy nor Arrow
+    import numpy as np
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     first, last = int(bounds[0]), int(bounds[-1])
@@ -81,7 +78,7 @@ def pack_runs(
     del validity
     id_offsets = np.frombuffer(offsets_buffer, np.int64, len(joined) + 1, joined.offset * 8)
     id_bytes = data_buffer.to_pybytes() if data_buffer is not None else b""
-    score_bytes = np.ascontiguousarray(scores[first:last], dtype=_SCORE).tobytes()
+    score_bytes = np.ascontiguousarray(scores[first:last], dtype="<f4").tobytes()
     counts = np.diff(bounds).tolist()
     starts = (4 * (bounds[:-1] - first)).tolist()
     id_starts = id_offsets.tolist()
