@@ -1,7 +1,8 @@
 # The two commands of the README:
 #   make demo   set up (if needed) and run the whole flow on a synthetic shop
 #   make test   set up (if needed) and run every check and the whole test suite
-# Everything a machine needs (uv, the locked virtualenv, Java, redis-server) is installed here.
+# Everything a machine needs (uv, the locked virtualenv, Java, redis-server, Chromium, npm and
+# the web console's vendored htmx) is installed here.
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -9,6 +10,8 @@ UV_VERSION := 0.13.9
 UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 VENV := .venv
 BIN := $(VENV)/bin
+# the web console's front-end library, vendored from the npm registry (web/package-lock.json)
+VENDORED := src/dimrec/serve/console/static/vendor/htmx.min.js
 
 .PHONY: setup demo test check lint typecheck layers pytest clean
 
@@ -16,12 +19,19 @@ $(UV):
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
 
+# --compile-bytecode: every command starts from compiled modules, even where
+# PYTHONDONTWRITEBYTECODE keeps Python from caching them (see bench/cli_startup.py)
 $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
-	$(UV) sync --locked --all-extras --python $(PYTHON)
+	$(UV) sync --locked --all-extras --compile-bytecode --python $(PYTHON)
 	touch $@
+
+$(VENDORED): web/package.json web/package-lock.json
+	scripts/vendor-web.sh
 
 setup: $(VENV)/.synced
 	@scripts/ensure-system-deps.sh
+	@$(MAKE) --no-print-directory $(VENDORED)
+	@$(BIN)/python -m compileall -q src/dimrec >/dev/null
 
 demo: setup
 	$(BIN)/dimrec demo $(DEMO_ARGS)
@@ -47,4 +57,5 @@ check: lint typecheck layers
 test: check pytest
 
 clean:
-	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* var
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* var \
+	  web/node_modules $(dir $(VENDORED))

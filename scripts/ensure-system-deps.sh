@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Install what the project needs from the system: Java 17+ (PySpark) and redis-server
-# (the Redis store and queue tests). Debian packages, installed only when missing.
+# Install what the project needs from the system: Java 17+ (PySpark), redis-server (the Redis
+# store and queue tests), wrk (bench/serve_load), Chromium (the web console's browser tests,
+# driven by Playwright) and npm (vendors the console's htmx at setup). Debian packages,
+# installed only when missing.
 set -euo pipefail
 
 need=()
@@ -10,6 +12,8 @@ if ! command -v java >/dev/null 2>&1 || [ "$(java_major)" -lt 17 ]; then
 fi
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing system packages: ${need[*]}"
@@ -20,3 +24,5 @@ fi
 # a Debian install starts a redis service on 6379; the tests start their own on a free port
 java -version 2>&1 | head -n1
 redis-server --version
+chromium --version 2>/dev/null | head -n1
+echo "npm $(npm --version)"

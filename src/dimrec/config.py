@@ -170,6 +170,8 @@ class ServeSettings(Section):
     """Most shoppers in one POST /recommendations call."""
     refresh_seconds: float = Field(2.0, gt=0)
     """How often the server checks the store for a new current version or hidden items."""
+    console: bool = True
+    """The web console at /ui (status, versions, try it, reports); false: /ui is a 404."""
 
 
 class QueueSettings(Section):

@@ -171,7 +171,7 @@ def prepare_days(
 
 def _said(day: PreparedDay) -> str:
     if day.cached:
-        return f"{day.profiles:,} profiles, current: kept"
+        return f"{day.profiles:,} profiles, already current"
     return f"{day.events:,} events → {day.profiles:,} profiles"
 
 

@@ -20,7 +20,7 @@ from dimrec.config import Settings, load_settings
 from dimrec.logs import setup_logging
 from dimrec.publish.base import Store
 from dimrec.publish.stores import open_store
-from dimrec.serve import lean
+from dimrec.serve import console, lean
 from dimrec.serve.deps import ServeContext
 from dimrec.serve.follow import StoreFollower
 from dimrec.serve.problems import install_error_handlers
@@ -83,6 +83,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     install_error_handlers(app)
     for routes in (health, metrics, jobs):
         app.include_router(routes.build_router(settings))
+    if settings.serve.console:
+        console.install(app, settings, store)  # the web console at /ui, off the hot path
     app.add_middleware(MetricsMiddleware, metrics=telemetry)
     models = request_models(settings.serve, settings.weights)
     hot = [*recommendations.endpoints(settings, models), *items.endpoints(settings, models)]
