@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/cli_startup.py            # 15 runs of each command, ≈ 30 s
     .venv/bin/python bench/cli_startup.py --quick    # 3 runs of each
-    .venv/bin/python bench/cli_startup.py --importtime versions   # where the time goes
+    .venv/bin/python bench/cli_startup.py --importtime=versions   # where the time goes
 
 Runs ``dimrec --help``, ``dimrec --version`` and ``dimrec versions`` (against a SQLite store
 holding one small published version, in a temporary folder) as fresh processes, the way a
