@@ -103,7 +103,7 @@ def test_versions_loads_the_store_and_nothing_of_the_stages(
 ) -> None:
     loaded = loaded_modules("versions", env=env, cwd=tmp_path)
     assert "dimrec.publish.sqlite" in loaded  # it did read the store
-    for absent in ("pyarrow", "duckdb", "scipy", "numba", "fastapi", "dimrec.pipeline"):
+    for absent in ("numpy", "pyarrow", "duckdb", "scipy", "numba", "fastapi", "dimrec.pipeline"):
         assert absent not in loaded
     assert not {n for n in loaded if n.startswith(("dimrec.train", "dimrec.export"))}
     done = run("versions", env=env, cwd=tmp_path)

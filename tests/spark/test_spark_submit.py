@@ -58,6 +58,7 @@ def test_spark_submit_trains_the_same_model_as_local(settings: Settings, tmp_pat
         "--py-files",
         str(archive),
         str(SRC / "dimrec" / "spark_job.py"),
+        "-v",  # the driver's INFO records say where dimrec was loaded from
         "--config",
         str(config),
         "train",
