@@ -66,6 +66,21 @@ class VersionNotFoundError(StoreError):
     resolved it): a reader should resolve the current version again and retry."""
 
 
+class StorageError(DimrecError):
+    """dimrec's own files (events, profiles, models, the queue) could not be read or written:
+    the disk is full, a permission is missing, a file stands where a folder should be. May
+    be transient (space freed, permission fixed)."""
+
+    exit_code = 4
+    transient = True
+
+
+class QueueError(DimrecError):
+    """The job queue failed, or no worker took a job up in time."""
+
+    exit_code = 4
+
+
 class IntegrityError(DimrecError):
     """An artifact does not match its manifest (checksum, counts): it must not be used."""
 

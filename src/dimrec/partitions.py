@@ -7,14 +7,15 @@ the previous day intact and readable.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 
 import pyarrow as pa
 
-from dimrec.errors import MissingDataError, SchemaError
-from dimrec.fsio import atomic_write_table, join, read_parquet, url_to_fs
+from dimrec.errors import DataError, MissingDataError, SchemaError
+from dimrec.fsio import atomic_write_table, join, read_parquet, read_parquet_metadata, url_to_fs
 
 PART_FILE = "part-0.parquet"
 _DAY_DIR = re.compile(r"date=(\d{4}-\d{2}-\d{2})$")
@@ -39,10 +40,12 @@ PROFILES_SCHEMA = pa.schema(
 class DayPartitions:
     """A dataset of one Parquet file per day under an fsspec ``url``."""
 
-    def __init__(self, url: str, schema: pa.Schema, name: str) -> None:
+    def __init__(self, url: str, schema: pa.Schema, name: str, remedy: str) -> None:
         self.url = url.rstrip("/")
         self.schema = schema
         self.name = name
+        self.remedy = remedy
+        """What makes a day's file again, with ``{day}`` for the day (for messages)."""
         self.fs, self.root = url_to_fs(self.url)
 
     def path(self, day: dt.date) -> str:
@@ -67,19 +70,44 @@ class DayPartitions:
     def missing(self, days: Iterable[dt.date]) -> list[dt.date]:
         return [day for day in days if not self.exists(day)]
 
-    def write(self, day: dt.date, table: pa.Table) -> None:
-        """Replace the day's partition with ``table`` (cast to the dataset schema), atomically."""
+    def write(
+        self, day: dt.date, table: pa.Table, metadata: Mapping[bytes, bytes] | None = None
+    ) -> None:
+        """Replace the day's partition with ``table`` (cast to the dataset schema), atomically;
+        ``metadata`` goes into the file's key-value metadata, in the same write."""
         missing = [f.name for f in self.schema if f.name not in table.column_names]
         if missing:
             raise SchemaError(f"{self.name} for {day} lack column(s) {', '.join(missing)}")
         table = table.select(self.schema.names).cast(self.schema)
+        if metadata:
+            table = table.replace_schema_metadata(dict(metadata))
         atomic_write_table(self.fs, self.path(day), table)
 
     def read(self, day: dt.date) -> pa.Table:
+        """The day's table; MissingDataError when absent, DataError when unreadable."""
         path = self.path(day)
         if not self.fs.exists(path):
             raise MissingDataError(f"no {self.name} for {day.isoformat()} (expected {path})")
-        return read_parquet(self.fs, path, schema=self.schema)
+        with self._unreadable(day):
+            return read_parquet(self.fs, path, schema=self.schema)
+
+    def metadata(self, day: dt.date) -> dict[bytes, bytes]:
+        """The key-value metadata of the day's file (read from its footer only)."""
+        with self._unreadable(day):
+            return dict(read_parquet_metadata(self.fs, self.path(day)).metadata or {})
+
+    def rows(self, day: dt.date) -> int:
+        """How many rows the day's file holds (read from its footer only)."""
+        with self._unreadable(day):
+            return int(read_parquet_metadata(self.fs, self.path(day)).num_rows)
+
+    @contextlib.contextmanager
+    def _unreadable(self, day: dt.date) -> Iterator[None]:
+        try:
+            yield
+        except DataError as exc:
+            remedy = self.remedy.format(day=day.isoformat())
+            raise DataError(f"{self.name} for {day.isoformat()}: {exc}; {remedy}") from exc
 
     def read_many(self, days: Iterable[dt.date]) -> pa.Table:
         tables = [self.read(day) for day in days]
@@ -89,8 +117,15 @@ class DayPartitions:
 
 
 def events(url: str) -> DayPartitions:
-    return DayPartitions(url, EVENTS_SCHEMA, "events")
+    return DayPartitions(
+        url, EVENTS_SCHEMA, "events", "export the day again (`dimrec export --date {day}`)"
+    )
 
 
 def profiles(url: str) -> DayPartitions:
-    return DayPartitions(url, PROFILES_SCHEMA, "profiles")
+    return DayPartitions(
+        url,
+        PROFILES_SCHEMA,
+        "profiles",
+        "prepare the day again (`dimrec prepare --force --date {day}`)",
+    )

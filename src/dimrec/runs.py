@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Literal, get_args
 
-from dimrec.errors import DimrecError
+from dimrec.errors import DimrecError, StorageError
 from dimrec.fsio import atomic_write_bytes, join, url_to_fs
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ class RunLog:
         try:
             fs, root = url_to_fs(self.url)
             atomic_write_bytes(fs, _file(root, run.step, run.day), run.to_json())
-        except (OSError, ValueError) as exc:
+        except (OSError, StorageError, ValueError) as exc:
             log.warning("could not record the %s run of %s: %s", run.step, run.day, exc)
 
     def finished(

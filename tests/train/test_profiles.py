@@ -13,8 +13,13 @@ from train_helpers import events_table, write_events
 
 from dimrec import partitions, pipeline
 from dimrec.config import Settings
-from dimrec.errors import DataError, MissingDataError
-from dimrec.train.profiles import SIDECAR, profile_scores
+from dimrec.errors import DataError, MissingDataError, StorageError
+from dimrec.train.profiles import (
+    DESCRIPTION_KEY,
+    LEGACY_SIDECAR,
+    profile_scores,
+    read_description,
+)
 
 DAY = dt.date(2026, 11, 20)
 
@@ -84,9 +89,11 @@ def test_cached_until_forced(settings: Settings) -> None:
     write_events(settings, {DAY: EVENTS})
     pipeline.prepare_days(settings, [DAY])
     store = _profiles(settings)
-    # Put a marker in place of the profiles: only a recomputation replaces it.
+    # Put a marker in place of the profiles, with their description: only a recomputation
+    # replaces it.
     marker = [{"user": "marker", "item": "X", "score": 1.0}]
-    store.write(DAY, pa.Table.from_pylist(marker, schema=partitions.PROFILES_SCHEMA))
+    description = {DESCRIPTION_KEY: store.metadata(DAY)[DESCRIPTION_KEY]}
+    store.write(DAY, pa.Table.from_pylist(marker, schema=partitions.PROFILES_SCHEMA), description)
     again = pipeline.prepare_days(settings, [DAY])
     assert again.cached == [DAY]
     assert again.prepared == []
@@ -144,16 +151,16 @@ def test_failed_write_keeps_the_previous_day(
     write_events(settings, {DAY: EVENTS[:3]})  # re-exported: the profiles are stale
 
     def crash(_src: str, _dst: str) -> None:
-        raise OSError("disk full")
+        raise OSError(28, "No space left on device")
 
     with monkeypatch.context() as patch:
         patch.setattr(os, "replace", crash)
-        with pytest.raises(OSError, match="disk full"):
+        with pytest.raises(StorageError, match=r"part-0\.parquet failed: No space left"):
             pipeline.prepare_days(settings, [DAY])
     store = _profiles(settings)
     assert store.read(DAY).to_pylist() == PROFILES  # the old day, whole
     folder = Path(store.path(DAY)).parent
-    assert sorted(p.name for p in folder.iterdir()) == [SIDECAR, "part-0.parquet"]
+    assert sorted(p.name for p in folder.iterdir()) == ["part-0.parquet"]
     # Still stale, so the next run recomputes it.
     assert pipeline.prepare_days(settings, [DAY]).prepared == [DAY]
     assert store.read(DAY).to_pylist() == [{"user": "u1", "item": "A", "score": 3.0}]
@@ -166,3 +173,35 @@ def test_works_on_memory_urls(settings: Settings) -> None:
     assert pipeline.prepare_days(memory, [DAY]).prepared == [DAY]
     assert pipeline.prepare_days(memory, [DAY]).cached == [DAY]
     assert _profiles(memory).read(DAY).to_pylist() == PROFILES
+
+
+def test_the_description_lives_in_the_profiles_file(settings: Settings) -> None:
+    """What a day's profiles were computed from is inside their own file, so the two are
+    replaced together; a record left beside them by an earlier version is removed."""
+    write_events(settings, {DAY: EVENTS})
+    store = _profiles(settings)
+    legacy = Path(store.path(DAY)).parent / LEGACY_SIDECAR
+    legacy.parent.mkdir(parents=True)
+    legacy.write_text('{"weights": {"browse": 0.5, "basket": 2.0, "purchase": 6.0}}')
+    pipeline.prepare_days(settings, [DAY])
+    assert not legacy.exists()
+    assert sorted(p.name for p in legacy.parent.iterdir()) == ["part-0.parquet"]
+    description = read_description(store, DAY)
+    assert description is not None
+    assert description["weights"] == {"basket": 2.0, "browse": 0.5, "purchase": 6.0}
+    assert description["rows"] == {"events": len(EVENTS), "profiles": len(PROFILES)}
+    events_file = Path(partitions.events(settings.paths.events_url()).path(DAY))
+    assert description["events"]["size"] == events_file.stat().st_size
+
+
+def test_unreadable_profiles_are_prepared_again(settings: Settings) -> None:
+    write_events(settings, {DAY: EVENTS})
+    pipeline.prepare_days(settings, [DAY])
+    path = Path(_profiles(settings).path(DAY))
+    path.write_bytes(b"not parquet at all")
+    assert pipeline.prepare_days(settings, [DAY]).prepared == [DAY]
+    assert _profiles(settings).read(DAY).to_pylist() == PROFILES
+    path.write_bytes(b"PAR1 truncated")
+    os.remove(partitions.events(settings.paths.events_url()).path(DAY))  # nothing to redo from
+    with pytest.raises(DataError, match=r"profiles for 2026-11-20: .* not a readable Parquet"):
+        pipeline.prepare_days(settings, [DAY])

@@ -6,12 +6,14 @@ browse 0.5, basket 2, purchase 6). Profiles are cached per day in
 
 - the day has no profiles yet, or ``force`` is given;
 - they are stale: the day's events were exported again since (their size or modification
-  time changed), or they were computed with other weights.
+  time changed), or they were computed with other weights;
+- their file cannot be read (it is then recomputed from the events).
 
-What a day's profiles were computed from is recorded beside them in ``_prepared.json``
-(weights, the events file's size and modification time, row counts). It is written after
-the profiles, so a crash between the two leaves profiles that look stale and are recomputed
-next time. Readers that list a partition's Parquet files ignore it (leading underscore).
+What a day's profiles were computed from (weights, the events file's size and modification
+time, row counts) is their *description*, kept inside the same Parquet file, in its
+key-value metadata under ``dimrec.prepared``. The file and its description are written in
+one atomic rename, so no crash can pair profiles with another run's description: a reader
+sees the old file with its own description, or the new one with its own.
 
 Rows with a zero score (an action weighted 0) are left out: they carry no signal.
 """
@@ -30,12 +32,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dimrec.errors import DataError, MissingDataError
-from dimrec.fsio import atomic_write_bytes, join
+from dimrec.fsio import join
 from dimrec.partitions import PROFILES_SCHEMA, DayPartitions
 
 log = logging.getLogger(__name__)
 
-SIDECAR = "_prepared.json"
+#: The key of the description in a profiles file's Parquet key-value metadata.
+DESCRIPTION_KEY = b"dimrec.prepared"
+#: The record beside a day's profiles written by earlier versions; never trusted, removed.
+LEGACY_SIDECAR = "_prepared.json"
 
 
 @dataclass(frozen=True)
@@ -106,7 +111,7 @@ def prepare_day(
     """
     start = time.perf_counter()
     label = day.isoformat()
-    current = None if force else _current_sidecar(events, profiles, day, weights)
+    current = None if force else current_description(events, profiles, day, weights)
     if current is not None:
         rows = current.get("rows", {}).get("profiles")
         if not isinstance(rows, int):
@@ -118,7 +123,7 @@ def prepare_day(
                 f"no events for {label} (expected {events.path(day)}); "
                 f"export the day first (`dimrec export --date {label}`)"
             )
-        recorded = prepared_weights(profiles, day)
+        recorded = _weights_of(read_description(profiles, day, strict=True))
         if recorded is not None:
             raise DataError(
                 f"profiles for {label} were computed with weights {recorded}, not "
@@ -133,14 +138,7 @@ def prepare_day(
     source = fingerprint(events, day)
     table = events.read(day)
     result = profile_scores(table, weights, day=day)
-    profiles.write(day, result)
-    sidecar = {
-        "weights": {k: float(v) for k, v in sorted(weights.items())},
-        "events": source,
-        "rows": {"events": table.num_rows, "profiles": result.num_rows},
-        "prepared_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }
-    atomic_write_bytes(profiles.fs, sidecar_path(profiles, day), dump_sidecar(sidecar))
+    write_profiles(profiles, day, result, weights, source, events_rows=table.num_rows)
     seconds = time.perf_counter() - start
     log.info(
         "prepared %s: %d events → %d profiles in %.3fs",
@@ -152,37 +150,85 @@ def prepare_day(
     return PreparedDay(day, table.num_rows, result.num_rows, False, seconds)
 
 
+def write_profiles(
+    profiles: DayPartitions,
+    day: dt.date,
+    table: pa.Table,
+    weights: Mapping[str, float],
+    source: dict[str, Any],
+    *,
+    events_rows: int,
+) -> None:
+    """Replace ``day``'s profiles with ``table`` and its description — what they were
+    computed from: ``weights`` and the events file ``source`` (its :func:`fingerprint`
+    taken before it was read) — in one atomic write."""
+    description = {
+        "weights": {k: float(v) for k, v in sorted(weights.items())},
+        "events": source,
+        "rows": {"events": events_rows, "profiles": table.num_rows},
+        "prepared_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    text = json.dumps(description, sort_keys=True).encode()
+    profiles.write(day, table, metadata={DESCRIPTION_KEY: text})
+    legacy = join(profiles.path(day).rpartition("/")[0], LEGACY_SIDECAR)
+    if profiles.fs.exists(legacy):
+        profiles.fs.rm(legacy)
+
+
 def is_current(
     events: DayPartitions, profiles: DayPartitions, day: dt.date, weights: Mapping[str, float]
 ) -> bool:
     """Whether ``day``'s profiles exist, were computed with ``weights`` and, when the day's
     events still exist, from the events as they are now."""
-    return _current_sidecar(events, profiles, day, weights) is not None
+    return current_description(events, profiles, day, weights) is not None
 
 
 def prepared_weights(profiles: DayPartitions, day: dt.date) -> dict[str, float] | None:
-    """The weights ``day``'s profiles were computed with; None when unrecorded."""
-    return _weights_of(_read_sidecar(profiles, day))
+    """The weights ``day``'s profiles were computed with; None when unrecorded. DataError
+    when the file cannot be read."""
+    return _weights_of(read_description(profiles, day, strict=True))
 
 
-def _current_sidecar(
+def current_description(
     events: DayPartitions, profiles: DayPartitions, day: dt.date, weights: Mapping[str, float]
 ) -> dict[str, Any] | None:
-    """The record of ``day``'s profiles when they are current, else None."""
+    """The description of ``day``'s profiles when they are current, else None."""
     if not profiles.exists(day):
         return None
-    sidecar = _read_sidecar(profiles, day)
-    if sidecar is None or _weights_of(sidecar) != _as_floats(weights):
+    description = read_description(profiles, day)
+    if description is None or _weights_of(description) != _as_floats(weights):
         return None
-    if events.exists(day) and sidecar.get("events") != fingerprint(events, day):
+    if events.exists(day) and description.get("events") != fingerprint(events, day):
         return None  # exported again since
-    return sidecar  # when the events were pruned, the profiles are all there is: current
+    return description  # when the events were pruned, the profiles are all there is: current
 
 
-def _weights_of(sidecar: dict[str, Any] | None) -> dict[str, float] | None:
-    if sidecar is None or not isinstance(sidecar.get("weights"), dict):
+def read_description(
+    profiles: DayPartitions, day: dt.date, *, strict: bool = False
+) -> dict[str, Any] | None:
+    """The description stored in ``day``'s profiles file; None when it has none (or, unless
+    ``strict``, when the file cannot be read: it is then prepared again)."""
+    try:
+        metadata = profiles.metadata(day)
+    except DataError:
+        if strict:
+            raise
+        log.warning("%s is unreadable; the day will be prepared again", profiles.path(day))
         return None
-    return _as_floats(sidecar["weights"])
+    raw = metadata.get(DESCRIPTION_KEY)
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _weights_of(description: dict[str, Any] | None) -> dict[str, float] | None:
+    if description is None or not isinstance(description.get("weights"), dict):
+        return None
+    return _as_floats(description["weights"])
 
 
 def _as_floats(weights: Mapping[str, Any]) -> dict[str, float]:
@@ -198,25 +244,3 @@ def fingerprint(events: DayPartitions, day: dt.date) -> dict[str, Any]:
     except (NotImplementedError, AttributeError):
         modified = None
     return {"size": size, "modified": modified}
-
-
-def sidecar_path(profiles: DayPartitions, day: dt.date) -> str:
-    """Where the day's record of how its profiles were made lives (beside the partition)."""
-    return join(profiles.path(day).rpartition("/")[0], SIDECAR)
-
-
-def _read_sidecar(profiles: DayPartitions, day: dt.date) -> dict[str, Any] | None:
-    path = sidecar_path(profiles, day)
-    if not profiles.fs.exists(path):
-        return None
-    try:
-        data = json.loads(profiles.fs.cat_file(path))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        log.warning("ignoring unreadable %s; the day will be prepared again", path)
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def dump_sidecar(data: dict[str, Any]) -> bytes:
-    """The record as written: sorted, indented JSON (stable bytes for the same record)."""
-    return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()

@@ -5,8 +5,9 @@ Which days need work, and what happens to the others, is decided exactly as by
 itself). The days that need computing are read together, checked (null ids, actions
 without a weight — the same errors as locally) and summed per (day, user, item) in one
 Spark job; then each day's profiles come to the driver through Arrow, are sorted by user
-and item like the local ones and written atomically with the same record of what they were
-computed from, one day at a time (so the driver holds one day, never the window).
+and item like the local ones and written atomically with the same description of what they
+were computed from, inside the same file (:func:`dimrec.train.profiles.write_profiles`), one
+day at a time (so the driver holds one day, never the window).
 """
 
 from __future__ import annotations
@@ -23,16 +24,14 @@ from pyspark.sql import functions as F
 from dimrec import partitions
 from dimrec.config import Settings
 from dimrec.errors import DataError
-from dimrec.fsio import atomic_write_bytes
 from dimrec.logs import log_context
 from dimrec.partitions import EVENTS_SCHEMA, PROFILES_SCHEMA, DayPartitions
-from dimrec.train.profiles import (  # the record's format has one owner: profiles.py
+from dimrec.train.profiles import (  # the description's format has one owner: profiles.py
     PreparedDay,
-    dump_sidecar,
     fingerprint,
     is_current,
     prepare_day,
-    sidecar_path,
+    write_profiles,
 )
 from dimrec.train.spark.session import get_session, read_parquet_files
 
@@ -111,15 +110,8 @@ def _compute(
             table = summed.where(F.col("day") == label).select(*PROFILES_SCHEMA.names).toArrow()
             table = table.sort_by([("user", "ascending"), ("item", "ascending")])
             table = table.cast(PROFILES_SCHEMA)
-            profiles.write(day, table)
             n_events = counts.get(label, 0)
-            sidecar = {
-                "weights": {k: float(v) for k, v in sorted(weights.items())},
-                "events": sources[day],
-                "rows": {"events": n_events, "profiles": table.num_rows},
-                "prepared_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            }
-            atomic_write_bytes(profiles.fs, sidecar_path(profiles, day), dump_sidecar(sidecar))
+            write_profiles(profiles, day, table, weights, sources[day], events_rows=n_events)
             seconds = time.perf_counter() - start
             start = time.perf_counter()
             log.info(
