@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import tomllib
 from pathlib import Path
 from typing import Literal
 
@@ -18,10 +19,12 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
-from dimrec.errors import ConfigError, describe_validation
+from dimrec import dates
+from dimrec.errors import ConfigError, InvalidInputError, describe_validation
 from dimrec.params import EngineName, ModelParams, TrainParams, train_params
 
 Action = Literal["browse", "basket", "purchase"]
@@ -57,6 +60,23 @@ class PathsSettings(Section):
 
     def runs_url(self) -> str:
         return self.runs or f"{self.data.rstrip('/')}/runs"
+
+    @model_validator(mode="after")
+    def _folders(self) -> PathsSettings:
+        """A local path must be a folder, or lie under one, to be written to."""
+        for name in ("data", "events", "profiles", "models", "runs"):
+            value = getattr(self, name)
+            if value is None or "://" in value:
+                continue
+            path = Path(value)
+            while not path.exists() and path != path.parent:
+                path = path.parent
+            if path.exists() and not path.is_dir():
+                where = (
+                    "is" if str(path) == str(Path(value)) else f"lies under {str(path)!r}, which is"
+                )
+                raise ValueError(f"paths.{name} = {value!r} {where} a file, not a folder")
+        return self
 
 
 def _retailrocket_events() -> dict[str, Action]:
@@ -202,6 +222,8 @@ class Settings(BaseSettings):
 
     log_level: LogLevel | None = None
     """DEBUG, INFO, WARNING or ERROR; unset: WARNING for a command, INFO for a service."""
+    max_window_days: int = Field(dates.MAX_WINDOW_DAYS, ge=1)
+    """The longest window of days that a command, a job or ``[train]`` may ask for."""
     paths: PathsSettings = Field(default_factory=PathsSettings)
     export: ExportSettings = Field(default_factory=ExportSettings)
     weights: WeightsSettings = Field(default_factory=WeightsSettings)
@@ -215,6 +237,14 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _bounded_window(self) -> Settings:
+        try:
+            dates.check_span(self.train.days_init, self.train.days_end, self.max_window_days)
+        except InvalidInputError as exc:
+            raise ValueError(f"[train] {exc}") from None
+        return self
 
     def train_params(self, **overrides: object) -> TrainParams:
         """The training parameters of ``[train]`` and ``[weights]`` with ``overrides`` (None
@@ -248,13 +278,39 @@ def load_settings(path: str | Path | None = None, **overrides: object) -> Settin
     """
     explicit = path or os.environ.get("DIMREC_CONFIG")
     toml_path = Path(explicit) if explicit else Path("dimrec.toml")
-    if explicit and not toml_path.is_file():
+    if explicit and not toml_path.exists():
         raise ConfigError(f"settings file {toml_path} does not exist")
-    _CONFIG_FILE["path"] = toml_path if toml_path.is_file() else None
+    if explicit and not toml_path.is_file():
+        raise ConfigError(f"settings file {toml_path} is not a file")
+    found = toml_path if toml_path.is_file() else None
+    if found is not None:
+        _check_toml(found)
+    _CONFIG_FILE["path"] = found
+    source = f" ({found})" if found is not None else ""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = describe_validation(exc)
-        raise ConfigError(f"invalid settings ({toml_path}): {problems}") from None
+        raise ConfigError(f"invalid settings{source}: {problems}") from None
+    except SettingsError as exc:  # an environment value that is not the JSON it must be
+        cause = f": {exc.__cause__}" if exc.__cause__ else ""
+        raise ConfigError(f"invalid settings{source}: {exc}{cause}") from None
     finally:
         _CONFIG_FILE.clear()
+
+
+def _check_toml(path: Path) -> None:
+    """ConfigError, naming the place, when ``path`` is not readable UTF-8 TOML."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"settings file {path} is not UTF-8 text (byte {exc.start} is "
+            f"{exc.object[exc.start : exc.start + 1]!r}); save it as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"settings file {path} cannot be read: {exc.strerror or exc}") from None
+    try:
+        tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"settings file {path} is not valid TOML: {exc}") from None

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 
 from dimrec.errors import InvalidInputError
+
+#: The longest window a command, job or setting may ask for unless ``max_window_days`` says
+#: otherwise: ten years of days.
+MAX_WINDOW_DAYS = 3660
+#: Days named one by one in a message before the rest are only counted.
+NAMED_DAYS = 10
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _COMPACT_DATE = re.compile(r"^\d{8}$")
@@ -28,11 +35,33 @@ def parse_date(text: str | dt.date) -> dt.date:
     raise InvalidInputError(f"invalid date {text!r}: expected YYYY-MM-DD, for example 2026-11-20")
 
 
-def window(days_init: int, days_end: int, as_of: dt.date | None = None) -> list[dt.date]:
+def window(
+    days_init: int,
+    days_end: int,
+    as_of: dt.date | None = None,
+    *,
+    max_days: int = MAX_WINDOW_DAYS,
+) -> list[dt.date]:
     """The days from ``days_init`` days before ``as_of`` through ``days_end`` days before it.
 
-    ``window(30, 1)`` is the 30 days that end yesterday; oldest first.
+    ``window(30, 1)`` is the 30 days that end yesterday; oldest first. InvalidInputError
+    when the bounds are negative or reversed, the window is longer than ``max_days`` or it
+    would reach before the year 1.
     """
+    check_span(days_init, days_end, max_days)
+    today = as_of or dt.date.today()
+    try:
+        first = today - dt.timedelta(days=days_init)
+    except OverflowError:
+        raise InvalidInputError(
+            f"days_init={days_init} reaches back before the year 1 from {today.isoformat()}"
+        ) from None
+    return [first + dt.timedelta(days=n) for n in range(days_init - days_end + 1)]
+
+
+def check_span(days_init: int, days_end: int, max_days: int = MAX_WINDOW_DAYS) -> None:
+    """InvalidInputError unless ``0 <= days_end <= days_init`` and the window they bound
+    holds at most ``max_days`` days."""
     if days_init < 0 or days_end < 0:
         raise InvalidInputError(
             f"days_init and days_end must be >= 0 (got days_init={days_init}, days_end={days_end})"
@@ -42,8 +71,19 @@ def window(days_init: int, days_end: int, as_of: dt.date | None = None) -> list[
             f"days_end ({days_end}) must not be greater than days_init ({days_init}): "
             "the window runs from days_init days ago through days_end days ago"
         )
-    today = as_of or dt.date.today()
-    return [today - dt.timedelta(days=back) for back in range(days_init, days_end - 1, -1)]
+    if days_init - days_end + 1 > max_days:
+        raise InvalidInputError(
+            f"the window days_init={days_init}..days_end={days_end} holds "
+            f"{days_init - days_end + 1:,} days; at most {max_days:,} are allowed "
+            "(setting max_window_days)"
+        )
+
+
+def describe_days(days: Sequence[dt.date], limit: int = NAMED_DAYS) -> str:
+    """Days for a message: the first ``limit`` by name, then how many more there are."""
+    named = ", ".join(day.isoformat() for day in days[:limit])
+    rest = len(days) - limit
+    return f"{named} and {rest:,} more" if rest > 0 else named
 
 
 def compact(day: dt.date) -> str:

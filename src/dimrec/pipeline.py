@@ -137,9 +137,9 @@ def prepare_days(
     runs = RunLog(settings.paths.runs_url())
     absent = [d for d in days if not events.exists(d) and (force or not profiles.exists(d))]
     if absent:
-        named = ", ".join(d.isoformat() for d in absent)
         error = MissingDataError(
-            f"no events for {named} under {events.url}; export them first (`dimrec export`)"
+            f"no events for {dates.describe_days(absent)} under {events.url}; export them "
+            "first (`dimrec export`)"
         )
         for day in absent:
             runs.finished("prepare", day, "failed", str(error), seconds=0.0)
@@ -202,6 +202,7 @@ def train(
         settings.train.days_init if days_init is None else days_init,
         settings.train.days_end if days_end is None else days_end,
         dates.parse_date(as_of) if as_of is not None else None,
+        max_days=settings.max_window_days,
     )
     allow = settings.train.allow_missing if allow_missing is None else allow_missing
     trainer = open_engine(engine or settings.train.engine, settings)

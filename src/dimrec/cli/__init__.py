@@ -1,10 +1,12 @@
 """The ``dimrec`` command line: thin commands that parse input, call ``dimrec.pipeline`` and
-print its result. Errors derived from DimrecError become a one-line message and an exit code,
-never a traceback."""
+print its result. Errors derived from DimrecError become a one-line message and their exit
+code; any other exception that reaches the command line is one line too, with exit code 1
+(its traceback only with ``--log-level DEBUG``)."""
 
 from __future__ import annotations
 
 import enum
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -91,10 +93,28 @@ def main() -> None:
     """Entry point of the ``dimrec`` script.
 
     Typer (in standalone mode) reports usage errors itself with exit code 2; a DimrecError
-    raised by a command becomes one line on stderr and the error's exit code.
+    raised by a command becomes one line on stderr and the error's exit code. Anything else
+    is a failure dimrec did not foresee: one line naming it, exit code 1, and the traceback
+    only when the log level is DEBUG.
     """
     try:
         app()
     except DimrecError as exc:
-        stderr().print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(exc.exit_code)
+        _fail(str(exc), exc.exit_code)
+    except Exception as exc:
+        if logging.getLogger().isEnabledFor(logging.DEBUG):
+            stderr().print_exception()
+            hint = ""
+        else:
+            hint = " (run with --log-level DEBUG for the traceback)"
+        _fail(f"unexpected {type(exc).__name__}: {exc}{hint}", 1)
+
+
+def _fail(message: str, code: int) -> None:
+    """One line on stderr, then exit with ``code``."""
+    from rich.markup import escape
+
+    line = " ".join(message.split())
+    stderr().print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
+    sys.exit(code)
+

@@ -110,8 +110,10 @@ def resolve_days(
     *,
     default_init: int,
     default_end: int,
+    max_days: int = dates.MAX_WINDOW_DAYS,
 ) -> list[dt.date]:
-    """Turn ``--date`` or ``--days-init/--days-end/--as-of`` into the list of days."""
+    """Turn ``--date`` or ``--days-init/--days-end/--as-of`` into the list of days (at most
+    ``max_days`` of them)."""
     if date is not None:
         if days_init is not None or days_end is not None:
             raise typer.BadParameter("give either --date or --days-init/--days-end, not both")
@@ -119,7 +121,7 @@ def resolve_days(
     anchor = dates.parse_date(as_of) if as_of else None
     init = default_init if days_init is None else days_init
     end = default_end if days_end is None else days_end
-    return dates.window(init, end, anchor)
+    return dates.window(init, end, anchor, max_days=max_days)
 
 
 ParamOption = Annotated[

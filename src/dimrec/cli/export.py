@@ -72,7 +72,15 @@ def export(
     from dimrec import pipeline
 
     settings = _with_overrides(settings_of(ctx), source, input_url, warehouse)
-    days = resolve_days(date, days_init, days_end, as_of, default_init=1, default_end=1)
+    days = resolve_days(
+        date,
+        days_init,
+        days_end,
+        as_of,
+        default_init=1,
+        default_end=1,
+        max_days=settings.max_window_days,
+    )
     with step_progress() as progress:
         summary = pipeline.export_days(settings, days, progress=progress)
     _print_summary(summary, settings.paths.events_url())

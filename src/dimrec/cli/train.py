@@ -55,7 +55,15 @@ def prepare(
     from dimrec import pipeline
 
     settings = settings_of(ctx)
-    days = resolve_days(date, days_init, days_end, as_of, default_init=1, default_end=1)
+    days = resolve_days(
+        date,
+        days_init,
+        days_end,
+        as_of,
+        default_init=1,
+        default_end=1,
+        max_days=settings.max_window_days,
+    )
     with step_progress() as progress:
         summary = pipeline.prepare_days(
             settings, days, force=force, engine=engine, progress=progress

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from dimrec import dates
 from dimrec.config import ACTIONS
 from dimrec.errors import MissingDataError
 
@@ -95,7 +96,7 @@ class ExportSummary:
             return
         if len(self.missing) == 1:
             raise MissingDataError(self.missing[0].reason)
-        named = ", ".join(m.day.isoformat() for m in self.missing)
+        named = dates.describe_days([m.day for m in self.missing])
         exported = len(self.days)
         raise MissingDataError(
             f"no {self.source} data for {len(self.missing)} day(s): {named} "

@@ -35,9 +35,17 @@ class Window:
     days: tuple[dt.date, ...]
 
     @classmethod
-    def resolve(cls, days_init: int, days_end: int, as_of: dt.date | None = None) -> Window:
+    def resolve(
+        cls,
+        days_init: int,
+        days_end: int,
+        as_of: dt.date | None = None,
+        *,
+        max_days: int = dates.MAX_WINDOW_DAYS,
+    ) -> Window:
         anchor = as_of or dt.date.today()
-        return cls(anchor, days_init, days_end, tuple(dates.window(days_init, days_end, anchor)))
+        days = dates.window(days_init, days_end, anchor, max_days=max_days)
+        return cls(anchor, days_init, days_end, tuple(days))
 
     def describe(self) -> str:
         return f"{self.days[0].isoformat()}..{self.days[-1].isoformat()} ({len(self.days)} days)"
@@ -66,7 +74,7 @@ def train_model(
     present = [day for day in window.days if store.exists(day)]
     missing = check_window(window, present, allow_missing=allow_missing)
     if missing:
-        log.warning("training without the missing day(s) %s", ", ".join(map(str, missing)))
+        log.warning("training without the missing day(s) %s", dates.describe_days(missing))
     _check_weights(store, present, params)
     steps: dict[str, float] = dict(timings or {})
     urls = [_url_of(store, day) for day in present]
@@ -110,7 +118,7 @@ def check_window(
     if missing and not allow_missing:
         raise MissingDataError(
             f"{len(missing)} of the window's {len(window.days)} days have no profiles or "
-            f"events: {', '.join(day.isoformat() for day in missing)}; export them, or "
+            f"events: {dates.describe_days(missing)}; export them, or "
             "train on the other days with --allow-missing"
         )
     return missing
@@ -124,7 +132,7 @@ def _check_weights(
     other = [day for day in days if prepared_weights(store, day) not in (None, wanted)]
     if other:
         raise DataError(
-            f"profiles of {', '.join(day.isoformat() for day in other)} were computed with "
+            f"profiles of {dates.describe_days(other)} were computed with "
             f"other weights than {wanted}; prepare them again (`dimrec prepare --force`)"
         )
 
