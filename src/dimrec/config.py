@@ -202,6 +202,9 @@ class QueueSettings(Section):
     rate_limit_per_minute: int = Field(1, ge=1)
     retries: int = Field(3, ge=0)
     retry_delay_seconds: int = Field(60, ge=0)
+    lease_seconds: float = Field(60.0, gt=0)
+    """A running job's worker renews its lease every quarter of this; a job whose lease ran
+    out (its worker was killed) is taken over by another worker: retried or failed."""
     token: str | None = None
     """Bearer token of the jobs API; when unset the jobs API is disabled (404)."""
 

@@ -65,6 +65,8 @@ def test_jobs_api_needs_the_token(api: tuple[str, Settings], headers: dict[str, 
         ("train", {"days_init": 2, "days_end": 5}, "days_end"),
         ("train", {"threshold": -0.1}, "threshold"),
         ("publish", {"unknown": 1}, "unknown"),
+        ("export", {"days_init": 1_000_000_000}, "max_window_days"),
+        ("daily", {"days_init": 100_000, "days_end": 1}, "max_window_days"),
     ],
 )
 def test_bad_parameters_are_422(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -198,3 +199,110 @@ def test_a_failing_step_stops_the_chain_and_keeps_the_published_version(
     with open_store(settings.store.url) as store:
         assert store.current() == published
         assert store.count(published) == items
+
+
+# Makes the export of a worker started with DIMREC_TEST_PAUSE_MARKER stop just before it
+# renames a day's file into place, and say so: the job is then running, mid-write.
+PAUSE_HOOK = """
+import os, time
+_replace = os.replace
+def _paused_replace(src, dst, *args, **kwargs):
+    marker = os.environ.get("DIMREC_TEST_PAUSE_MARKER")
+    if marker and str(dst).endswith("part-0.parquet"):
+        with open(marker, "w") as handle:
+            handle.write(str(src))
+        time.sleep(600)
+    return _replace(src, dst, *args, **kwargs)
+os.replace = _paused_replace
+"""
+LEASE_SECONDS = 2
+
+
+def _pid_namespaces() -> bool:
+    """Whether this machine lets us start a process as PID 1 of a new PID namespace."""
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(
+        ["unshare", "-fp", "--mount-proc", "true"], capture_output=True, timeout=30
+    )
+    return probe.returncode == 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _pid_namespaces(), reason="needs PID namespaces (unshare, as root)")
+def test_a_killed_workers_job_is_taken_over_by_a_worker_with_the_same_pid(
+    shop: tuple[Path, Settings], tmp_path: Path
+) -> None:
+    """Two workers, one after the other, each PID 1 of its own PID namespace (as in two
+    containers): the same host:pid. The first is SIGKILLed while running a job; the second
+    takes the job over once its lease runs out and runs the next job of the same day, which
+    a liveness check by PID would skip forever (PID 1 is alive: it is the new worker)."""
+    config, settings = shop
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(PAUSE_HOOK)
+    marker = tmp_path / "paused"
+    base = {k: v for k, v in os.environ.items() if not k.startswith("DIMREC_")}
+    base["DIMREC_QUEUE__LEASE_SECONDS"] = str(LEASE_SECONDS)
+    command = ["unshare", "-fp", "--mount-proc", sys.executable, "-m", "dimrec"]
+    command += ["--config", str(config), "worker"]
+    queue = JobQueue(settings)
+    day = (AS_OF - dt.timedelta(days=1)).isoformat()
+
+    with (tmp_path / "worker-a.log").open("wb") as log_a:
+        first_worker = subprocess.Popen(
+            command,
+            env={**base, "PYTHONPATH": _with_hooks(hooks), "DIMREC_TEST_PAUSE_MARKER": str(marker)},
+            stdout=subprocess.DEVNULL,
+            stderr=log_a,
+        )
+        try:
+            first = queue.submit("export", {"date": day})
+            deadline = time.monotonic() + 120
+            while not marker.exists():
+                assert first_worker.poll() is None, (tmp_path / "worker-a.log").read_text()
+                assert time.monotonic() < deadline, "the first worker never started the job"
+                time.sleep(0.05)
+            running = queue.get(first.id)
+            assert running is not None
+            assert running.state == "running"
+            assert running.worker is not None
+            assert running.worker.endswith(":1")  # PID 1 of its namespace
+            os.kill(_inner_pid(first_worker), signal.SIGKILL)  # the worker, not unshare
+            first_worker.wait(30)
+        finally:
+            if first_worker.poll() is None:
+                first_worker.kill()
+                first_worker.wait(30)
+    time.sleep(LEASE_SECONDS * 1.5)  # past the lease the killed worker can no longer renew
+
+    with (tmp_path / "worker-b.log").open("wb") as log_b:
+        second_worker = subprocess.Popen(command, env=base, stdout=subprocess.DEVNULL, stderr=log_b)
+        try:
+            second = queue.submit("export", {"date": day})
+            record, _ = wait_final(queue, second.id)
+            assert record.state == "succeeded", (record.message, log_b.name)
+            assert record.worker == running.worker  # the very same host:pid name
+            interrupted = queue.get(first.id)
+            assert interrupted is not None
+            assert interrupted.state == "failed"
+            assert "stopped renewing the job's lease" in (interrupted.message or "")
+        finally:
+            os.kill(_inner_pid(second_worker), signal.SIGINT)  # unshare exits with it
+            try:
+                second_worker.wait(30)
+            except subprocess.TimeoutExpired:
+                os.kill(_inner_pid(second_worker), signal.SIGKILL)
+                second_worker.wait(30)
+
+
+def _inner_pid(unshare: subprocess.Popen[bytes]) -> int:
+    """The host PID of the process `unshare -f` started (PID 1 of its namespace)."""
+    children = Path(f"/proc/{unshare.pid}/task/{unshare.pid}/children")
+    (pid,) = map(int, children.read_text().split())
+    return pid
+
+
+def _with_hooks(hooks: Path) -> str:
+    """PYTHONPATH with ``hooks`` (its sitecustomize) first."""
+    return os.pathsep.join([str(hooks), *filter(None, [os.environ.get("PYTHONPATH")])])

@@ -6,13 +6,14 @@ API; ``dimrec worker`` runs them.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from dimrec.cli.common import ParamOption, parse_params, settings_of, stdout
-from dimrec.errors import InvalidInputError, MissingDataError, describe_validation
+from dimrec.errors import InvalidInputError, MissingDataError, QueueError, describe_validation
 
 if TYPE_CHECKING:
     from dimrec.schedule.jobs import JobRecord
@@ -55,6 +56,15 @@ def run(
         bool, typer.Option("--allow-missing", help="train/daily: skip missing days.")
     ] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until the job ends.")] = False,
+    wait_timeout: Annotated[
+        float,
+        typer.Option(
+            "--wait-timeout",
+            min=0,
+            help="With --wait: give up (exit 4) when no worker has started the job after this "
+            "many seconds, or its worker stopped renewing its lease that long ago.",
+        ),
+    ] = 120.0,
     param: ParamOption = None,
 ) -> None:
     """Queue a job; prints its id (``dimrec jobs status ID`` follows it)."""
@@ -74,8 +84,6 @@ def run(
     params = {key: value for key, value in given.items() if value is not None}
     import pydantic
 
-    from dimrec.schedule.jobs import FINAL_STATES
-
     params.update(parse_params(param))
     queue = _queue(ctx)
     try:
@@ -85,12 +93,38 @@ def run(
         raise InvalidInputError(f"invalid parameters for job {name}: {problems}") from None
     stdout().print(f"queued {record.name} job [bold]{record.id}[/]")
     if wait:
-        while record.state not in FINAL_STATES:
-            time.sleep(0.5)
-            record = _get(queue, record.id)
+        record = _wait(queue, record, wait_timeout)
         _show(record)
         if record.state != "succeeded":
             raise typer.Exit(1)
+
+
+def _wait(queue: JobQueue, record: JobRecord, timeout: float) -> JobRecord:
+    """Poll until the job ends; QueueError when no worker takes it up within ``timeout``
+    seconds (it stays queued: a worker started later runs it) or its worker died and no
+    other took it over within ``timeout`` seconds of the end of its lease."""
+    from dimrec.schedule.jobs import FINAL_STATES
+
+    start = time.monotonic()
+    while record.state not in FINAL_STATES:
+        if record.state == "queued" and record.attempts == 0:
+            if time.monotonic() - start > timeout:
+                raise QueueError(
+                    f"job {record.id} is still queued after {timeout:g}s: no worker has "
+                    "started it; is `dimrec worker` running? (the job stays queued and runs "
+                    "when a worker starts)"
+                )
+        elif record.state == "running" and record.lease_until is not None:
+            lapsed = dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(record.lease_until)
+            if lapsed.total_seconds() > timeout:
+                raise QueueError(
+                    f"job {record.id}: its worker {record.worker} stopped renewing the job's "
+                    f"lease at {record.lease_until} and no worker has taken it over; is "
+                    "`dimrec worker` running?"
+                )
+        time.sleep(0.2)
+        record = _get(queue, record.id)
+    return record
 
 
 @jobs_app.command("status")

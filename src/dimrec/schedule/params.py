@@ -2,22 +2,33 @@
 
 The same models validate the jobs API's request bodies (a 422 names the bad field) and the
 CLI's ``dimrec jobs run`` options, and they round-trip through the job record as JSON.
+
+Before a job is queued its window is *resolved*: the bounds left unset take their defaults
+(yesterday for export, ``[train]`` for the others) and ``as_of`` the day it was submitted,
+so the record says which days it covers, the worker runs exactly those days whenever it
+starts, and the lock key names them (``train:2026-10-22..2026-11-20``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal, get_args
+from typing import Any, Literal, Self, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 from pydantic.fields import FieldInfo
 
 from dimrec import dates
+from dimrec.config import Settings
 from dimrec.params import EngineName, ModelParams
 
 
 class JobParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def resolved(self, settings: Settings, today: dt.date) -> Self:  # noqa: ARG002
+        """The parameters as the job will run them, with every default made concrete;
+        InvalidInputError when they cannot run (a window too long)."""
+        return self
 
     def lock_key(self, name: str) -> str:
         """Two jobs with the same key never run at the same time."""
@@ -51,21 +62,47 @@ class _Window(JobParams):
             )
         return self
 
-    def days(self, default_init: int, default_end: int, today: dt.date) -> list[dt.date]:
+    def default_bounds(self, settings: Settings) -> tuple[int, int]:
+        """``days_init, days_end`` when neither is given: the ``[train]`` window."""
+        return settings.train.days_init, settings.train.days_end
+
+    def bounds(self, settings: Settings) -> tuple[int, int]:
+        init, end = self.default_bounds(settings)
+        return (
+            init if self.days_init is None else self.days_init,
+            end if self.days_end is None else self.days_end,
+        )
+
+    def days(self, settings: Settings, today: dt.date) -> list[dt.date]:
+        """The days of the window (``today`` anchors it when ``as_of`` is unset)."""
         if self.date is not None:
             return [self.date]
-        init = default_init if self.days_init is None else self.days_init
-        end = default_end if self.days_end is None else self.days_end
-        return dates.window(init, end, self.as_of or today)
+        init, end = self.bounds(settings)
+        return dates.window(init, end, self.as_of or today, max_days=settings.max_window_days)
+
+    def resolved(self, settings: Settings, today: dt.date) -> Self:
+        if self.date is not None:
+            return self
+        init, end = self.bounds(settings)
+        as_of = self.as_of or today
+        dates.window(init, end, as_of, max_days=settings.max_window_days)  # bounded, valid
+        return self.model_copy(update={"days_init": init, "days_end": end, "as_of": as_of})
 
     def lock_key(self, name: str) -> str:
         if self.date is not None:
             return f"{name}:{self.date.isoformat()}"
-        return f"{name}:{self.days_init}-{self.days_end}@{self.as_of or 'today'}"
+        if self.as_of is None or self.days_init is None or self.days_end is None:
+            raise ValueError(f"{name} job: resolve the window before building its lock key")
+        first = self.as_of - dt.timedelta(days=self.days_init)
+        last = self.as_of - dt.timedelta(days=self.days_end)
+        return f"{name}:{first.isoformat()}..{last.isoformat()}"
 
 
 class ExportParams(_Window):
     """Export one day (date) or a window of days (default: yesterday)."""
+
+    def default_bounds(self, settings: Settings) -> tuple[int, int]:  # noqa: ARG002
+        return 1, 1
 
 
 class PrepareParams(_Window):

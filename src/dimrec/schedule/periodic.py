@@ -2,6 +2,7 @@
 
 - ``queue.export_crontab`` (default ``5 1 * * *``): export yesterday.
 - ``queue.daily_crontab`` (default ``15 1 * * *``): the daily chain over the [train] window.
+- every minute: take over jobs whose worker stopped renewing their lease (``sweep``).
 
 Each fires by *submitting* a job, so it gets a record, the rate limit, the lock and retries
 like any job. The clock is injectable so tests check firing times without waiting.
@@ -36,18 +37,28 @@ def parse_crontab(text: str, setting: str) -> CronTest:
     return test
 
 
-def register_periodic(queue: JobQueue, clock: Clock) -> None:
-    """Add the daily export and the daily chain to the queue's periodic tasks."""
+def register_periodic(
+    queue: JobQueue, clock: Clock, sweep: Callable[[], object] | None = None
+) -> None:
+    """Add the daily export, the daily chain and (given) the minutely ``sweep`` of expired
+    leases to the queue's periodic tasks."""
     settings = queue.settings.queue
     export_due = parse_crontab(settings.export_crontab, "queue.export_crontab")
     daily_due = parse_crontab(settings.daily_crontab, "queue.daily_crontab")
 
     def export_yesterday() -> None:
         yesterday = clock().date() - dt.timedelta(days=1)
-        queue.submit("export", ExportParams(date=yesterday))
+        queue.submit("export", ExportParams(date=yesterday), today=clock().date())
 
     def daily_chain() -> None:
-        queue.submit("daily", DailyParams(as_of=clock().date()))
+        queue.submit("daily", DailyParams(as_of=clock().date()), today=clock().date())
 
     queue.huey.periodic_task(export_due, name="periodic_export")(export_yesterday)
     queue.huey.periodic_task(daily_due, name="periodic_daily")(daily_chain)
+    if sweep is not None:
+        every_minute = parse_crontab("* * * * *", "lease sweep")
+
+        def sweep_leases() -> None:
+            sweep()
+
+        queue.huey.periodic_task(every_minute, name="periodic_lease_sweep")(sweep_leases)

@@ -11,6 +11,7 @@ live in ``queue.db`` in both cases (see dimrec.schedule.jobs).
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -70,10 +71,15 @@ class JobQueue:
         parsed: JobParams = model.model_validate(params)
         return parsed
 
-    def submit(self, name: str, params: dict[str, Any] | JobParams) -> JobRecord:
-        """Validate, record as queued, then enqueue. Raises pydantic.ValidationError."""
+    def submit(
+        self, name: str, params: dict[str, Any] | JobParams, *, today: dt.date | None = None
+    ) -> JobRecord:
+        """Validate, resolve the window to its days (anchored on ``today``, default the UTC
+        day), record as queued, then enqueue. Raises pydantic.ValidationError for malformed
+        parameters, InvalidInputError for a window that cannot run (too long)."""
         parsed = params if isinstance(params, JobParams) else self.validate(name, params)
-        record = self.jobs.create(name, parsed.model_dump(mode="json"), parsed.lock_key(name))
+        resolved = parsed.resolved(self.settings, today or dt.datetime.now(dt.UTC).date())
+        record = self.jobs.create(name, resolved.model_dump(mode="json"), resolved.lock_key(name))
         self.enqueue(record.id)
         logger.info("queued job %s (%s)", record.id, name)
         return record

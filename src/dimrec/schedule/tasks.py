@@ -2,8 +2,12 @@
 
 - A rate limit on job starts (``queue.rate_limit_per_minute``, like the original push
   queue's 1/min): a job over the limit waits for the next window.
-- One job per lock key (name + day or window) at a time: a second one is skipped and says
-  which job holds the key.
+- One job per lock key (name + its days) at a time: a second one is skipped and says which
+  job holds the key.
+- A running job holds a lease that a thread of its worker renews every quarter of
+  ``queue.lease_seconds``; a job whose lease ran out (its worker was killed) is taken over
+  by the next worker that looks — before each job and once a minute: retried like a
+  transient failure while retries are left, else failed as interrupted.
 - Transient failures (warehouse or store unreachable) are retried with exponential backoff
   up to ``queue.retries`` times; bad data is not retried.
 - The daily chain runs export (of the window's days not exported yet) → prepare → train →
@@ -12,10 +16,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from dimrec import pipeline
@@ -23,7 +29,7 @@ from dimrec.config import Settings
 from dimrec.errors import DimrecError
 from dimrec.logs import log_context
 from dimrec.model import Model
-from dimrec.schedule.jobs import JobRecord, worker_name
+from dimrec.schedule.jobs import JobRecord, JobState, worker_name
 from dimrec.schedule.params import (
     DailyParams,
     ExportParams,
@@ -57,7 +63,8 @@ class JobRunner:
         queue.huey.rate_limit(
             "job-starts", self.settings.queue.rate_limit_per_minute, 60, retry=True
         ).acquire()
-        record, holder = queue.jobs.claim(job_id, self.worker)
+        self.take_over_expired()
+        record, holder = queue.jobs.claim(job_id, self.worker, self.settings.queue.lease_seconds)
         if holder is not None:
             message = (
                 f"skipped: {holder.name} for {holder.lock_key.partition(':')[2] or 'this window'}"
@@ -69,31 +76,90 @@ class JobRunner:
         if record is None:
             logger.info("job %s is not queued any more (already run); ignoring", job_id)
             return
-        with log_context(job=record.id, name=record.name):
+        with log_context(job=record.id, name=record.name), self._leased(record):
             self._execute(record)
 
+    def take_over_expired(self) -> list[JobRecord]:
+        """Take over the running jobs whose lease ran out (their worker stopped): retry each
+        while retries are left, else fail it as interrupted. Returns them."""
+        taken = []
+        for record in self.queue.jobs.expired():
+            reason = (
+                f"interrupted: worker {record.worker} stopped renewing the job's lease "
+                f"(it ran out at {record.lease_until})"
+            )
+            if self._retry(record, reason):
+                taken.append(record)
+            elif self.queue.jobs.finish(
+                record.id, "failed", f"{reason}; submit it again", attempt=record.attempts
+            ):
+                logger.warning("job %s (%s) %s", record.id, record.name, reason)
+                taken.append(record)
+        return taken
+
+    def _retry(self, record: JobRecord, reason: str) -> bool:
+        """Queue the job again after a transient failure while retries are left (with
+        exponential backoff); False when none are left or the attempt lost the job."""
+        if record.attempts > self.settings.queue.retries:
+            return False
+        delay = self.settings.queue.retry_delay_seconds * 2 ** (record.attempts - 1)
+        message = f"attempt {record.attempts} failed ({reason}); retrying in {delay}s"
+        if not self.queue.jobs.requeue(record.id, message, record.attempts):
+            return False
+        logger.warning("job %s %s", record.id, message)
+        self.queue.enqueue(record.id, delay=delay)
+        return True
+
+    @contextlib.contextmanager
+    def _leased(self, record: JobRecord) -> Iterator[None]:
+        """Renew the job's lease from a thread of its own while the block runs."""
+        lease = self.settings.queue.lease_seconds
+        stop = threading.Event()
+
+        def renew() -> None:
+            while not stop.wait(lease / 4):
+                if not self.queue.jobs.renew(record.id, record.attempts, lease):
+                    logger.warning("job %s lost its lease: another worker took it over", record.id)
+                    return
+
+        thread = threading.Thread(target=renew, name=f"lease-{record.id[:8]}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
     def _execute(self, record: JobRecord) -> None:
-        jobs = self.queue.jobs
-        retries = self.settings.queue.retries
         try:
             logger.info("job started (attempt %d)", record.attempts)
             result = self.dispatch(record)
         except DimrecError as exc:
-            if getattr(exc, "transient", False) and record.attempts <= retries:
-                delay = self.settings.queue.retry_delay_seconds * 2 ** (record.attempts - 1)
-                message = f"attempt {record.attempts} failed ({exc}); retrying in {delay}s"
-                logger.warning("job %s", message)
-                jobs.requeue(record.id, message)
-                self.queue.enqueue(record.id, delay=delay)
+            if getattr(exc, "transient", False) and self._retry(record, str(exc)):
                 return
             logger.error("job failed: %s", exc)
-            jobs.finish(record.id, "failed", str(exc))
+            self._finish(record, "failed", str(exc))
         except Exception as exc:
             logger.exception("job failed unexpectedly")
-            jobs.finish(record.id, "failed", f"unexpected {type(exc).__name__}: {exc}")
+            self._finish(record, "failed", f"unexpected {type(exc).__name__}: {exc}")
         else:
             logger.info("job succeeded")
-            jobs.finish(record.id, "succeeded", None, result)
+            self._finish(record, "succeeded", None, result)
+
+    def _finish(
+        self,
+        record: JobRecord,
+        state: JobState,
+        message: str | None,
+        result: dict[str, Any] | None = None,
+    ) -> None:
+        if not self.queue.jobs.finish(record.id, state, message, result, attempt=record.attempts):
+            logger.warning(
+                "job %s %s, but its lease had run out and another worker took it over; this "
+                "outcome is not recorded",
+                record.id,
+                state,
+            )
 
     # --- one function per job ----------------------------------------------------------
     def dispatch(self, record: JobRecord) -> dict[str, Any]:
@@ -101,10 +167,10 @@ class JobRunner:
         name, params = record.name, self.queue.validate(record.name, record.params)
         if name == "export":
             assert isinstance(params, ExportParams)
-            return _plain(self._export(params.days(1, 1, today)))
+            return _plain(self._export(params.days(self.settings, today)))
         if name == "prepare":
             assert isinstance(params, PrepareParams)
-            days = self._train_days(params, today)
+            days = params.days(self.settings, today)
             return _plain(pipeline.prepare_days(self.settings, days, force=params.force))
         if name == "train":
             assert isinstance(params, TrainJobParams)
@@ -120,17 +186,11 @@ class JobRunner:
         summary.raise_for_missing()  # a day without data fails the job, naming the day
         return summary
 
-    def _train_days(self, params: PrepareParams | TrainJobParams, today: dt.date) -> list[dt.date]:
-        train = self.settings.train
-        return params.days(train.days_init, train.days_end, today)
-
     def _train(self, params: TrainJobParams, today: dt.date) -> Any:
-        train = self.settings.train
         if params.date is not None:  # a one-day window
             days_init, days_end, as_of = 0, 0, params.date
         else:
-            days_init = train.days_init if params.days_init is None else params.days_init
-            days_end = train.days_end if params.days_end is None else params.days_end
+            days_init, days_end = params.bounds(self.settings)
             as_of = params.as_of or today
         train_params = self.settings.train_params(**params.overrides())
         return pipeline.train(
@@ -144,7 +204,7 @@ class JobRunner:
         )
 
     def _daily(self, params: DailyParams, today: dt.date) -> dict[str, Any]:
-        days = self._train_days(params, today)
+        days = params.days(self.settings, today)
         steps: dict[str, Any] = {}
         missing = pipeline.unexported_days(self.settings, days)
         if missing:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 
 from dimrec.config import Settings
 from dimrec.schedule.periodic import register_periodic
@@ -13,14 +12,16 @@ logger = logging.getLogger(__name__)
 
 
 def recover(runner: JobRunner) -> None:
-    """After a crash: fail jobs a dead worker left running; re-enqueue lost queued jobs.
+    """After a crash: take over jobs whose worker stopped renewing their lease; re-enqueue
+    lost queued jobs.
 
     A job whose message was taken off the queue just before the worker died is still
-    ``queued`` in its record; enqueuing it again is safe because claiming is atomic.
+    ``queued`` in its record; enqueuing it again is safe because claiming is atomic. A job
+    a killed worker was running is taken over once its lease runs out (here if it already
+    has, else by the sweep that runs every minute).
     """
     queue = runner.queue
-    for record in queue.jobs.fail_interrupted(os.uname().nodename):
-        logger.warning("job %s (%s) was interrupted by a worker crash", record.id, record.name)
+    runner.take_over_expired()
     pending = queue.pending_job_ids()
     for record in queue.jobs.in_state("queued"):
         if record.id not in pending:
@@ -31,7 +32,7 @@ def recover(runner: JobRunner) -> None:
 def run_worker(settings: Settings, *, workers: int = 1, clock: Clock = utc_now) -> None:
     """Run jobs and the periodic tasks until interrupted (SIGINT/SIGTERM)."""
     runner = JobRunner(settings, clock=clock)
-    register_periodic(runner.queue, clock)
+    register_periodic(runner.queue, clock, sweep=runner.take_over_expired)
     recover(runner)
     consumer = runner.queue.huey.create_consumer(
         workers=workers, worker_type="thread", periodic=True, check_worker_health=True
