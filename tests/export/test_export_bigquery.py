@@ -24,6 +24,7 @@ from dimrec.config import Settings
 from dimrec.errors import ConfigError, MissingDataError, SchemaError
 from dimrec.export import export_range, open_warehouse
 from dimrec.export.bigquery import BigQueryWarehouse
+from dimrec.items import ITEM_ID_PATTERN
 
 DAY = dt.date(2026, 11, 20)
 DATASET = "my-shop-project.analytics_123456"
@@ -127,6 +128,7 @@ def test_query_text_and_job_configuration(
     assert f"FROM `{DATASET}.{table}*` AS " in text
     assert "WHERE _TABLE_SUFFIX = @day" in text
     assert "@sku_regex" in text
+    assert "WHEN NOT REGEXP_CONTAINS(item, @item_id_pattern) THEN 'bad_item_id'" in text
     assert "{{" not in text
     for pasted in ("20261120", "2026-11-20", "[^-]"):
         assert pasted not in text
@@ -143,6 +145,11 @@ def test_query_text_and_job_configuration(
             "name": "sku_regex",
             "parameterType": {"type": "STRING"},
             "parameterValue": {"value": settings.export.sku_regex},
+        },
+        {
+            "name": "item_id_pattern",
+            "parameterType": {"type": "STRING"},
+            "parameterValue": {"value": ITEM_ID_PATTERN},
         },
     ]
 

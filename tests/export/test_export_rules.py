@@ -302,3 +302,55 @@ def test_unreadable_flat_timestamp_is_rejected(settings: Settings, tmp_path: Pat
     summary = pipeline.export_days(settings, [DAY])
     assert summary.days[0].events == 1
     assert summary.undated_rejected == {"bad_ts": 1}
+
+
+#: Ids that break the item-id rule (dimrec.items), each a rejected row "bad_item_id", and ids
+#: on its edge that follow it.
+BAD_IDS = ["SKU A", "SKU,B", "x" * 129, "tab\there", "nl\n", "\u0085next-line"]
+GOOD_IDS = ["x" * 128, "日本-靴", "é" * 128, "ok"]
+
+
+def test_ga360_item_ids_that_break_the_rule_are_rejected(
+    settings: Settings, tmp_path: Path
+) -> None:
+    products = [product(sku) for sku in [*BAD_IDS, *GOOD_IDS]]
+    write_lines(
+        tmp_path / "ga360" / "ga_sessions_20261120.json",
+        [session("u1", START, hit("2", 0, *products))],
+    )
+    settings = with_export(settings, input=str(tmp_path / "ga360"), sku_regex="")
+    (day,) = pipeline.export_days(settings, [DAY]).days
+    assert sorted(r[1] for r in _rows(settings)) == sorted(GOOD_IDS)
+    assert dict(day.rejected) == {"bad_item_id": len(BAD_IDS)}
+
+
+def test_ga360_the_rule_applies_to_the_folded_sku(settings: Settings, tmp_path: Path) -> None:
+    """The rule applies to the id as exported, after variant folding: "A B-M" → "A B"."""
+    skus = ["A B-M", "GOOD-M", "A-B-C D"]  # → "A B" (bad), "GOOD", "A-B-C D" (bad, unfolded)
+    lines = [session("u1", START, hit("2", 0, *(product(s) for s in skus)))]
+    write_lines(tmp_path / "ga360" / "ga_sessions_20261120.json", lines)
+    settings = with_export(settings, input=str(tmp_path / "ga360"))
+    (day,) = pipeline.export_days(settings, [DAY]).days
+    assert [r[1] for r in _rows(settings)] == ["GOOD"]
+    assert dict(day.rejected) == {"bad_item_id": 2}
+
+
+def test_ga4_item_ids_that_break_the_rule_are_rejected(settings: Settings, tmp_path: Path) -> None:
+    lines = [ga4_event("view_item", "u1", START * 1_000_000, *BAD_IDS, *GOOD_IDS)]
+    write_lines(tmp_path / "ga4" / "events_20261120.json", lines)
+    settings = with_export(settings, source="ga4", input=str(tmp_path / "ga4"), sku_regex="")
+    (day,) = pipeline.export_days(settings, [DAY]).days
+    assert sorted(r[1] for r in _rows(settings)) == sorted(GOOD_IDS)
+    assert dict(day.rejected) == {"bad_item_id": len(BAD_IDS)}
+
+
+def test_flat_item_ids_that_break_the_rule_are_rejected(settings: Settings, tmp_path: Path) -> None:
+    rows = [
+        {"timestamp": 1_795_132_800_000 + n, "visitorid": "u1", "event": "view", "itemid": item}
+        for n, item in enumerate([*BAD_IDS, *GOOD_IDS])
+    ]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "log.parquet")
+    settings = with_export(settings, source="flat", input=str(tmp_path / "log.parquet"))
+    (day,) = pipeline.export_days(settings, [DAY]).days
+    assert sorted(r[1] for r in _rows(settings)) == sorted(GOOD_IDS)
+    assert dict(day.rejected) == {"bad_item_id": len(BAD_IDS)}

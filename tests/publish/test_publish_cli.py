@@ -109,6 +109,28 @@ def test_hide_unhide_hidden(cli: Cli) -> None:
     assert "at least one item id" in err
 
 
+@pytest.mark.parametrize("given", ["A,B", "A B", "line\n", "x" * 129])
+def test_hide_takes_the_item_id_rule(cli: Cli, given: str) -> None:
+    """`dimrec hide A,B` hides neither A, B nor an item named "A,B": ids hold no commas."""
+    code, _, err = cli("hide", "ok-1", given)
+    assert code == 2
+    assert "error: item id" in err
+    assert "commas" in err or "characters long" in err
+    assert cli("hidden")[:2] == (0, "")  # nothing hidden, not even the good id
+
+
+def test_publish_refuses_a_model_with_ids_the_api_could_not_ask_for(
+    cli: Cli, settings: Settings
+) -> None:
+    models = settings.paths.models_url()
+    write_lists(models, {**LISTS, "e": [("SKU,B", 0.5)]}, minute=1)
+    code, _, err = cli("publish")
+    assert code == 6
+    assert "1 item id(s) that break the item-id rule" in err
+    assert "'SKU,B'" in err
+    assert cli("versions")[1].startswith("no versions")
+
+
 def test_store_problems_are_one_line_errors(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DIMREC_STORE__URL", "mongodb://localhost/x")
     code, _, err = cli("versions")

@@ -243,3 +243,26 @@ def test_a_manifest_row_count_mismatch_is_refused(store: Store, tmp_path: Path) 
 
 def test_version_names_sort_in_time_order() -> None:
     assert version_at(1) < version_at(2) < version_at(100)
+
+
+@pytest.mark.parametrize(
+    ("lists", "popular", "named"),
+    [
+        ({**LISTS, "a b": [("a", 0.5)]}, POPULAR, "'a b'"),
+        ({**LISTS, "d": [("x" * 200, 0.5)]}, POPULAR, "'" + "x" * 40 + "…'"),
+        (LISTS, [*POPULAR, ("tab\tid", 1.0)], "'tab\\tid'"),
+        ({**LISTS, "e": [("ends-with-newline\n", 0.5)]}, POPULAR, "'ends-with-newline\\n'"),
+    ],
+)
+def test_a_model_holding_ids_that_break_the_rule_is_refused(
+    store: Store,
+    tmp_path: Path,
+    lists: dict[str, list[tuple[str, float]]],
+    popular: list[tuple[str, float]],
+    named: str,
+) -> None:
+    write_lists(str(tmp_path), lists, minute=1, popularity=popular)
+    with pytest.raises(PublishRefusedError, match="break the item-id rule") as refused:
+        publish(store, tmp_path, force=True)
+    assert named in str(refused.value)
+    assert store.versions() == []  # nothing staged

@@ -29,7 +29,7 @@ class DayInteractions:
     """user, item, action, ts: the day's events, ready for ``events/date=.../``."""
     rejected: Mapping[str, int] = field(default_factory=dict)
     """Rows that should have been events but could not be, by reason (malformed, null_user,
-    null_item, no_items)."""
+    null_item, bad_item_id, no_items, ...)."""
     ignored: Mapping[str, int] = field(default_factory=dict)
     """Rows of other kinds (another action type or event name), by what they were."""
 

@@ -24,6 +24,7 @@ from dimrec.export import sql
 from dimrec.export.base import DayInteractions, Warehouse, split_interactions
 from dimrec.export.schema import missing_in_bigquery_schema, needed_columns, schema_error
 from dimrec.export.sources import TABLE_PREFIXES
+from dimrec.items import ITEM_ID_PATTERN
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class BigQueryWarehouse(Warehouse):
             query_parameters=[
                 bq.ScalarQueryParameter("day", "STRING", dates.compact(day)),
                 bq.ScalarQueryParameter("sku_regex", "STRING", self.export.sku_regex or None),
+                bq.ScalarQueryParameter("item_id_pattern", "STRING", ITEM_ID_PATTERN),
             ],
             use_legacy_sql=False,
             labels={"dimrec_stage": "export", "dimrec_source": self.source},

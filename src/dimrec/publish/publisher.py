@@ -5,8 +5,9 @@ A publish:
 
 1. returns at once (a no-op) when the version is already current;
 2. reads the model's neighbour table (checksums were verified on load) into capped lists;
-3. refuses, unless forced, a version with no lists or with fewer items than
-   ``min_item_fraction`` of the current one;
+3. refuses a model holding an item id that breaks the item-id rule (:mod:`dimrec.items`: the
+   API could never ask for it) and, unless forced, a version with no lists or with fewer
+   items than ``min_item_fraction`` of the current one;
 4. drops staged versions a crashed publish left behind, then stages the new version —
    written beside the current one, invisible to readers — batch by batch;
 5. verifies the staged copy: its item count equals the model's, and sample entries read
@@ -27,9 +28,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from dimrec.config import StoreSettings
 from dimrec.errors import IntegrityError, PublishRefusedError
+from dimrec.items import ITEM_ID_PATTERN, ITEM_ID_RULE
 from dimrec.logs import log_context, timed
 from dimrec.model import NEIGHBOURS, Model
 from dimrec.publish.base import Store
@@ -82,7 +86,9 @@ def publish_model(
             items = store.count(version)
             return PublishSummary(version, False, items, 0, previous, message=message)
         with timed(timings, "read", logger):
-            lists = NeighbourLists.from_table(model.neighbours(), settings.sim_cap)
+            neighbours = model.neighbours()
+            _check_item_ids(model, neighbours)
+            lists = NeighbourLists.from_table(neighbours, settings.sim_cap)
         _check_rows(model, lists)
         _guard(store, version, previous, len(lists), settings.min_item_fraction, force)
         cleaned = _clean_leftovers(store)
@@ -107,6 +113,26 @@ def publish_model(
         message=message,
         timings=timings,
     )
+
+
+def _check_item_ids(model: Model, neighbours: pa.Table) -> None:
+    """PublishRefusedError naming the ids of the model that break the item-id rule."""
+    ids = pa.chunked_array(
+        [
+            *neighbours.column("item").chunks,
+            *neighbours.column("neighbour").chunks,
+            *model.popularity().column("item").chunks,
+        ],
+        pa.string(),
+    ).unique()
+    bad = ids.filter(pc.invert(pc.match_substring_regex(ids, ITEM_ID_PATTERN))).to_pylist()
+    if bad:
+        shown = ", ".join(repr(item if len(item) <= 40 else item[:40] + "…") for item in bad[:5])
+        raise PublishRefusedError(
+            f"model {model.version} holds {len(bad):,} item id(s) that break the item-id rule "
+            f"({ITEM_ID_RULE}), e.g. {shown}; export the days again (export now rejects such "
+            "ids as bad_item_id) and retrain"
+        )
 
 
 def _check_rows(model: Model, lists: NeighbourLists) -> None:

@@ -17,6 +17,7 @@ from dimrec.errors import SchemaError
 from dimrec.export import sql
 from dimrec.export.duckdb.session import DuckDBSession
 from dimrec.export.sources import InputFiles
+from dimrec.items import ITEM_ID_PATTERN
 
 KEYS = ("user", "item", "event", "ts", "date")
 
@@ -85,6 +86,7 @@ def load_flat_log(
             "purchase_min": thresholds.get("purchase"),
             "basket_min": thresholds.get("basket"),
             "browse_min": thresholds.get("browse"),
+            "item_id_pattern": ITEM_ID_PATTERN,
         },
     )
     return unreadable

@@ -43,6 +43,7 @@ from dimrec.export.schema import (
     schema_error,
 )
 from dimrec.export.sources import Format, InputFiles, SourceInput
+from dimrec.items import ITEM_ID_PATTERN
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +187,10 @@ class DuckDBWarehouse(Warehouse):
             else:
                 unreadable = self._load_ga(batch)
                 regex = self.export.sku_regex or None
-                self.session.execute(f"{self.source}_interactions.duckdb.sql", {"sku_regex": regex})
+                self.session.execute(
+                    f"{self.source}_interactions.duckdb.sql",
+                    {"sku_regex": regex, "item_id_pattern": ITEM_ID_PATTERN},
+                )
             counts = self.session.rows("source_days.duckdb.sql")
             loaded = _Loaded(batch, {day: rows for day, rows, _ in counts}, unreadable)
             malformed = Counter({day: bad for day, _, bad in counts}) + unreadable

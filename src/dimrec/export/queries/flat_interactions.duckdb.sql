@@ -8,10 +8,13 @@
 --   * by value ($use_thresholds true): the event column read as a number, the highest action
 --     whose threshold it reaches ($purchase_min, $basket_min, $browse_min; NULL: none).
 -- A row with no action is ignored (counted by event); a malformed line, an unreadable
--- timestamp, a row without a day, a null or empty user or item are rejected (by reason).
+-- timestamp, a row without a day, a null or empty user or item, an item id that breaks the
+-- item-id rule are rejected (by reason: malformed, bad_ts, no_date, null_user, null_item,
+-- bad_item_id).
 --
 -- Parameters: $event_names, $actions (lists of VARCHAR of one length), $use_thresholds,
---             $purchase_min, $basket_min, $browse_min (DOUBLE or NULL)
+--             $purchase_min, $basket_min, $browse_min (DOUBLE or NULL),
+--             $item_id_pattern (the item-id rule, dimrec.items.ITEM_ID_PATTERN, RE2)
 CREATE OR REPLACE TEMP TABLE interactions AS
 WITH mapped AS (
     SELECT
@@ -31,6 +34,7 @@ classified AS (
             WHEN malformed OR bad_ts OR day IS NULL THEN 'rejected'
             WHEN action IS NULL THEN 'ignored'
             WHEN nullif(user, '') IS NULL OR nullif(item, '') IS NULL THEN 'rejected'
+            WHEN NOT regexp_matches(item, $item_id_pattern) THEN 'rejected'
             ELSE 'event'
         END AS outcome,
         CASE
@@ -40,6 +44,7 @@ classified AS (
             WHEN action IS NULL THEN 'event ' || coalesce(event, 'null')
             WHEN nullif(user, '') IS NULL THEN 'null_user'
             WHEN nullif(item, '') IS NULL THEN 'null_item'
+            WHEN NOT regexp_matches(item, $item_id_pattern) THEN 'bad_item_id'
         END AS reason,
         user, item, action, ts
     FROM mapped

@@ -3,7 +3,8 @@
 -- Returns one row per
 --   * product of a hit whose eCommerceAction.action_type is '2' (detail view → browse),
 --     '3' (add to cart → basket) or '6' (purchase → purchase), not an impression: an event,
---     or a rejected row (null_user, null_item);
+--     or a rejected row (null_user, null_item, bad_item_id: the id breaks the item-id
+--     rule @item_id_pattern);
 --   * such a hit with no product at all (rejected: no_items);
 -- and one row per kind of ignored product rows, with how many there were: products of a hit
 -- with another action type ('action_type N', impressions included) and impressions in a hit
@@ -17,6 +18,7 @@
 -- Parameters:  @day        STRING, the table suffix YYYYMMDD
 --              @sku_regex  STRING; a SKU matching it is replaced by its first group; NULL
 --                          keeps SKUs as they are
+--              @item_id_pattern  STRING, the item-id rule (dimrec.items.ITEM_ID_PATTERN)
 WITH hits AS (
     SELECT
         s.fullVisitorId AS user,
@@ -62,12 +64,14 @@ SELECT
     CASE
         WHEN problem IS NOT NULL THEN 'rejected'
         WHEN NULLIF(user, '') IS NULL OR NULLIF(item, '') IS NULL THEN 'rejected'
+        WHEN NOT REGEXP_CONTAINS(item, @item_id_pattern) THEN 'rejected'
         ELSE 'event'
     END AS outcome,
     CASE
         WHEN problem IS NOT NULL THEN problem
         WHEN NULLIF(user, '') IS NULL THEN 'null_user'
         WHEN NULLIF(item, '') IS NULL THEN 'null_item'
+        WHEN NOT REGEXP_CONTAINS(item, @item_id_pattern) THEN 'bad_item_id'
     END AS reason,
     user,
     item,

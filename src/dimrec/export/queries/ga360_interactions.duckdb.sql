@@ -3,7 +3,8 @@
 -- Returns, into the temporary table interactions, one row per
 --   * product of a hit whose eCommerceAction.action_type is '2' (detail view → browse),
 --     '3' (add to cart → basket) or '6' (purchase → purchase), not an impression: an event,
---     or a rejected row (null_user, null_item);
+--     or a rejected row (null_user, null_item, bad_item_id: the id, once folded, breaks the
+--     item-id rule $item_id_pattern);
 --   * such a hit with no product at all (rejected: no_items);
 --   * malformed line (rejected: malformed);
 -- and one row per day and kind of ignored product rows, with how many there were: products
@@ -14,7 +15,9 @@
 -- user = fullVisitorId; item = productSKU with variants folded by $sku_regex;
 -- ts = visitStartTime (s) + hits.time (ms).
 --
--- Parameters: $sku_regex  a SKU matching it is replaced by its first group; NULL keeps SKUs
+-- Parameters: $sku_regex        a SKU matching it is replaced by its first group; NULL keeps
+--                               SKUs
+--             $item_id_pattern  the item-id rule (dimrec.items.ITEM_ID_PATTERN, RE2)
 CREATE OR REPLACE TEMP TABLE interactions AS
 WITH hits AS (
     SELECT
@@ -58,6 +61,7 @@ classified AS (
         CASE
             WHEN problem IS NOT NULL OR day IS NULL THEN 'rejected'
             WHEN nullif(user, '') IS NULL OR nullif(item, '') IS NULL THEN 'rejected'
+            WHEN NOT regexp_matches(item, $item_id_pattern) THEN 'rejected'
             ELSE 'event'
         END AS outcome,
         CASE
@@ -65,6 +69,7 @@ classified AS (
             WHEN day IS NULL THEN 'no_date'
             WHEN nullif(user, '') IS NULL THEN 'null_user'
             WHEN nullif(item, '') IS NULL THEN 'null_item'
+            WHEN NOT regexp_matches(item, $item_id_pattern) THEN 'bad_item_id'
         END AS reason,
         user, item, action, ts
     FROM candidates

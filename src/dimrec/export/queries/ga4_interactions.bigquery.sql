@@ -2,7 +2,8 @@
 --
 -- Returns one row per
 --   * items[] entry of a view_item (→ browse), add_to_cart (→ basket) or purchase
---     (→ purchase) event: an event, or a rejected row (null_user, null_item);
+--     (→ purchase) event: an event, or a rejected row (null_user, null_item, bad_item_id:
+--     the id breaks the item-id rule @item_id_pattern);
 --   * such an event with no items (rejected: no_items);
 -- and one row per name of the other events, with how many there were ('event NAME').
 -- Columns: outcome ('event' | 'rejected' | 'ignored'), reason (NULL for an event), user,
@@ -13,6 +14,7 @@
 -- Parameters:  @day        STRING, the table suffix YYYYMMDD
 --              @sku_regex  STRING; an item_id matching it is replaced by its first group;
 --                          NULL keeps item ids as they are
+--              @item_id_pattern  STRING, the item-id rule (dimrec.items.ITEM_ID_PATTERN)
 WITH events AS (
     SELECT
         e.user_pseudo_id AS user,
@@ -43,12 +45,14 @@ SELECT
     CASE
         WHEN problem IS NOT NULL THEN 'rejected'
         WHEN NULLIF(user, '') IS NULL OR NULLIF(item, '') IS NULL THEN 'rejected'
+        WHEN NOT REGEXP_CONTAINS(item, @item_id_pattern) THEN 'rejected'
         ELSE 'event'
     END AS outcome,
     CASE
         WHEN problem IS NOT NULL THEN problem
         WHEN NULLIF(user, '') IS NULL THEN 'null_user'
         WHEN NULLIF(item, '') IS NULL THEN 'null_item'
+        WHEN NOT REGEXP_CONTAINS(item, @item_id_pattern) THEN 'bad_item_id'
     END AS reason,
     user,
     item,

@@ -2,7 +2,8 @@
 --
 -- Returns, into the temporary table interactions, one row per
 --   * items[] entry of a view_item (→ browse), add_to_cart (→ basket) or purchase
---     (→ purchase) event: an event, or a rejected row (null_user, null_item);
+--     (→ purchase) event: an event, or a rejected row (null_user, null_item, bad_item_id:
+--     the id, once folded, breaks the item-id rule $item_id_pattern);
 --   * such an event with no items (rejected: no_items);
 --   * malformed line (rejected: malformed);
 -- and one row per day and name of the other events, with how many there were ('event NAME').
@@ -11,7 +12,9 @@
 -- user = user_pseudo_id; item = items.item_id with variants folded by $sku_regex;
 -- ts = event_timestamp (µs).
 --
--- Parameters: $sku_regex  an item_id matching it is replaced by its first group; NULL keeps it
+-- Parameters: $sku_regex        an item_id matching it is replaced by its first group; NULL
+--                               keeps it
+--             $item_id_pattern  the item-id rule (dimrec.items.ITEM_ID_PATTERN, RE2)
 CREATE OR REPLACE TEMP TABLE interactions AS
 WITH events AS (
     SELECT
@@ -54,6 +57,7 @@ classified AS (
         CASE
             WHEN problem IS NOT NULL OR day IS NULL THEN 'rejected'
             WHEN nullif(user, '') IS NULL OR nullif(item, '') IS NULL THEN 'rejected'
+            WHEN NOT regexp_matches(item, $item_id_pattern) THEN 'rejected'
             ELSE 'event'
         END AS outcome,
         CASE
@@ -61,6 +65,7 @@ classified AS (
             WHEN day IS NULL THEN 'no_date'
             WHEN nullif(user, '') IS NULL THEN 'null_user'
             WHEN nullif(item, '') IS NULL THEN 'null_item'
+            WHEN NOT regexp_matches(item, $item_id_pattern) THEN 'bad_item_id'
         END AS reason,
         user, item, action, ts
     FROM candidates
