@@ -9,7 +9,6 @@ levels, e.g. ``DIMREC_STORE__URL=redis://127.0.0.1:6379/0``. Every option is doc
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from pathlib import Path
 from typing import Literal
@@ -114,24 +113,27 @@ class ExportSettings(Section):
     whose rows carry a date field. BigQuery: ``project.dataset`` holding the daily tables."""
     sku_regex: str = r"^([^-]+|[^-]+-[^-]+-[^-]+)-[^-]+$"
     """Variant SKU normalisation: a SKU matching it is replaced by its first group; "" disables.
-    The default strips the last ``-SUFFIX`` when the SKU has one or three hyphens."""
+    The default strips the last ``-SUFFIX`` when the SKU has one or three hyphens. RE2 syntax
+    (what DuckDB and BigQuery run): no lookaround, no backreferences."""
     flat: FlatSourceSettings = Field(default_factory=FlatSourceSettings)
     bigquery_project: str | None = None
     """Project that runs (and pays for) BigQuery jobs; default the client's."""
     bigquery_location: str | None = None
     threads: int = Field(2, ge=1)
     """Threads of the embedded DuckDB warehouse; it reads as many daily tables at once."""
+    max_rejected_fraction: float = Field(0.9, ge=0, le=1)
+    """Refuse to write a day when more than this share of its rows (events + rejected) was
+    rejected: a wrong sku_regex or a broken input would otherwise empty it. Days of fewer
+    than 100 rows are too small to judge; 1 never refuses."""
+    min_events_fraction: float = Field(0.1, ge=0, le=1)
+    """Refuse to replace an exported day with one holding fewer events than this share of the
+    events it had (an empty daily file would otherwise wipe it). 0 never refuses."""
 
     @field_validator("sku_regex")
     @classmethod
     def _check_sku_regex(cls, value: str) -> str:
         if value:
-            try:
-                groups = re.compile(value).groups
-            except re.error as exc:
-                raise ValueError(f"sku_regex {value!r} is not a valid regex: {exc}") from None
-            if groups < 1:
-                raise ValueError(f"sku_regex {value!r} needs a group: the SKU it keeps")
+            check_re2_with_group(value)
         return value
 
 
@@ -268,6 +270,27 @@ class Settings(BaseSettings):
         if toml_file is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
         return tuple(sources)
+
+
+def check_re2_with_group(pattern: str) -> None:
+    """ValueError unless ``pattern`` is an RE2 regex (the dialect DuckDB and BigQuery run;
+    checked with Arrow's RE2, which accepts exactly what DuckDB does) with a group."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    probe = pa.array([""], pa.string())
+    try:
+        pc.match_substring_regex(probe, pattern)
+    except pa.ArrowInvalid as exc:
+        reason = str(exc).removeprefix("Invalid regular expression: ")
+        raise ValueError(
+            f"sku_regex {pattern!r} is not a valid RE2 regex, the dialect DuckDB and BigQuery "
+            f"run ({reason}; RE2 has no lookaround and no backreferences)"
+        ) from None
+    try:
+        pc.replace_substring_regex(probe, pattern=pattern, replacement=r"\1")
+    except pa.ArrowInvalid:
+        raise ValueError(f"sku_regex {pattern!r} needs a group: the SKU it keeps") from None
 
 
 # The file read by the next Settings() call; set only inside load_settings.

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from dimrec import dates, partitions
 from dimrec.config import Settings
 from dimrec.errors import MissingDataError
-from dimrec.export import ExportSummary, export_range, open_warehouse
+from dimrec.export import DayGuard, ExportSummary, export_range, open_warehouse
 from dimrec.logs import log_context, timed
 from dimrec.model import Model, load_model
 from dimrec.params import TrainParams
@@ -49,6 +49,7 @@ def export_days(
     settings: Settings,
     days: Sequence[dt.date | str],
     *,
+    allow_empty: bool = False,
     progress: StepProgress | None = None,
 ) -> ExportSummary:
     """Export each of ``days`` from the warehouse (``settings.export``) to the events
@@ -57,11 +58,19 @@ def export_days(
     Days the warehouse has no data for are listed in ``summary.missing`` while the others
     are exported; call ``summary.raise_for_missing()`` to fail on them. A bad date is an
     InvalidInputError before anything runs; a table lacking a needed column (SchemaError) or
-    a warehouse failure stops the run at that day (the days before it stay written).
+    a warehouse failure stops the run at that day (the days before it stay written). So does
+    a day whose rows were nearly all rejected, or with far fewer events than the day it would
+    replace (DataError; ``export.max_rejected_fraction`` and ``export.min_events_fraction``),
+    unless ``allow_empty``: its partition is kept as it was.
     """
     checked = [dates.parse_date(day) for day in days]
     events = partitions.events(settings.paths.events_url())
     runs = RunLog(settings.paths.runs_url())
+    guard = (
+        None
+        if allow_empty
+        else DayGuard(settings.export.max_rejected_fraction, settings.export.min_events_fraction)
+    )
     done = 0
     started = time.perf_counter()
 
@@ -80,6 +89,7 @@ def export_days(
                 source=settings.export.source,
                 input_url=settings.export.input,
                 progress=count,
+                guard=guard,
             )
     except Exception as exc:  # the day being exported failed; the days before it are kept
         if done < len(checked):

@@ -64,11 +64,21 @@ def export(
     warehouse: Annotated[
         WarehouseName | None, typer.Option("--warehouse", help="Where the query runs.")
     ] = None,
+    allow_empty: Annotated[
+        bool,
+        typer.Option(
+            "--allow-empty",
+            help="Write a day even when nearly all its rows were rejected or it holds far "
+            "fewer events than the day it replaces (export.max_rejected_fraction, "
+            "export.min_events_fraction).",
+        ),
+    ] = False,
 ) -> None:
     """Export shopper interactions to events/date=YYYY-MM-DD/ (user, item, action, ts): one
     day (--date) or a range counted back from --as-of (default: yesterday). Each day is
     replaced whole. Days without data are named and the others still exported; the command
-    then exits non-zero."""
+    then exits non-zero. A day that would replace a good one with a (nearly) empty one is
+    refused unless --allow-empty."""
     from dimrec import pipeline
 
     settings = _with_overrides(settings_of(ctx), source, input_url, warehouse)
@@ -82,7 +92,7 @@ def export(
         max_days=settings.max_window_days,
     )
     with step_progress() as progress:
-        summary = pipeline.export_days(settings, days, progress=progress)
+        summary = pipeline.export_days(settings, days, allow_empty=allow_empty, progress=progress)
     _print_summary(summary, settings.paths.events_url())
     summary.raise_for_missing()
 

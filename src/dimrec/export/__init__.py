@@ -10,12 +10,13 @@
 """
 
 from dimrec.export.base import DayInteractions, Warehouse
-from dimrec.export.exporter import export_day, export_range
+from dimrec.export.exporter import DayGuard, export_day, export_range
 from dimrec.export.summary import DayExport, ExportSummary, MissingDay
 from dimrec.export.warehouses import open_warehouse
 
 __all__ = [
     "DayExport",
+    "DayGuard",
     "DayInteractions",
     "ExportSummary",
     "MissingDay",

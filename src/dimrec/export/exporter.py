@@ -8,6 +8,10 @@ others (a backfill over a range with a gap still fills the rest); the caller rep
 missing days at the end (:meth:`ExportSummary.raise_for_missing`). Any other error — a
 table lacking a needed column, an unreadable file, a warehouse failure — stops the run at
 that day: it would most likely hit every day alike. Days written before it stay written.
+
+A :class:`DayGuard` keeps a good day from being replaced by a (nearly) empty one: a day whose
+rows were nearly all rejected, or with far fewer events than the partition it would replace,
+is refused (DataError) and the partition kept as it was.
 """
 
 from __future__ import annotations
@@ -15,13 +19,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from dimrec.config import ACTIONS
-from dimrec.errors import MissingDataError
+from dimrec.errors import DataError, MissingDataError
 from dimrec.export.base import Warehouse
 from dimrec.export.summary import DayExport, ExportSummary, MissingDay
 from dimrec.logs import log_context
@@ -33,16 +38,62 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
 
 
-def export_day(warehouse: Warehouse, events: DayPartitions, day: dt.date) -> DayExport:
-    """Write ``day``'s events from ``warehouse`` to ``events``; return what was written."""
-    return _write_day(warehouse, events, day)[0]
+@dataclass(frozen=True)
+class DayGuard:
+    """When a day's export must not be written (``[export]`` settings of the same names)."""
+
+    max_rejected_fraction: float = 1.0
+    """Refuse a day when more than this share of its rows (events + rejected) was rejected."""
+    min_events_fraction: float = 0.0
+    """Refuse to replace a day with fewer events than this share of the events it had."""
+    min_rows_judged: int = 100
+    """A day of fewer rows is too small to judge by its share of rejected rows."""
+
+    def check(
+        self, day: dt.date, events: int, rejected: Mapping[str, int], previous: int | None
+    ) -> None:
+        """DataError when ``events`` new events (and ``rejected`` rows) must not replace the
+        day's partition of ``previous`` events (None: the day has none yet)."""
+        label = day.isoformat()
+        dropped = sum(rejected.values())
+        rows = events + dropped
+        if rows >= self.min_rows_judged and dropped / rows > self.max_rejected_fraction:
+            reasons = ", ".join(f"{reason} {n:,}" for reason, n in sorted(rejected.items()))
+            raise DataError(
+                f"refusing to export {label}: {dropped:,} of its {rows:,} rows were rejected "
+                f"({reasons}), more than export.max_rejected_fraction="
+                f"{self.max_rejected_fraction:g}; {_kept(previous)}. Check the input and "
+                "export.sku_regex, or export it anyway with --allow-empty"
+            )
+        if previous and events < self.min_events_fraction * previous:
+            raise DataError(
+                f"refusing to replace the {previous:,} events of {label} with {events:,}, "
+                f"fewer than export.min_events_fraction={self.min_events_fraction:g} of them; "
+                f"{_kept(previous)}. Check the input, or export it anyway with --allow-empty"
+            )
+
+
+def _kept(previous: int | None) -> str:
+    if previous is None:
+        return "nothing was written"
+    return "the day's exported events are kept as they were"
+
+
+def export_day(
+    warehouse: Warehouse, events: DayPartitions, day: dt.date, guard: DayGuard | None = None
+) -> DayExport:
+    """Write ``day``'s events from ``warehouse`` to ``events`` (unless ``guard`` refuses
+    them); return what was written."""
+    return _write_day(warehouse, events, day, guard)[0]
 
 
 def _write_day(
-    warehouse: Warehouse, events: DayPartitions, day: dt.date
+    warehouse: Warehouse, events: DayPartitions, day: dt.date, guard: DayGuard | None
 ) -> tuple[DayExport, pa.Table]:
     start = time.perf_counter()
     data = warehouse.interactions(day)
+    if guard is not None:
+        guard.check(day, data.events.num_rows, data.rejected, _events_in(events, day))
     events.write(day, data.events)
     table = data.events
     counts: dict[str, int] = dict.fromkeys(ACTIONS, 0)
@@ -68,6 +119,17 @@ def _write_day(
     return exported, table
 
 
+def _events_in(events: DayPartitions, day: dt.date) -> int | None:
+    """How many events the day's partition holds; None when it has none (or is unreadable:
+    nothing there is worth keeping)."""
+    if not events.exists(day):
+        return None
+    try:
+        return events.rows(day)
+    except DataError:
+        return None
+
+
 def export_range(
     warehouse: Warehouse,
     events: DayPartitions,
@@ -76,8 +138,10 @@ def export_range(
     source: str,
     input_url: str,
     progress: Progress | None = None,
+    guard: DayGuard | None = None,
 ) -> ExportSummary:
-    """Export every day of ``days`` in order; days without data are recorded as missing."""
+    """Export every day of ``days`` in order; days without data are recorded as missing.
+    A day ``guard`` refuses stops the run (DataError), its partition as it was."""
     exported: list[DayExport] = []
     missing: list[MissingDay] = []
     users: set[str] = set()
@@ -86,7 +150,7 @@ def export_range(
     for done, day in enumerate(days, start=1):
         with log_context(date=day.isoformat(), source=source, warehouse=warehouse.name):
             try:
-                result, table = _write_day(warehouse, events, day)
+                result, table = _write_day(warehouse, events, day, guard)
             except MissingDataError as exc:
                 log.warning("skipped: %s", exc)
                 missing.append(MissingDay(day, str(exc)))

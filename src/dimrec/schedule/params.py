@@ -101,6 +101,10 @@ class _Window(JobParams):
 class ExportParams(_Window):
     """Export one day (date) or a window of days (default: yesterday)."""
 
+    allow_empty: bool = Field(
+        False, description="Write days even when nearly empty (see `dimrec export --help`)."
+    )
+
     def default_bounds(self, settings: Settings) -> tuple[int, int]:  # noqa: ARG002
         return 1, 1
 

@@ -167,7 +167,8 @@ class JobRunner:
         name, params = record.name, self.queue.validate(record.name, record.params)
         if name == "export":
             assert isinstance(params, ExportParams)
-            return _plain(self._export(params.days(self.settings, today)))
+            days = params.days(self.settings, today)
+            return _plain(self._export(days, allow_empty=params.allow_empty))
         if name == "prepare":
             assert isinstance(params, PrepareParams)
             days = params.days(self.settings, today)
@@ -181,8 +182,8 @@ class JobRunner:
         assert isinstance(params, DailyParams)
         return self._daily(params, today)
 
-    def _export(self, days: list[dt.date]) -> Any:
-        summary = pipeline.export_days(self.settings, days)
+    def _export(self, days: list[dt.date], *, allow_empty: bool = False) -> Any:
+        summary = pipeline.export_days(self.settings, days, allow_empty=allow_empty)
         summary.raise_for_missing()  # a day without data fails the job, naming the day
         return summary
 
