@@ -9,6 +9,7 @@ levels, e.g. ``DIMREC_STORE__URL=redis://127.0.0.1:6379/0``. Every option is doc
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Literal
@@ -25,6 +26,8 @@ from pydantic_settings import (
 from dimrec import dates
 from dimrec.errors import ConfigError, InvalidInputError, describe_validation
 from dimrec.params import EngineName, ModelParams, TrainParams, train_params
+
+_TOKEN = re.compile(r"[\x21-\x7e]+")
 
 Action = Literal["browse", "basket", "purchase"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -208,12 +211,20 @@ class QueueSettings(Section):
     """A running job's worker renews its lease every quarter of this; a job whose lease ran
     out (its worker was killed) is taken over by another worker: retried or failed."""
     token: str | None = None
-    """Bearer token of the jobs API; when unset the jobs API is disabled (404)."""
+    """Bearer token of the jobs API; when unset the jobs API is disabled (404). At least 16
+    visible ASCII characters: what an HTTP Authorization header can carry as it is."""
 
     @field_validator("token")
     @classmethod
     def _refuse_placeholder(cls, value: str | None) -> str | None:
-        if value is not None and (len(value) < 16 or value.lower() in {"changeme", "secret"}):
+        if value is None:
+            return value
+        if not _TOKEN.fullmatch(value):
+            raise ValueError(
+                "queue.token must be visible ASCII characters only (no spaces, no accents): "
+                "an HTTP header carries no other"
+            )
+        if len(value) < 16 or value.lower() in {"changeme", "secret"}:
             raise ValueError("queue.token must be at least 16 characters and not a placeholder")
         return value
 

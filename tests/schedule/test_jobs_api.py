@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from dimrec.config import Settings
+from dimrec.config import Settings, load_settings
+from dimrec.errors import ConfigError
 from dimrec.publish.stores import open_store
 from dimrec.schedule.queue import JobQueue
 from dimrec.serve.app import create_app
@@ -103,3 +104,22 @@ def test_posted_job_is_queued_and_readable(api: tuple[str, Settings]) -> None:
 
     missing = httpx.get(f"{url}/jobs/{'0' * 32}", headers=AUTH, timeout=10)
     assert missing.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        " " * 20,  # whitespace only
+        "\t" * 16,
+        "token with spaces in it",
+        "jeton-très-secret-0123",  # not ASCII: no HTTP client can send it as it is
+        "токен-0123456789abcdef",
+        "line\nbreak-0123456789",
+        "short",
+        "changeme",
+    ],
+)
+def test_a_token_no_client_could_send_is_refused_at_settings_load(token: str) -> None:
+    with pytest.raises(ConfigError, match=r"queue\.token") as refused:
+        load_settings(queue={"token": token})
+    assert not token.strip() or token not in str(refused.value)  # never echoed
