@@ -235,10 +235,10 @@ def test_a_full_disk_during_train_exits_4_and_leaves_no_version(
 
 def test_an_unforeseen_error_is_one_line_with_exit_1(tmp_path: Path, tree: dict[str, str]) -> None:
     env = {**tree, "DIMREC_TEST_UNFORESEEN": "1"}
-    line = one_line_error(dimrec(tmp_path, "versions", env=env), 1)
+    line = one_line_error(dimrec(tmp_path, "hide", "sku-1", env=env), 1)
     assert line.startswith("error: unexpected RuntimeError: something nobody foresaw")
     assert "--log-level DEBUG" in line
-    debug = dimrec(tmp_path, "--log-level", "DEBUG", "versions", env=env)
+    debug = dimrec(tmp_path, "--log-level", "DEBUG", "hide", "sku-1", env=env)
     assert debug.returncode == 1
     assert "Traceback" in debug.stderr
     assert "something nobody foresaw" in debug.stderr

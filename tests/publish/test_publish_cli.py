@@ -46,7 +46,10 @@ def test_publish_versions_and_rollback(cli: Cli, settings: Settings) -> None:
     models = settings.paths.models_url()
     first = write_lists(models, LISTS, minute=1).version
     second = write_lists(models, LISTS, minute=2).version
-    assert cli("versions")[:2] == (0, f"no versions in {settings.store.url}; run `dimrec publish`")
+    code, _, err = cli("versions")
+    assert code == 3
+    assert "no SQLite store at" in err
+    assert "nothing has been published there yet" in err
     assert cli("publish", "--version", first)[:2] == (
         0,
         f"published {first}: 4 items, 4 neighbours (was none)",
@@ -129,6 +132,26 @@ def test_publish_refuses_a_model_with_ids_the_api_could_not_ask_for(
     assert "1 item id(s) that break the item-id rule" in err
     assert "'SKU,B'" in err
     assert cli("versions")[1].startswith("no versions")
+
+
+@pytest.mark.parametrize("command", [["versions"], ["hidden"], ["rollback"], ["unhide", "x"]])
+def test_reading_a_store_that_is_not_there_creates_none(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    """A store path in a folder that does not exist (a typo in store.url): the read-only
+    commands say there is no store, and create neither the folder nor an empty store."""
+    missing = tmp_path / "no-such-folder" / "store.db"
+    monkeypatch.setenv("DIMREC_STORE__URL", f"sqlite:///{missing}")
+    code, _, err = cli(*command)
+    assert code == 3
+    assert f"no SQLite store at {missing}" in err
+    assert not missing.parent.exists()
+    missing.parent.mkdir()
+    missing.write_bytes(b"")  # a file, but no store in it
+    code, _, err = cli(*command)
+    assert code == 3
+    assert "holds no dimrec store" in err
+    assert missing.read_bytes() == b""
 
 
 def test_store_problems_are_one_line_errors(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:

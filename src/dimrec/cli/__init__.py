@@ -117,4 +117,3 @@ def _fail(message: str, code: int) -> None:
     line = " ".join(message.split())
     stderr().print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
     sys.exit(code)
-

@@ -61,7 +61,7 @@ def rollback(
     """Make the previous published version current again."""
     from dimrec.publish import admin
 
-    with admin.open_settings_store(settings_of(ctx)) as store:
+    with admin.open_settings_store(settings_of(ctx), create=False) as store:
         current = admin.rollback(store, to)
     say(f"current version: {current}")
 
@@ -73,7 +73,7 @@ def versions(ctx: typer.Context) -> None:
     from dimrec.publish.admin import open_settings_store
 
     settings = settings_of(ctx)
-    with open_settings_store(settings) as store:
+    with open_settings_store(settings, create=False) as store:
         infos = store.versions()
     if not infos:
         say(f"no versions in {settings.store.url}; run `dimrec publish`")
@@ -101,7 +101,7 @@ def unhide(ctx: typer.Context, items: ItemsArgument = None) -> None:
     from dimrec.publish import admin
 
     chosen = _some(items)
-    with admin.open_settings_store(settings_of(ctx)) as store:
+    with admin.open_settings_store(settings_of(ctx), create=False) as store:
         change = admin.unhide(store, chosen)
     say(f"{change.changed} item(s) unhidden; {change.hidden} hidden in all")
 
@@ -110,7 +110,7 @@ def hidden(ctx: typer.Context) -> None:
     """List the hidden items, one per line."""
     from dimrec.publish.admin import open_settings_store
 
-    with open_settings_store(settings_of(ctx)) as store:
+    with open_settings_store(settings_of(ctx), create=False) as store:
         hidden_items = store.hidden()
     for item in sorted(hidden_items):
         typer.echo(item)

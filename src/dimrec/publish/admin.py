@@ -34,9 +34,11 @@ class HiddenChange:
 
 
 @contextlib.contextmanager
-def open_settings_store(settings: Settings) -> Iterator[Store]:
-    """The store of ``settings.store.url``, closed on exit."""
-    store = open_store(settings.store.url)
+def open_settings_store(settings: Settings, *, create: bool = True) -> Iterator[Store]:
+    """The store of ``settings.store.url``, closed on exit; ``create`` false for what only
+    reads or changes what is there (``versions``, ``hidden``, ``rollback``, ``unhide``): no
+    store is made, a missing one is a MissingDataError."""
+    store = open_store(settings.store.url, create=create)
     try:
         yield store
     finally:

@@ -23,7 +23,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from dimrec.errors import ConfigError, PublishRefusedError, StoreError, VersionNotFoundError
+from dimrec.errors import (
+    ConfigError,
+    MissingDataError,
+    PublishRefusedError,
+    StoreError,
+    VersionNotFoundError,
+)
 from dimrec.publish import codec
 from dimrec.publish.base import Entry, Store, StoreState, VersionInfo, check_version_name, now_iso
 
@@ -47,6 +53,7 @@ CREATE TABLE IF NOT EXISTS entries (
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS hidden (item TEXT PRIMARY KEY) WITHOUT ROWID;
 """
+_NO_STORE = "{path} (store.url {url}) holds no dimrec store; `dimrec publish` creates one"
 _CURRENT = "current"
 _GENERATION = "hidden_generation"
 _CHUNK = 5000  # bound parameters per IN (...) query
@@ -54,17 +61,27 @@ _FETCH = 1000
 
 
 class SqliteStore(Store):
-    def __init__(self, url: str, path: Path, timeout: float = 10.0) -> None:
+    def __init__(self, url: str, path: Path, timeout: float = 10.0, *, create: bool = True) -> None:
         self.url = url
         self.path = path
         self.timeout = timeout
         self._local = threading.local()
         self._opened: list[sqlite3.Connection] = []
         self._opened_lock = threading.Lock()
+        if not create and not path.is_file():
+            raise MissingDataError(
+                f"no SQLite store at {path} (store.url {url}): nothing has been published "
+                "there yet; `dimrec publish` creates it"
+            )
+        if not create and path.stat().st_size == 0:
+            raise MissingDataError(_NO_STORE.format(path=path, url=url))
         with self._errors("opening"):
-            path.parent.mkdir(parents=True, exist_ok=True)
+            if create:
+                path.parent.mkdir(parents=True, exist_ok=True)
             if self._conn().execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
                 return  # the usual case: no write lock needed to open
+        if not create:
+            raise MissingDataError(_NO_STORE.format(path=path, url=url))
         with self._write("creating the schema") as conn:
             found = conn.execute("PRAGMA user_version").fetchone()[0]
             if found > SCHEMA_VERSION:
@@ -78,7 +95,7 @@ class SqliteStore(Store):
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @classmethod
-    def from_url(cls, url: str) -> SqliteStore:
+    def from_url(cls, url: str, *, create: bool = True) -> SqliteStore:
         rest = url.partition("://")[2]
         location, _, query = rest.partition("?")
         if not location.startswith("/") or len(location) < 2 or location.endswith("/"):
@@ -94,7 +111,7 @@ class SqliteStore(Store):
             timeout = float(options.get("timeout", 10.0))
         except ValueError:
             raise ConfigError(f"store.url {url!r}: timeout must be a number of seconds") from None
-        return cls(url, Path(location[1:]), timeout)
+        return cls(url, Path(location[1:]), timeout, create=create)
 
     # --- connections and transactions --------------------------------------------------
     def _connect(self) -> sqlite3.Connection:

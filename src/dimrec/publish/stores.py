@@ -19,13 +19,15 @@ from dimrec.publish.base import Store
 SCHEMES = ("sqlite:///path/to/store.db", "redis://host:port/db", "memory://name")
 
 
-def open_store(url: str) -> Store:
-    """Open the store at ``url``; the scheme picks the implementation."""
+def open_store(url: str, *, create: bool = True) -> Store:
+    """Open the store at ``url``; the scheme picks the implementation. With ``create``
+    false (read-only commands) a store that does not exist yet is not made: an embedded
+    store's missing file is a MissingDataError instead (a server's keys need no making)."""
     scheme = url.partition("://")[0].lower() if "://" in url else ""
     if scheme == "sqlite":
         from dimrec.publish.sqlite import SqliteStore
 
-        return SqliteStore.from_url(url)
+        return SqliteStore.from_url(url, create=create)
     if scheme in ("redis", "rediss", "unix"):
         from dimrec.publish.redis import RedisStore
 
