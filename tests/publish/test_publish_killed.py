@@ -15,7 +15,7 @@ from publish_helpers import band_of, write_banded
 
 from dimrec.config import StoreSettings
 from dimrec.model import load_model
-from dimrec.publish import publisher
+from dimrec.publish import admin, publisher
 from dimrec.publish.stores import open_store
 
 ITEMS = 5000  # three write batches of at most 2000
@@ -120,4 +120,59 @@ def test_a_killed_publish_leaves_the_previous_version_whole(
     ]
     scores = {band_of(s) for e in store.entries(new.version) for s in e.scores}
     assert scores == {2}
+    store.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+def test_a_killed_republish_keeps_the_rollback_copy(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Roll back past a version, then `dimrec publish` it again and SIGKILL the publish at
+    its second batch: the version must still be in the store, whole, to roll forward to."""
+    if backend == "redis":
+        url: str = request.getfixturevalue("redis_url")
+    else:
+        url = f"sqlite:///{tmp_path / 'var' / 'store.db'}"
+    models = str(tmp_path / "var" / "models")
+    old = write_banded(models, ITEMS, NEIGHBOURS, 1, minute=1)
+    new = write_banded(models, ITEMS, NEIGHBOURS, 2, minute=2)
+    store = open_store(url)
+    for version in (old.version, new.version):
+        publisher.publish_model(store, load_model(models, version), StoreSettings())
+    assert admin.rollback(store) == old.version
+
+    marker = tmp_path / "paused"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", PAUSED_PUBLISH, str(marker), backend],
+        env=_env(tmp_path, url),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists() and proc.poll() is None:
+            assert time.monotonic() < deadline, "the publish neither paused nor ended"
+            time.sleep(0.05)
+        if marker.exists():  # it was rewriting the version: kill it there
+            proc.send_signal(signal.SIGKILL)
+        proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+        output = proc.stdout.read().decode() if proc.stdout is not None else ""
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+    infos = {i.version: i for i in store.versions()}
+    assert new.version in infos, output
+    assert not infos[new.version].staged, output
+    assert infos[new.version].items == ITEMS
+    entries = list(store.entries(new.version))
+    assert len(entries) == ITEMS
+    assert {band_of(s) for e in entries for s in e.scores} == {2}
+    assert proc.returncode == 0, output  # nothing to rewrite: it made the copy current
+    assert store.current() == new.version
     store.close()

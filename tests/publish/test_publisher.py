@@ -266,3 +266,43 @@ def test_a_model_holding_ids_that_break_the_rule_is_refused(
         publish(store, tmp_path, force=True)
     assert named in str(refused.value)
     assert store.versions() == []  # nothing staged
+
+
+def test_republishing_a_version_the_store_holds_writes_nothing(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a rollback, publishing the newer version again makes the store's copy current:
+    nothing is staged or written, so nothing can be lost on the way."""
+    first = write_lists(str(tmp_path), LISTS, minute=1, popularity=POPULAR)
+    second = write_lists(str(tmp_path), {**LISTS, "e": [("a", 0.25)]}, minute=2)
+    publish(store, tmp_path, first.version)
+    publish(store, tmp_path, second.version)
+    assert admin.rollback(store) == first.version
+    writes: list[str] = []
+    for name in ("stage", "put_packed", "drop"):
+        original = getattr(store, name)
+
+        def spy(*args: Any, _name: str = name, _original: Any = original) -> Any:
+            writes.append(_name)
+            return _original(*args)
+
+        monkeypatch.setattr(store, name, spy)
+    summary = publish(store, tmp_path, second.version)
+    assert writes == []
+    assert summary.published
+    assert "made current again" in summary.message
+    assert store.current() == second.version
+    assert store.neighbours(second.version, ["e"])["e"].neighbours == ("a",)
+
+
+def test_a_kept_copy_that_differs_is_written_again(store: Store, tmp_path: Path) -> None:
+    """The store's copy was published with another sim_cap: it is rewritten, capped anew."""
+    first = write_lists(str(tmp_path), LISTS, minute=1)
+    second = write_lists(str(tmp_path), LISTS, minute=2)
+    publish(store, tmp_path, first.version)
+    publish(store, tmp_path, second.version, sim_cap=1)
+    admin.rollback(store)
+    summary = publish(store, tmp_path, second.version)
+    assert "made current again" not in summary.message
+    assert store.current() == second.version
+    assert len(store.neighbours(second.version, ["a"])["a"].neighbours) == 4

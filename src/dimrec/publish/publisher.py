@@ -8,14 +8,17 @@ A publish:
 3. refuses a model holding an item id that breaks the item-id rule (:mod:`dimrec.items`: the
    API could never ask for it) and, unless forced, a version with no lists or with fewer
    items than ``min_item_fraction`` of the current one;
-4. drops staged versions a crashed publish left behind, then stages the new version —
-   written beside the current one, invisible to readers — batch by batch;
-5. verifies the staged copy: its item count equals the model's, and sample entries read
+4. when the store already holds the version, published (a rollback went past it) and the
+   same as the model — its manifest, item count and sample entries — makes that copy current
+   again and writes nothing, so the rollback copy is never put at risk;
+5. otherwise drops staged versions a crashed publish left behind, then stages the new
+   version — written beside the current one, invisible to readers — batch by batch;
+6. verifies the staged copy: its item count equals the model's, and sample entries read
    back equal what was written (a failure drops the staged copy);
-6. activates it in one atomic step, then prunes published versions beyond the newest
+7. activates it in one atomic step, then prunes published versions beyond the newest
    ``keep_versions`` (never the current one).
 
-Killed at any point before step 6, the previous version stays current and complete; the
+Killed at any point before step 7, the previous version stays current and complete; the
 next publish cleans up. Publishes to one store are meant to run one at a time (the queue
 does): two at once would not corrupt anything, but one may fail and have to be re-run.
 """
@@ -91,6 +94,17 @@ def publish_model(
             lists = NeighbourLists.from_table(neighbours, settings.sim_cap)
         _check_rows(model, lists)
         _guard(store, version, previous, len(lists), settings.min_item_fraction, force)
+        if _kept_copy_matches(store, model, lists):
+            store.set_current(version)
+            logger.info("version %s was in the store already; it is current again", version)
+            pruned = prune(store, settings.keep_versions)
+            message = (
+                f"published {version}: {len(lists):,} items, {lists.pairs:,} neighbours (was "
+                f"{previous or 'none'}; the store's copy of it made current again)"
+            )
+            return PublishSummary(
+                version, True, len(lists), lists.pairs, previous, pruned=pruned, message=message
+            )
         cleaned = _clean_leftovers(store)
         with timed(timings, "write", logger):
             _write(store, model, lists, progress)
@@ -196,20 +210,42 @@ def _write(store: Store, model: Model, lists: NeighbourLists, progress: Progress
         raise
 
 
-def _verify(store: Store, version: str, lists: NeighbourLists) -> None:
+def _kept_copy_matches(store: Store, model: Model, lists: NeighbourLists) -> bool:
+    """Whether the store holds ``model``'s version published (not staged) with the same
+    manifest and the same lists (count and sample entries): a copy to make current again."""
+    info = next((i for i in store.versions() if i.version == model.version), None)
+    if info is None or info.staged:
+        return False
+    if info.manifest != model.manifest.model_dump(mode="json"):
+        logger.warning(
+            "version %s in the store differs from the model; writing it again", info.version
+        )
+        return False
+    problem = _difference(store, model.version, lists)
+    if problem:
+        logger.warning("version %s in the store: %s; writing it again", model.version, problem)
+    return problem is None
+
+
+def _difference(store: Store, version: str, lists: NeighbourLists) -> str | None:
+    """How the store's copy of ``version`` differs from ``lists`` (its item count, sample
+    entries read back), or None."""
     stored = store.count(version)
-    problem = None
     if stored != len(lists):
-        problem = f"the store holds {stored:,} items of it, the model {len(lists):,}"
-    elif len(lists):
+        return f"the store holds {stored:,} items of it, the model {len(lists):,}"
+    if len(lists):
         picks = np.unique(np.linspace(0, len(lists) - 1, num=min(len(lists), _SAMPLES)))
         expected = [lists.expected(int(k)) for k in picks]
         found = store.neighbours(version, [item for item, _, _ in expected])
         for item, ids, scores in expected:
             entry = found.get(item)
             if entry is None or entry.neighbours != ids or entry.scores != scores:
-                problem = f"the entry of item {item!r} read back differs from the model's"
-                break
+                return f"the entry of item {item!r} read back differs from the model's"
+    return None
+
+
+def _verify(store: Store, version: str, lists: NeighbourLists) -> None:
+    problem = _difference(store, version, lists)
     if problem:
         _drop_quietly(store, version)
         raise IntegrityError(f"publishing {version} to {store.url} failed verification: {problem}")
