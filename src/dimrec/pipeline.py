@@ -4,6 +4,8 @@
                                                                        │
                         HTTP API ◀──reads── store ◀──────publish───────┘
 
+    upkeep: gc (left-overs of interrupted writes), doctor (integrity of all of the above)
+
 The CLI, the queue tasks and the jobs API only call these functions; the stages below never
 call back up. Each function takes the validated :class:`~dimrec.config.Settings` and plain
 arguments, and returns a small summary that the caller formats; each records its runs (the
@@ -30,11 +32,16 @@ from dimrec.params import TrainParams
 from dimrec.publish import publisher
 from dimrec.publish.admin import open_settings_store
 from dimrec.publish.publisher import PublishSummary
+from dimrec.publish.stores import open_store
 from dimrec.runs import RunLog, failure
 from dimrec.train.base import check_supported
 from dimrec.train.engines import check_engine_name, open_engine, spark_prepare
 from dimrec.train.profiles import PreparedDay, prepare_day
 from dimrec.train.stage import Window, check_window, train_model
+from dimrec.upkeep import doctor as checks
+from dimrec.upkeep.doctor import Report
+from dimrec.upkeep.leftovers import MIN_AGE_SECONDS, Leftover, find_leftovers
+from dimrec.upkeep.leftovers import remove as remove_leftovers
 
 log = logging.getLogger(__name__)
 
@@ -288,3 +295,43 @@ def publish(
             )
         run.message = summary.message
     return summary
+
+
+# ── upkeep: left-overs and integrity ───────────────────────────────────────────────────────
+
+
+def _data_roots(settings: Settings) -> list[str]:
+    paths = settings.paths
+    return [paths.events_url(), paths.profiles_url(), paths.models_url(), paths.runs_url()]
+
+
+def leftovers(settings: Settings, *, min_age: float = MIN_AGE_SECONDS) -> list[Leftover]:
+    """Left-overs of interrupted writes under the data folders (temporary files, model
+    folders without a manifest, legacy records) last written ``min_age`` seconds ago or more."""
+    return find_leftovers(_data_roots(settings), settings.paths.models_url(), min_age=min_age)
+
+
+def gc(
+    settings: Settings, *, min_age: float = MIN_AGE_SECONDS, dry_run: bool = False
+) -> list[Leftover]:
+    """Remove the :func:`leftovers` (unless ``dry_run``); returns them. Nothing written in
+    the last ``min_age`` seconds is touched: it may be being written now."""
+    found = leftovers(settings, min_age=min_age)
+    if not dry_run:
+        remove_leftovers(found)
+    return found
+
+
+def doctor(settings: Settings, *, min_age: float = MIN_AGE_SECONDS) -> Report:
+    """Check events, profiles, models and the store (see :mod:`dimrec.upkeep.doctor`);
+    reads only, never creates a store."""
+    report = Report()
+    events = partitions.events(settings.paths.events_url())
+    profiles = partitions.profiles(settings.paths.profiles_url())
+    checks.check_partitions(report, events)
+    checks.check_partitions(report, profiles)
+    checks.check_profiles(report, events, profiles)
+    checks.check_models(report, settings.paths.models_url())
+    checks.check_store(report, lambda: open_store(settings.store.url, create=False))
+    checks.check_leftovers(report, leftovers(settings, min_age=min_age))
+    return report

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from dimrec.cli import demo, evaluate, export, jobs, publish, serve, synth, train
+from dimrec.cli import demo, evaluate, export, jobs, publish, serve, synth, train, upkeep
 from dimrec.cli.common import AppState, stderr
 from dimrec.errors import DimrecError
 from dimrec.logs import setup_logging
@@ -85,7 +85,7 @@ def root(
 
 
 # Each module owns the commands of one stage, in the order of the flow.
-for module in (synth, export, train, publish, serve, jobs, evaluate, demo):
+for module in (synth, export, train, publish, serve, jobs, evaluate, upkeep, demo):
     module.register(app)
 
 

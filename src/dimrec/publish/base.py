@@ -178,6 +178,11 @@ class Store(ABC):
     def hidden(self) -> frozenset[str]:
         """The hidden items."""
 
+    def integrity_problems(self) -> list[str]:
+        """What the backend's own check of its storage finds wrong (SQLite: ``PRAGMA
+        integrity_check``); empty when sound or when the backend has no such check."""
+        return []
+
     @abstractmethod
     def close(self) -> None:
         """Release connections."""

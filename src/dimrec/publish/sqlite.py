@@ -368,6 +368,11 @@ class SqliteStore(Store):
             rows = self._conn().execute("SELECT item FROM hidden").fetchall()
         return frozenset(row[0] for row in rows)
 
+    def integrity_problems(self) -> list[str]:
+        with self._errors("checking integrity"):
+            rows = self._conn().execute("PRAGMA integrity_check").fetchall()
+        return [str(row[0]) for row in rows if row[0] != "ok"]
+
     # --- lifetime -----------------------------------------------------------------------
     def _forget(self, conn: sqlite3.Connection) -> None:
         with self._opened_lock:
