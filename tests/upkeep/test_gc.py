@@ -156,3 +156,24 @@ def test_the_commands_default_age_is_the_sweeps() -> None:
     from dimrec.upkeep import leftovers
 
     assert upkeep.MIN_AGE_SECONDS == leftovers.MIN_AGE_SECONDS
+
+
+def test_gc_in_process_finds_legacy_records_on_any_file_system(settings: Settings) -> None:
+    """The same sweep through pipeline.gc on a memory:// tree (no local paths): a legacy
+    _prepared.json is a left-over; a complete day and model are not."""
+    root = "memory://gc-test"
+    memory = settings.model_copy(update={"paths": settings.paths.model_copy(update={"data": root})})
+    events = partitions.events(memory.paths.events_url())
+    events.write(DAY, events_table(EVENTS))
+    pipeline.prepare_days(memory, [DAY])
+    profiles = partitions.profiles(memory.paths.profiles_url())
+    legacy = profiles.path(DAY).rpartition("/")[0] + "/_prepared.json"
+    profiles.fs.pipe(legacy, b"{}")
+    found = pipeline.gc(memory, min_age=0, dry_run=True)
+    assert [(item.kind, item.url) for item in found] == [("legacy record", f"memory://{legacy}")]
+    assert profiles.fs.exists(legacy)
+    assert [item.url for item in pipeline.gc(memory, min_age=0)] == [f"memory://{legacy}"]
+    assert not profiles.fs.exists(legacy)
+    assert pipeline.gc(memory, min_age=0) == []
+    assert profiles.exists(DAY)
+    profiles.fs.rm("/gc-test", recursive=True)
