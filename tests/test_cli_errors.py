@@ -27,7 +27,8 @@ EVENTS = [("u1", "A", "browse"), ("u1", "B", "purchase"), ("u2", "A", "basket")]
 EVENTS += [("u2", "B", "browse"), ("u3", "A", "purchase"), ("u3", "B", "basket")]
 
 # Makes every write under $DIMREC_TEST_FULL_DISK fail as on a full disk (ENOSPC), and
-# raises an unforeseen error from sqlite3.connect when $DIMREC_TEST_UNFORESEEN is set.
+# raises an unforeseen error from sqlite3.connect to the store when $DIMREC_TEST_UNFORESEEN is
+# set.
 FAULTS_HOOK = """
 import builtins, errno, os, sqlite3
 _full = os.environ.get("DIMREC_TEST_FULL_DISK")
@@ -53,8 +54,11 @@ def _open_on_a_full_disk(file, mode="r", *args, **kwargs):
 
 builtins.open = _open_on_a_full_disk
 if os.environ.get("DIMREC_TEST_UNFORESEEN"):
-    def _connect(*args, **kwargs):
-        raise RuntimeError("something nobody foresaw")
+    _sqlite_connect = sqlite3.connect
+    def _connect(database, *args, **kwargs):
+        if str(database).endswith("store.db"):  # only the store's (coverage uses sqlite too)
+            raise RuntimeError("something nobody foresaw")
+        return _sqlite_connect(database, *args, **kwargs)
     sqlite3.connect = _connect
 """
 
