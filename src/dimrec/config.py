@@ -182,6 +182,9 @@ class StoreSettings(Section):
     keep_versions: int = Field(3, ge=1)
     min_item_fraction: float = Field(0.5, ge=0, le=1)
     """Refuse to publish a version with fewer items than this share of the current one."""
+    index_url: str | None = None
+    """Where serving index files go: None keeps them in the store; or an fsspec URL
+    (gs://bucket/prefix, s3://..., a shared folder) that every serving host can read."""
 
 
 class ServeSettings(Section):
@@ -197,6 +200,12 @@ class ServeSettings(Section):
     """How often the server checks the store for a new current version or hidden items."""
     console: bool = True
     """The web console at /ui (status, versions, try it, reports); false: /ui is a 404."""
+    retry_max_seconds: float = Field(300.0, gt=0)
+    """Longest wait before a version that failed to load is tried again (the wait doubles
+    from refresh_seconds with each failure)."""
+    index_cache: str | None = None
+    """Local folder where a serving host keeps its copy of each version's index file when the
+    store is not a local SQLite file; default: <paths.data>/index-cache."""
 
 
 class QueueSettings(Section):

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 
@@ -54,8 +56,11 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         open_,
         refresh_seconds=settings.serve.refresh_seconds,
         popularity_depth=settings.serve.max_n + settings.serve.max_input_items,
+        index_cache=index_cache(settings),
+        max_backoff_seconds=settings.serve.retry_max_seconds,
         on_change=telemetry.serving,
         on_load_failure=telemetry.load_failures.inc,
+        on_status=telemetry.following,
         owns_store=store is None,
     )
 
@@ -99,6 +104,17 @@ def create_app_from_environment() -> FastAPI:
     settings = Settings.model_validate_json(payload) if payload else load_settings()
     setup_logging(settings.log_level, service=True)
     return create_app(settings)
+
+
+def index_cache(settings: Settings) -> Path:
+    """Where this host keeps its copies of serving index files (``serve.index_cache``, else
+    ``<paths.data>/index-cache`` on a local data folder, else the temporary folder)."""
+    if settings.serve.index_cache:
+        return Path(settings.serve.index_cache)
+    data = settings.paths.data
+    if "://" not in data:
+        return Path(data) / "index-cache"
+    return Path(tempfile.gettempdir()) / "dimrec-index-cache"
 
 
 def _opener(settings: Settings) -> Callable[[], Store]:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from dimrec.publish.index_file import IndexTables
 from dimrec.serve.index import ModelIndex
 
 #: Items and scores, best first. Scores are float32 like the stored similarities, so the JSON
@@ -43,8 +44,8 @@ class ServingState:
     @classmethod
     def of(cls, index: ModelIndex, hidden: frozenset[str]) -> ServingState:
         mask = np.zeros(index.size, dtype=np.bool_)
-        numbers = [p for p in map(index.positions.get, hidden) if p is not None]
-        mask[numbers] = True
+        numbers = index.tables.lookup(sorted(hidden))
+        mask[numbers[numbers >= 0]] = True
         return cls(index=index, hidden=hidden, hidden_mask=mask)
 
     def with_hidden(self, hidden: frozenset[str]) -> ServingState:
@@ -70,63 +71,81 @@ def recommend(
     keep_input: bool = False,
 ) -> Recommendation:
     """The top ``n`` items for a shopper whose input items weigh ``weights``."""
-    index = state.index
-    positions = index.positions
-    lengths = index.list_lengths
-    rows: list[int] = []
-    row_weights: list[float] = []
-    for item, weight in weights.items():
-        position = positions.get(item)
-        if position is not None and weight > 0 and lengths[position] > 0:
-            rows.append(position)
-            row_weights.append(weight)
-    removed_ids = set(exclude) if keep_input else set(exclude).union(weights)
-    if not rows:
-        return Recommendation(_popular(state, n, removed_ids), fallback=True)
-    removed = [p for p in map(positions.get, removed_ids) if p is not None]
-    if len(rows) == 1:
-        return Recommendation(_one_list(state, rows[0], row_weights[0], n, removed), False)
-    return Recommendation(_weighted_sum(state, rows, row_weights, n, removed), False)
+    tables = state.index.tables
+    numbers = tables.lookup(list(weights))
+    known = numbers >= 0
+    removed = numbers[known] if not keep_input else _NONE
+    if exclude:
+        excluded = tables.lookup(list(exclude))
+        removed = np.concatenate([removed, excluded[excluded >= 0]])
+    if known.any():
+        starts = tables.starts
+        found = numbers[known]
+        lengths = starts[found + 1] - starts[found]
+        given = np.fromiter(weights.values(), dtype=np.float64, count=len(numbers))[known]
+        usable = (given > 0) & (lengths > 0)
+        rows = found[usable]
+        if len(rows) == 1:
+            start = int(starts[rows[0]])
+            stop = start + int(lengths[usable][0])
+            return Recommendation(
+                _one_list(state, start, stop, given[usable][0], n, removed), False
+            )
+        if len(rows) > 1:
+            return Recommendation(
+                _weighted_sum(state, rows, lengths[usable], given[usable], n, removed), False
+            )
+    return Recommendation(_popular(state, n, removed), fallback=True)
 
 
 def similar(state: ServingState, item: str, n: int) -> Scored | None:
     """``item``'s neighbours, best first, without hidden ones; None when it has no list."""
-    position = state.index.positions.get(item)
-    if position is None or state.index.list_lengths[position] == 0:
+    tables = state.index.tables
+    (number,) = tables.lookup([item]).tolist()
+    if number < 0:
         return None
-    return _one_list(state, position, 1.0, n, [position])
+    start, stop = tables.starts[number : number + 2].tolist()
+    if start == stop:
+        return None
+    return _one_list(state, start, stop, 1.0, n, np.array([number], dtype=np.int64))
 
 
-def _one_list(state: ServingState, row: int, weight: float, n: int, removed: list[int]) -> Scored:
-    index = state.index
-    start = index.list_starts[row]
-    stop = start + index.list_lengths[row]
-    candidates = index.neighbours[start:stop]
+_NONE = np.zeros(0, dtype=np.int64)
+
+
+def _one_list(
+    state: ServingState, start: int, stop: int, weight: float, n: int, removed: NDArray[np.int64]
+) -> Scored:
+    tables = state.index.tables
+    candidates = tables.neighbours[start:stop]
     keep = ~state.hidden_mask[candidates]
     if len(removed) <= 8:  # the usual few: one comparison each beats np.isin's set-up
-        for position in removed:
+        for position in removed.tolist():
             keep &= candidates != position
     else:
         keep &= np.isin(candidates, removed, invert=True)
     chosen = candidates[keep][:n]
-    scores = index.scores[start:stop][keep][:n] * np.float32(weight)
-    ids = index.ids
-    return [(ids[p], s) for p, s in zip(chosen.tolist(), scores, strict=True)]
+    scores = tables.scores[start:stop][keep][:n] * np.float32(weight)
+    return list(zip(tables.ids_of(chosen), scores, strict=True))
 
 
 def _weighted_sum(
-    state: ServingState, rows: list[int], row_weights: list[float], n: int, removed: list[int]
+    state: ServingState,
+    rows: NDArray[np.int64],
+    lengths: NDArray[np.int64],
+    row_weights: NDArray[np.float64],
+    n: int,
+    removed: NDArray[np.int64],
 ) -> Scored:
     index = state.index
-    row_array = np.asarray(rows, dtype=np.int64)
-    starts = index.starts[row_array]
-    lengths = index.lengths[row_array]
+    tables = index.tables
+    starts = tables.starts[rows]
     # every (input item, neighbour) pair: its place in the flat arrays, gathered at once
     offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
     pairs = len(offsets)
     places = np.arange(pairs, dtype=np.int64) + offsets
-    neighbours = index.neighbours[places]
-    contributions = index.scores[places] * np.repeat(np.asarray(row_weights), lengths)
+    neighbours = tables.neighbours[places]
+    contributions = tables.scores[places] * np.repeat(row_weights, lengths)
 
     # Sum per candidate without sorting: write each pair's number at its neighbour's slot of
     # a scratch array; reading the slots back gives every pair of one candidate the same
@@ -140,13 +159,12 @@ def _weighted_sum(
     totals = np.bincount(representative, weights=contributions, minlength=pairs)
     keep = representative == order
     keep &= ~state.hidden_mask[neighbours]
-    if removed:
-        wanted = np.asarray(removed, dtype=np.int32)
-        at = slots[wanted]  # a candidate's representative pair; a stale value for others
+    if len(removed):
+        at = slots[removed]  # a candidate's representative pair; a stale value for others
         inside = at < pairs
         at = at[inside]
-        keep[at[neighbours[at] == wanted[inside]]] = False
-    return _top(index, neighbours[keep], totals[keep], n)
+        keep[at[neighbours[at] == removed[inside]]] = False
+    return _top(tables, neighbours[keep], totals[keep], n)
 
 
 def _scratch(index: ModelIndex) -> NDArray[np.int32]:
@@ -159,26 +177,24 @@ def _scratch(index: ModelIndex) -> NDArray[np.int32]:
 
 
 def _top(
-    index: ModelIndex, candidates: NDArray[np.int32], totals: NDArray[np.float64], n: int
+    tables: IndexTables, candidates: NDArray[np.int32], totals: NDArray[np.float64], n: int
 ) -> Scored:
-    """The ``n`` best candidates, by score then item id."""
+    """The ``n`` best candidates, by score then item id (item numbers follow id order)."""
     if len(candidates) > n:
         threshold = totals[np.argpartition(-totals, n - 1)[n - 1]]
         close = totals >= threshold  # the n best, plus any tied with the n-th
         candidates = candidates[close]
         totals = totals[close]
-    order = np.lexsort((index.id_rank[candidates], -totals))[:n]
-    ids = index.ids
+    order = np.lexsort((candidates, -totals))[:n]
     scores = totals[order].astype(np.float32)
-    return [(ids[p], s) for p, s in zip(candidates[order].tolist(), scores, strict=True)]
+    return list(zip(tables.ids_of(candidates[order]), scores, strict=True))
 
 
-def _popular(state: ServingState, n: int, removed: set[str]) -> Scored:
-    hidden = state.hidden
-    results: Scored = []
-    for item, score in state.index.popularity:
-        if item not in hidden and item not in removed:
-            results.append((item, score))
-            if len(results) == n:
-                break
-    return results
+def _popular(state: ServingState, n: int, removed: NDArray[np.int64]) -> Scored:
+    tables = state.index.tables
+    popular = tables.popular
+    keep = ~state.hidden_mask[popular]
+    if len(removed):
+        keep &= np.isin(popular, removed, invert=True)
+    chosen = np.flatnonzero(keep)[:n]
+    return list(zip(tables.ids_of(popular[chosen]), tables.popular_scores[chosen], strict=True))
