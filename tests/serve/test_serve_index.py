@@ -13,21 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 import pytest
+from serve_helpers import publish_lists
 
-from dimrec import model
-from dimrec.config import StoreSettings
 from dimrec.errors import IntegrityError
-from dimrec.model import Model
-from dimrec.publish import publisher
 from dimrec.publish.base import Store
 from dimrec.publish.serving_index import local_index
 from dimrec.publish.stores import open_store
 from dimrec.serve.follow import StoreFollower
 from dimrec.serve.index import build_index, open_index
 from dimrec.serve.scoring import ServingState, recommend, similar
-from model_helpers import training
 
 Lists = dict[str, list[tuple[str, float]]]
 
@@ -53,31 +48,9 @@ def random_lists(seed: int, items: int = 150, width: int = 12) -> Lists:
     return lists
 
 
-def write(models: Path, lists: Lists, minute: int, popular: list[tuple[str, float]]) -> Model:
-    rows = [(item, n, s) for item, pairs in lists.items() for n, s in pairs]
-    table = pa.table(
-        {
-            "item": [r[0] for r in rows],
-            "neighbour": [r[1] for r in rows],
-            "similarity": pa.array([r[2] for r in rows], pa.float64()),
-        }
-    )
-    return model.write_model(
-        str(models),
-        neighbours=table,
-        popularity=model.popularity_table(
-            [i for i, _ in popular], [s for _, s in popular], [1] * len(popular)
-        ),
-        training=training(items=len(lists)),
-        version=model.new_version(model.dt.datetime(2026, 11, 1, 0, minute, tzinfo=model.dt.UTC)),
-    )
-
-
 def publish(store: Store, models: Path, lists: Lists, minute: int, **settings: Any) -> str:
     popular = [("popular-only", 9.0), ("i001", 8.0), ("i002", 7.0)]
-    written = write(models, lists, minute, popular)
-    publisher.publish_model(store, written, StoreSettings(**settings))
-    return written.version
+    return publish_lists(store, models, lists, minute=minute, popularity=popular, **settings)
 
 
 def brute_force(lists: Lists, weights: dict[str, float], n: int, removed: set[str]) -> list:
