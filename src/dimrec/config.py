@@ -25,6 +25,7 @@ from pydantic_settings import (
 
 from dimrec import dates
 from dimrec.errors import ConfigError, InvalidInputError, describe_validation
+from dimrec.items import ITEM_ID_MAX_LENGTH
 from dimrec.params import EngineName, ModelParams, TrainParams, train_params
 
 _TOKEN = re.compile(r"[\x21-\x7e]+")
@@ -206,6 +207,19 @@ class ServeSettings(Section):
     index_cache: str | None = None
     """Local folder where a serving host keeps its copy of each version's index file when the
     store is not a local SQLite file; default: <paths.data>/index-cache."""
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    """Largest request body accepted (POST /recommendations, the jobs API); larger: 413."""
+    max_header_bytes: int | None = Field(None, ge=1024)
+    """Largest request line plus headers accepted; larger: 431. Default: what a GET
+    /make_recommendation of max_input_items ASCII ids of the longest kind needs, plus 16 KiB
+    (at least 64 KiB)."""
+    max_headers: int = Field(100, ge=1)
+    """Most header fields in one request; more: 431."""
+
+    def header_bytes_limit(self) -> int:
+        if self.max_header_bytes is not None:
+            return self.max_header_bytes
+        return max(64 * 1024, self.max_input_items * (ITEM_ID_MAX_LENGTH + 1) + 16 * 1024)
 
 
 class QueueSettings(Section):

@@ -18,9 +18,10 @@ import uvicorn
 from fastapi import FastAPI
 
 from dimrec import model
-from dimrec.config import StoreSettings
+from dimrec.config import ServeSettings, StoreSettings
 from dimrec.publish import publisher
 from dimrec.publish.base import Entry, Store
+from dimrec.serve.limits import LimitConfig
 from model_helpers import training
 from ports import free_port
 
@@ -29,14 +30,15 @@ T0 = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 
 
 @contextmanager
-def live_server(app: FastAPI) -> Iterator[str]:
-    """Run ``app`` with uvicorn (httptools) in a thread on a free loopback port; yield its URL."""
+def live_server(app: FastAPI, limits: ServeSettings | None = None) -> Iterator[str]:
+    """Run ``app`` with uvicorn (httptools, with the request limits ``dimrec serve`` uses) in a
+    thread on a free loopback port; yield its URL."""
     port = free_port()
-    config = uvicorn.Config(
+    config = LimitConfig(
         app,
+        limits=limits or ServeSettings(),
         host="127.0.0.1",
         port=port,
-        http="httptools",
         lifespan="on",
         access_log=False,
         log_config=None,

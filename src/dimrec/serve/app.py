@@ -25,6 +25,7 @@ from dimrec.publish.stores import open_store
 from dimrec.serve import console, lean
 from dimrec.serve.deps import ServeContext
 from dimrec.serve.follow import StoreFollower
+from dimrec.serve.limits import BodyLimit
 from dimrec.serve.problems import install_error_handlers
 from dimrec.serve.routes import health, items, jobs, metrics, recommendations
 from dimrec.serve.schemas import request_models
@@ -93,7 +94,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=telemetry)
     models = request_models(settings.serve, settings.weights)
     hot = [*recommendations.endpoints(settings, models), *items.endpoints(settings, models)]
-    lean.install(app, hot, telemetry)  # last: the fast lane is the outermost middleware
+    lean.install(app, hot, telemetry)  # the fast lane: in front of every other middleware
+    app.add_middleware(BodyLimit, limit=settings.serve.max_body_bytes, metrics=telemetry)
     return app
 
 
