@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from dimrec import __version__
 from dimrec.config import Settings, load_settings
@@ -23,7 +23,7 @@ from dimrec.logs import setup_logging
 from dimrec.publish.base import Store
 from dimrec.publish.stores import open_store
 from dimrec.serve import console, lean
-from dimrec.serve.deps import ServeContext
+from dimrec.serve.deps import ServeContext, known_query
 from dimrec.serve.follow import StoreFollower
 from dimrec.serve.limits import BodyLimit
 from dimrec.serve.problems import install_error_handlers
@@ -88,7 +88,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.state.context = ServeContext(settings=settings, follower=follower, metrics=telemetry)
     install_error_handlers(app)
     for routes in (health, metrics, jobs):
-        app.include_router(routes.build_router(settings))
+        # the API refuses query parameters a route does not take (the console reads its own)
+        app.include_router(routes.build_router(settings), dependencies=[Depends(known_query)])
     if settings.serve.console:
         console.install(app, settings, store)  # the web console at /ui, off the hot path
     app.add_middleware(MetricsMiddleware, metrics=telemetry)

@@ -53,8 +53,9 @@ class _Request(BaseModel):
 
 
 class _Query(BaseModel):
-    # query strings are text: "10" is read as 10 and "true" as true, as FastAPI would
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # query strings are text: "10" is read as 10 and "true" as true, as FastAPI would; a
+    # parameter the model does not name is refused (dimrec.serve.problems.parse_query)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class _Public(BaseModel):
