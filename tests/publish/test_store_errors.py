@@ -60,35 +60,6 @@ def test_a_corrupt_sqlite_file(tmp_path: Path) -> None:
     assert "move it away" in message
 
 
-def test_a_schema_1_sqlite_store_is_upgraded_when_opened(tmp_path: Path) -> None:
-    path = tmp_path / "store.db"
-    with sqlite3.connect(path) as conn:  # what dimrec wrote before serving index files
-        conn.executescript(
-            """
-            CREATE TABLE versions (id INTEGER PRIMARY KEY AUTOINCREMENT, version TEXT NOT NULL
-                UNIQUE, manifest TEXT NOT NULL, staged INTEGER NOT NULL, items INTEGER NOT NULL
-                DEFAULT 0, published_at TEXT NOT NULL DEFAULT '', popularity BLOB);
-            CREATE TABLE entries (vid INTEGER NOT NULL, item TEXT NOT NULL, data BLOB NOT NULL,
-                PRIMARY KEY (vid, item));
-            CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-            CREATE TABLE hidden (item TEXT PRIMARY KEY) WITHOUT ROWID;
-            INSERT INTO versions (version, manifest, staged, items) VALUES ('v1', '{}', 0, 1);
-            INSERT INTO state VALUES ('current', 'v1');
-            PRAGMA user_version = 1;
-            """
-        )
-        conn.execute("INSERT INTO entries VALUES (1, 'a', ?)", (codec.pack(["b"], [0.5]),))
-    conn.close()
-    store = SqliteStore.from_url(f"sqlite:///{path}")
-    assert store.current() == "v1"
-    assert store.neighbours("v1", ["a"])["a"].neighbours == ("b",)
-    assert store.index_ref("v1") is None
-    store.close()
-    with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
-    conn.close()
-
-
 def test_a_locked_sqlite_store_fails_writes_not_reads(tmp_path: Path) -> None:
     path = tmp_path / "store.db"
     store = open_store(f"sqlite:///{path}?timeout=0.2")

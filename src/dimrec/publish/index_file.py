@@ -18,16 +18,19 @@ Layout (little-endian; each section starts on a 64-byte boundary)::
       scores          float32[pairs]
       id_offsets      int64[items + 1]  item p's id is id_bytes[id_offsets[p]:id_offsets[p+1]]
       id_bytes        uint8[...]        the ids, UTF-8, one after another
-      keys            uint64[items]     xxh3-64 of each id's bytes, ascending: the lookup table
-      key_items       int32[items]      the item number of each key
+      keys            uint64[items]     item p's key: the xxh3-64 hash of its id's bytes
+      slots           int32[2^bits + k] the lookup table: item numbers or -1, by key
       popular         int32[popular]    the window's most popular items, best first
       popular_scores  float32[popular]
 
 Items — those with a list, those only seen as a neighbour, and popular ones — are numbered in
 the sorted order of their ids (bytewise UTF-8, which is Python's ``str`` order), so comparing
-numbers breaks score ties by item id. An id is found by hashing it, a binary search of ``keys``
-for all the ids of a request at once (``np.searchsorted``) and a comparison of its bytes: no
-Python dict of every id anywhere.
+numbers breaks score ties by item id. An id is found without any Python dict of every id:
+``slots`` is an open-addressing hash table at most half full (the header's ``slot_bits``); an
+id's search starts at slot ``key & (2^bits - 1)`` and walks forward to the first -1, comparing
+the key of each item met with the id's, then the bytes of the id whose key matches. The table
+is laid out with no loop over items (see :func:`_slot_table`), and read one value at a time
+through memoryviews: a few hundred nanoseconds an id.
 
 The store records each version's file name, size and xxh3-128 digest
 (:class:`~dimrec.publish.base.IndexRef`); :func:`map_index` refuses a file whose size, digest,
@@ -40,8 +43,8 @@ import json
 import mmap
 import os
 import struct
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -67,7 +70,7 @@ _SECTIONS: tuple[tuple[str, str], ...] = (
     ("id_offsets", "<i8"),
     ("id_bytes", "u1"),
     ("keys", "<u8"),
-    ("key_items", "<i4"),
+    ("slots", "<i4"),
     ("popular", "<i4"),
     ("popular_scores", "<f4"),
 )
@@ -95,13 +98,20 @@ class IndexTables:
     id_offsets: NDArray[np.int64]
     id_bytes: NDArray[np.uint8]
     keys: NDArray[np.uint64]
-    key_items: NDArray[np.int32]
+    slots: NDArray[np.int32]
+    slot_bits: int
     popular: NDArray[np.int32]
     popular_scores: NDArray[np.float32]
     blob: bytes | mmap.mmap
     """The buffer holding ``id_bytes`` (sliced for one id at a time: faster than NumPy)."""
     id_base: int
     """Where ``id_bytes`` starts in ``blob``."""
+    _views: dict[str, memoryview] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        # one value at a time, a memoryview reads a Python int several times faster than NumPy
+        for name in ("starts", "id_offsets", "keys", "slots"):
+            self._views[name] = memoryview(getattr(self, name))
 
     @property
     def size(self) -> int:
@@ -116,53 +126,61 @@ class IndexTables:
     def nbytes(self) -> int:
         return len(self.blob)
 
+    def bounds(self, number: int) -> tuple[int, int]:
+        """Where item ``number``'s list lies in ``neighbours`` and ``scores``."""
+        starts = self._views["starts"]
+        return starts[number], starts[number + 1]
+
     def id_of(self, number: int) -> str:
-        start, stop = self.id_offsets[number : number + 2].tolist()
+        offsets = self._views["id_offsets"]
         base = self.id_base
-        return self.blob[base + start : base + stop].decode()
+        return self.blob[base + offsets[number] : base + offsets[number + 1]].decode()
 
-    def ids_of(self, numbers: Sequence[int] | NDArray[np.integer[Any]]) -> list[str]:
-        at = np.asarray(numbers, dtype=np.int64)
-        starts = (self.id_offsets[at] + self.id_base).tolist()
-        stops = (self.id_offsets[at + 1] + self.id_base).tolist()
-        blob = self.blob
-        return [blob[a:b].decode() for a, b in zip(starts, stops, strict=True)]
+    def ids_of(self, numbers: Iterable[int] | NDArray[np.integer[Any]]) -> list[str]:
+        offsets = self._views["id_offsets"]
+        blob, base = self.blob, self.id_base
+        listed = numbers.tolist() if isinstance(numbers, np.ndarray) else numbers
+        return [blob[base + offsets[p] : base + offsets[p + 1]].decode() for p in listed]
 
-    def lookup(self, ids: Sequence[str]) -> NDArray[np.int64]:
+    def lookup(self, ids: Sequence[str]) -> list[int]:
         """The number of each id, -1 for an id the version does not know."""
-        count = len(ids)
-        found = np.full(count, -1, dtype=np.int64)
-        if count == 0 or self.size == 0:
-            return found
-        encoded = [item.encode("utf-8", "surrogatepass") for item in ids]
-        wanted = np.fromiter(map(key_of, encoded), dtype=np.uint64, count=count)
-        keys = self.keys
-        at = np.searchsorted(keys, wanted)
-        np.minimum(at, len(keys) - 1, out=at)
-        hit = np.flatnonzero(keys[at] == wanted)
-        if len(hit) == 0:
-            return found
-        numbers = self.key_items[at[hit]].astype(np.int64)
-        starts = (self.id_offsets[numbers] + self.id_base).tolist()
-        stops = (self.id_offsets[numbers + 1] + self.id_base).tolist()
-        blob = self.blob
-        for k, number, start, stop in zip(
-            hit.tolist(), numbers.tolist(), starts, stops, strict=True
-        ):
-            if blob[start:stop] == encoded[k]:
-                found[k] = number
-            else:  # another id has the same key: look along the run of equal keys
-                found[k] = self._among_equal_keys(encoded[k], int(wanted[k]), int(at[k]))
+        if self.size == 0:
+            return [-1] * len(ids)
+        views = self._views
+        slots, keys, offsets = views["slots"], views["keys"], views["id_offsets"]
+        blob, base, mask = self.blob, self.id_base, (1 << self.slot_bits) - 1
+        found = []
+        for item in ids:
+            encoded = item.encode("utf-8", "surrogatepass")
+            key = key_of(encoded)
+            slot = key & mask
+            number = slots[slot]
+            while number >= 0:
+                if keys[number] == key and (
+                    blob[base + offsets[number] : base + offsets[number + 1]] == encoded
+                ):
+                    break
+                slot += 1
+                number = slots[slot]
+            found.append(number)
         return found
 
-    def _among_equal_keys(self, encoded: bytes, key: int, at: int) -> int:
-        keys = self.keys
-        while at < len(keys) and int(keys[at]) == key:
-            number = int(self.key_items[at])
-            if self.id_of(number).encode("utf-8", "surrogatepass") == encoded:
-                return number
-            at += 1
-        return -1
+
+def _slot_table(keys: NDArray[np.uint64]) -> tuple[NDArray[np.int32], int]:
+    """The open-addressing table of ``keys`` (linear probing, at most half full) and its
+    ``bits``. Items sorted by home slot take, in turn, their home slot or the one after the
+    previous item's, whichever is later — ``final = max(home, previous + 1)``, a running
+    maximum — which is where inserting them one by one with linear probing would put them.
+    The table runs past ``2^bits`` (no wrap-around) and ends with an empty slot."""
+    count = len(keys)
+    bits = max(1, int(np.ceil(np.log2(max(2 * count, 2)))))
+    home = (keys & np.uint64((1 << bits) - 1)).astype(np.int64)
+    order = np.argsort(home, kind="stable")
+    steps = np.arange(count, dtype=np.int64)
+    final = np.maximum.accumulate(home[order] - steps) + steps if count else steps
+    slots = np.full(max((1 << bits), int(final[-1]) + 1 if count else 0) + 1, -1, np.int32)
+    slots[final] = order
+    return slots, bits
 
 
 def build_tables(
@@ -208,7 +226,7 @@ def build_tables(
     data = data[int(offsets[0]) : int(offsets[-1])]
     raw = universe.cast(pa.large_binary()).to_pylist()
     keys = np.fromiter(map(key_of, raw), dtype=np.uint64, count=size)
-    order = np.argsort(keys, kind="stable")
+    slots, bits = _slot_table(keys)
     return IndexTables(
         version=version,
         starts=starts,
@@ -216,8 +234,9 @@ def build_tables(
         scores=scores,
         id_offsets=id_offsets,
         id_bytes=np.frombuffer(data, dtype=np.uint8),
-        keys=keys[order],
-        key_items=order.astype(np.int32),
+        keys=keys,
+        slots=slots,
+        slot_bits=bits,
         popular=_numbers(popular, universe).astype(np.int32),
         popular_scores=np.ascontiguousarray(popular_scores, dtype=np.float32),
         blob=data,
@@ -263,6 +282,7 @@ def write_index(tables: IndexTables, directory: Path) -> tuple[Path, IndexRef]:
         "items": tables.size,
         "pairs": tables.pairs,
         "popular": len(tables.popular),
+        "slot_bits": tables.slot_bits,
         "sections": sections,
     }
     # the header names every section's offset, which depends on the header's own length:
@@ -382,7 +402,6 @@ def tables_of(buffer: bytes | mmap.mmap, version: str, where: str) -> IndexTable
             "scores": pairs,
             "id_offsets": items + 1,
             "keys": items,
-            "key_items": items,
             "popular_scores": len(arrays["popular"]),
         }
         for name, expected in shapes.items():
@@ -390,6 +409,9 @@ def tables_of(buffer: bytes | mmap.mmap, version: str, where: str) -> IndexTable
                 raise ValueError(f"section {name} has {len(arrays[name])} values, not {expected}")
         if starts[0] != 0 or starts[-1] != pairs or id_offsets[-1] != len(arrays["id_bytes"]):
             raise ValueError("its offsets do not match its sizes")
+        bits = int(header["slot_bits"])
+        if len(arrays["slots"]) <= (1 << bits) or arrays["slots"][-1] != -1:
+            raise ValueError("its lookup table is cut short")
     except (ValueError, KeyError, TypeError, struct.error) as exc:
         raise IntegrityError(f"{where} is not a valid serving index: {exc}") from None
     return IndexTables(
@@ -400,7 +422,8 @@ def tables_of(buffer: bytes | mmap.mmap, version: str, where: str) -> IndexTable
         id_offsets=id_offsets,
         id_bytes=arrays["id_bytes"],
         keys=arrays["keys"],
-        key_items=arrays["key_items"],
+        slots=arrays["slots"],
+        slot_bits=bits,
         popular=arrays["popular"],
         popular_scores=arrays["popular_scores"],
         blob=buffer,

@@ -89,8 +89,8 @@ def _check(path: Path, ref: IndexRef, version: str, lists: NeighbourLists) -> No
     picks = np.unique(np.linspace(0, len(lists) - 1, num=min(len(lists), _SAMPLES)))
     expected = [lists.expected(int(k)) for k in picks]
     numbers = tables.lookup([item for item, _, _ in expected])
-    for (item, ids, scores), number in zip(expected, numbers.tolist(), strict=True):
-        lo, hi = (tables.starts[number : number + 2].tolist()) if number >= 0 else (0, 0)
+    for (item, ids, scores), number in zip(expected, numbers, strict=True):
+        lo, hi = tables.bounds(number) if number >= 0 else (0, 0)
         found = tuple(tables.ids_of(tables.neighbours[lo:hi]))
         if number < 0 or found != ids or tuple(tables.scores[lo:hi].tolist()) != scores:
             raise IntegrityError(

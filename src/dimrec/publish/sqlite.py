@@ -8,9 +8,10 @@ transaction; in WAL mode readers never wait for it and see the state before or a
 Every read is a single statement or one read transaction, so it sees one snapshot.
 
 Serving index files (:mod:`dimrec.publish.index_file`) live in a folder beside the database
-(``var/store.db`` → ``var/store.indexes/``), named by version and digest; a version's row
-holds its reference (schema 2; a schema-1 store gains the column when opened). Dropping a
-version removes its file; files no version refers to are swept at the next publish.
+(``var/store.db`` → ``var/store.indexes/``), named by version and digest; the ``state``
+table holds each one's reference under ``index:<version>`` (so a dimrec that predates them
+reads the same store unchanged). Dropping a version removes its file; files no version refers
+to are swept at the next publish.
 
 Each thread (and each process after a fork) gets its own connection; iterating ``entries``
 uses a connection of its own holding one read snapshot until the iteration ends.
@@ -52,7 +53,7 @@ from dimrec.publish.base import (
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 1
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS versions (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -61,8 +62,7 @@ CREATE TABLE IF NOT EXISTS versions (
     staged INTEGER NOT NULL,
     items INTEGER NOT NULL DEFAULT 0,
     published_at TEXT NOT NULL DEFAULT '',
-    popularity BLOB,
-    index_ref TEXT
+    popularity BLOB
 );
 CREATE TABLE IF NOT EXISTS entries (
     vid INTEGER NOT NULL,
@@ -76,8 +76,6 @@ CREATE TABLE IF NOT EXISTS hidden (item TEXT PRIMARY KEY) WITHOUT ROWID;
 _NO_STORE = "{path} (store.url {url}) holds no dimrec store; `dimrec publish` creates one"
 _CURRENT = "current"
 _GENERATION = "hidden_generation"
-#: Schema upgrades, from the version found to the next one.
-_UPGRADES = {1: "ALTER TABLE versions ADD COLUMN index_ref TEXT"}
 _CHUNK = 5000  # bound parameters per IN (...) query
 _FETCH = 1000
 _FILE_CHUNK = 16 << 20
@@ -120,9 +118,6 @@ class SqliteStore(Store):
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
-            while 0 < found < SCHEMA_VERSION:
-                conn.execute(_UPGRADES[found])
-                found += 1
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @classmethod
@@ -277,14 +272,13 @@ class SqliteStore(Store):
     def _delete(conn: sqlite3.Connection, version: str) -> IndexRef | None:
         """Delete a version's rows; returns its index reference, whose file the caller
         removes once the transaction is committed."""
-        row = conn.execute(
-            "SELECT id, index_ref FROM versions WHERE version = ?", (version,)
-        ).fetchone()
-        if row is None:
-            return None
-        conn.execute("DELETE FROM entries WHERE vid = ?", (row[0],))
-        conn.execute("DELETE FROM versions WHERE id = ?", (row[0],))
-        return IndexRef.from_json(row[1]) if row[1] else None
+        ref = SqliteStore._get(conn, _index_key(version))
+        conn.execute("DELETE FROM state WHERE key = ?", (_index_key(version),))
+        row = conn.execute("SELECT id FROM versions WHERE version = ?", (version,)).fetchone()
+        if row is not None:
+            conn.execute("DELETE FROM entries WHERE vid = ?", (row[0],))
+            conn.execute("DELETE FROM versions WHERE id = ?", (row[0],))
+        return IndexRef.from_json(ref) if ref else None
 
     # --- the serving index ----------------------------------------------------------------
     def put_index(self, version: str, ref: IndexRef, source: Path | None) -> None:
@@ -295,13 +289,16 @@ class SqliteStore(Store):
                 _move_file(source, target)
         try:
             with self._write(f"recording the serving index of {version}") as conn:
-                vid = self._staged_vid(conn, version)
-                conn.execute("UPDATE versions SET index_ref = ? WHERE id = ?", (ref.to_json(), vid))
+                self._staged_vid(conn, version)
+                self._set(conn, _index_key(version), ref.to_json())
+                # references of versions gone (dropped by a dimrec that predates them) go too
+                conn.execute(
+                    "DELETE FROM state WHERE key LIKE 'index:%' AND substr(key, 7) NOT IN "
+                    "(SELECT version FROM versions)"
+                )
                 kept = {
                     IndexRef.from_json(text).name
-                    for (text,) in conn.execute(
-                        "SELECT index_ref FROM versions WHERE index_ref IS NOT NULL"
-                    )
+                    for (text,) in conn.execute("SELECT value FROM state WHERE key LIKE 'index:%'")
                 }
         except BaseException:
             if target is not None:
@@ -310,15 +307,10 @@ class SqliteStore(Store):
         self._sweep_index_files(kept)
 
     def index_ref(self, version: str) -> IndexRef | None:
-        with self._errors(f"reading the serving index of {version}"):
-            row = (
-                self._conn()
-                .execute("SELECT index_ref FROM versions WHERE version = ?", (version,))
-                .fetchone()
-            )
-        if row is None:
-            raise VersionNotFoundError(f"version {version} is not in the store {self.url}")
-        return IndexRef.from_json(row[0]) if row[0] else None
+        with self._read(f"reading the serving index of {version}") as conn:
+            self._vid(conn, version)
+            text = self._get(conn, _index_key(version))
+        return IndexRef.from_json(text) if text else None
 
     def index_path(self, version: str) -> Path | None:
         ref = self.index_ref(version)
@@ -521,6 +513,11 @@ class SqliteStore(Store):
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
         self._local = threading.local()
+
+
+def _index_key(version: str) -> str:
+    """The ``state`` key holding ``version``'s serving index reference."""
+    return f"index:{version}"
 
 
 def _move_file(source: Path, target: Path) -> None:

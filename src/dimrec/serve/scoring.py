@@ -44,8 +44,8 @@ class ServingState:
     @classmethod
     def of(cls, index: ModelIndex, hidden: frozenset[str]) -> ServingState:
         mask = np.zeros(index.size, dtype=np.bool_)
-        numbers = index.tables.lookup(sorted(hidden))
-        mask[numbers[numbers >= 0]] = True
+        numbers = [p for p in index.tables.lookup(sorted(hidden)) if p >= 0]
+        mask[numbers] = True
         return cls(index=index, hidden=hidden, hidden_mask=mask)
 
     def with_hidden(self, hidden: frozenset[str]) -> ServingState:
@@ -73,54 +73,47 @@ def recommend(
     """The top ``n`` items for a shopper whose input items weigh ``weights``."""
     tables = state.index.tables
     numbers = tables.lookup(list(weights))
-    known = numbers >= 0
-    removed = numbers[known] if not keep_input else _NONE
+    removed = [] if keep_input else [p for p in numbers if p >= 0]
     if exclude:
-        excluded = tables.lookup(list(exclude))
-        removed = np.concatenate([removed, excluded[excluded >= 0]])
-    if known.any():
-        starts = tables.starts
-        found = numbers[known]
-        lengths = starts[found + 1] - starts[found]
-        given = np.fromiter(weights.values(), dtype=np.float64, count=len(numbers))[known]
-        usable = (given > 0) & (lengths > 0)
-        rows = found[usable]
-        if len(rows) == 1:
-            start = int(starts[rows[0]])
-            stop = start + int(lengths[usable][0])
-            return Recommendation(
-                _one_list(state, start, stop, given[usable][0], n, removed), False
-            )
-        if len(rows) > 1:
-            return Recommendation(
-                _weighted_sum(state, rows, lengths[usable], given[usable], n, removed), False
-            )
-    return Recommendation(_popular(state, n, removed), fallback=True)
+        removed += [p for p in tables.lookup(list(exclude)) if p >= 0]
+    starts: list[int] = []
+    stops: list[int] = []
+    row_weights: list[float] = []
+    for number, weight in zip(numbers, weights.values(), strict=True):
+        if number >= 0 and weight > 0:
+            start, stop = tables.bounds(number)
+            if stop > start:
+                starts.append(start)
+                stops.append(stop)
+                row_weights.append(weight)
+    if not starts:
+        return Recommendation(_popular(state, n, removed), fallback=True)
+    if len(starts) == 1:
+        found = _one_list(state, starts[0], stops[0], row_weights[0], n, removed)
+        return Recommendation(found, fallback=False)
+    return Recommendation(_weighted_sum(state, starts, stops, row_weights, n, removed), False)
 
 
 def similar(state: ServingState, item: str, n: int) -> Scored | None:
     """``item``'s neighbours, best first, without hidden ones; None when it has no list."""
     tables = state.index.tables
-    (number,) = tables.lookup([item]).tolist()
+    (number,) = tables.lookup([item])
     if number < 0:
         return None
-    start, stop = tables.starts[number : number + 2].tolist()
+    start, stop = tables.bounds(number)
     if start == stop:
         return None
-    return _one_list(state, start, stop, 1.0, n, np.array([number], dtype=np.int64))
-
-
-_NONE = np.zeros(0, dtype=np.int64)
+    return _one_list(state, start, stop, 1.0, n, [number])
 
 
 def _one_list(
-    state: ServingState, start: int, stop: int, weight: float, n: int, removed: NDArray[np.int64]
+    state: ServingState, start: int, stop: int, weight: float, n: int, removed: list[int]
 ) -> Scored:
     tables = state.index.tables
     candidates = tables.neighbours[start:stop]
     keep = ~state.hidden_mask[candidates]
     if len(removed) <= 8:  # the usual few: one comparison each beats np.isin's set-up
-        for position in removed.tolist():
+        for position in removed:
             keep &= candidates != position
     else:
         keep &= np.isin(candidates, removed, invert=True)
@@ -131,21 +124,22 @@ def _one_list(
 
 def _weighted_sum(
     state: ServingState,
-    rows: NDArray[np.int64],
-    lengths: NDArray[np.int64],
-    row_weights: NDArray[np.float64],
+    row_starts: list[int],
+    row_stops: list[int],
+    row_weights: list[float],
     n: int,
-    removed: NDArray[np.int64],
+    removed_items: list[int],
 ) -> Scored:
     index = state.index
     tables = index.tables
-    starts = tables.starts[rows]
+    starts = np.array(row_starts, dtype=np.int64)
+    lengths = np.array(row_stops, dtype=np.int64) - starts
     # every (input item, neighbour) pair: its place in the flat arrays, gathered at once
     offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
     pairs = len(offsets)
     places = np.arange(pairs, dtype=np.int64) + offsets
     neighbours = tables.neighbours[places]
-    contributions = tables.scores[places] * np.repeat(row_weights, lengths)
+    contributions = tables.scores[places] * np.repeat(np.array(row_weights), lengths)
 
     # Sum per candidate without sorting: write each pair's number at its neighbour's slot of
     # a scratch array; reading the slots back gives every pair of one candidate the same
@@ -159,7 +153,8 @@ def _weighted_sum(
     totals = np.bincount(representative, weights=contributions, minlength=pairs)
     keep = representative == order
     keep &= ~state.hidden_mask[neighbours]
-    if len(removed):
+    if removed_items:
+        removed = np.array(removed_items, dtype=np.int64)
         at = slots[removed]  # a candidate's representative pair; a stale value for others
         inside = at < pairs
         at = at[inside]
@@ -190,11 +185,11 @@ def _top(
     return list(zip(tables.ids_of(candidates[order]), scores, strict=True))
 
 
-def _popular(state: ServingState, n: int, removed: NDArray[np.int64]) -> Scored:
+def _popular(state: ServingState, n: int, removed: list[int]) -> Scored:
     tables = state.index.tables
     popular = tables.popular
     keep = ~state.hidden_mask[popular]
-    if len(removed):
+    if removed:
         keep &= np.isin(popular, removed, invert=True)
     chosen = np.flatnonzero(keep)[:n]
     return list(zip(tables.ids_of(popular[chosen]), tables.popular_scores[chosen], strict=True))
