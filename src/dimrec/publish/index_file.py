@@ -110,8 +110,13 @@ class IndexTables:
 
     def __post_init__(self) -> None:
         # one value at a time, a memoryview reads a Python int several times faster than NumPy
-        for name in ("starts", "id_offsets", "keys", "slots"):
+        for name in ("starts", "id_offsets", "keys", "slots", "scores"):
             self._views[name] = memoryview(getattr(self, name))
+
+    @property
+    def score_view(self) -> memoryview:
+        """``scores`` read one value at a time (as Python floats)."""
+        return self._views["scores"]
 
     @property
     def size(self) -> int:

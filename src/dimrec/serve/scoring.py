@@ -38,15 +38,17 @@ class ServingState:
 
     index: ModelIndex
     hidden: frozenset[str]
+    hidden_numbers: frozenset[int]
+    """The item numbers of the hidden items the version knows."""
     hidden_mask: NDArray[np.bool_]
     """``hidden_mask[p]`` is True when item number ``p`` is hidden."""
 
     @classmethod
     def of(cls, index: ModelIndex, hidden: frozenset[str]) -> ServingState:
+        numbers = frozenset(p for p in index.tables.lookup(sorted(hidden)) if p >= 0)
         mask = np.zeros(index.size, dtype=np.bool_)
-        numbers = [p for p in index.tables.lookup(sorted(hidden)) if p >= 0]
-        mask[numbers] = True
-        return cls(index=index, hidden=hidden, hidden_mask=mask)
+        mask[list(numbers)] = True
+        return cls(index=index, hidden=hidden, hidden_numbers=numbers, hidden_mask=mask)
 
     def with_hidden(self, hidden: frozenset[str]) -> ServingState:
         return ServingState.of(self.index, hidden)
@@ -110,16 +112,22 @@ def _one_list(
     state: ServingState, start: int, stop: int, weight: float, n: int, removed: list[int]
 ) -> Scored:
     tables = state.index.tables
-    candidates = tables.neighbours[start:stop]
-    keep = ~state.hidden_mask[candidates]
-    if len(removed) <= 8:  # the usual few: one comparison each beats np.isin's set-up
-        for position in removed:
-            keep &= candidates != position
+    # the list is best first: its first n + removed + hidden entries hold the answer
+    deepest = min(stop, start + n + len(removed) + len(state.hidden_numbers))
+    if deepest - start > _FEW:
+        candidates = tables.neighbours[start:deepest]
+        scores = tables.scores[start:deepest]
+        keep = _allowed(state, candidates, removed)
+        if keep is not None:
+            candidates, scores = candidates[keep], scores[keep]
+        chosen, kept = candidates[:n].tolist(), scores[:n]
     else:
-        keep &= np.isin(candidates, removed, invert=True)
-    chosen = candidates[keep][:n]
-    scores = tables.scores[start:stop][keep][:n] * np.float32(weight)
-    return list(zip(tables.ids_of(chosen), scores, strict=True))
+        skip = state.hidden_numbers.union(removed) if removed else state.hidden_numbers
+        pairs = zip(tables.neighbours[start:deepest].tolist(), range(deepest - start), strict=True)
+        picked = [(p, k) for p, k in pairs if p not in skip][:n]
+        chosen = [p for p, _ in picked]
+        kept = tables.scores[start:deepest][[k for _, k in picked]]
+    return list(zip(tables.ids_of(chosen), kept * np.float32(weight), strict=True))
 
 
 def _weighted_sum(
@@ -128,38 +136,92 @@ def _weighted_sum(
     row_stops: list[int],
     row_weights: list[float],
     n: int,
-    removed_items: list[int],
+    removed: list[int],
 ) -> Scored:
     index = state.index
     tables = index.tables
-    starts = np.array(row_starts, dtype=np.int64)
-    lengths = np.array(row_stops, dtype=np.int64) - starts
-    # every (input item, neighbour) pair: its place in the flat arrays, gathered at once
-    offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
-    pairs = len(offsets)
-    places = np.arange(pairs, dtype=np.int64) + offsets
-    neighbours = tables.neighbours[places]
-    contributions = tables.scores[places] * np.repeat(np.array(row_weights), lengths)
+    # every (input item, neighbour) pair, list after list: each list is one slice
+    neighbours = np.concatenate(
+        [tables.neighbours[a:b] for a, b in zip(row_starts, row_stops, strict=True)]
+    )
+    lengths = [b - a for a, b in zip(row_starts, row_stops, strict=True)]
+    contributions = np.concatenate(
+        [tables.scores[a:b] for a, b in zip(row_starts, row_stops, strict=True)]
+    ) * np.repeat(np.array(row_weights), lengths)
+    pairs = len(neighbours)
 
     # Sum per candidate without sorting: write each pair's number at its neighbour's slot of
     # a scratch array; reading the slots back gives every pair of one candidate the same
     # representative pair (whichever write landed), so bincount over the representatives
-    # sums per candidate, and "pair is its own representative" keeps each candidate once.
-    # Slots are only read where this call wrote, so the scratch never needs clearing.
+    # sums per candidate at its representative (0 at the other pairs). Slots are only read
+    # where this call wrote, so the scratch never needs clearing.
     order = np.arange(pairs, dtype=np.int32)
     slots = _scratch(index)
     slots[neighbours] = order
     representative = slots[neighbours]
     totals = np.bincount(representative, weights=contributions, minlength=pairs)
-    keep = representative == order
-    keep &= ~state.hidden_mask[neighbours]
-    if removed_items:
-        removed = np.array(removed_items, dtype=np.int64)
-        at = slots[removed]  # a candidate's representative pair; a stale value for others
-        inside = at < pairs
-        at = at[inside]
-        keep[at[neighbours[at] == removed[inside]]] = False
-    return _top(tables, neighbours[keep], totals[keep], n)
+
+    # Only candidates scoring at least `floor` can make the answer: a list of m allowed
+    # items holds m distinct candidates, each worth at least its own contribution, so the
+    # n-th best answer scores at least the n-th contribution of any list — once the removed
+    # items are passed over, hence the (n + removed)-th. Checked below: with fewer than n
+    # allowed candidates above it (hidden ones among them), every candidate is looked at.
+    deepest = n + len(removed)
+    scores = tables.score_view
+    floor = max(
+        (
+            weight * scores[a + deepest - 1]
+            for a, b, weight in zip(row_starts, row_stops, row_weights, strict=True)
+            if b - a >= deepest
+        ),
+        default=-np.inf,
+    )
+    while True:
+        chosen = np.flatnonzero(totals >= floor) if floor > -np.inf else order
+        chosen = chosen[representative[chosen] == chosen]  # each candidate once
+        if len(chosen) <= _FEW:  # a few: Python beats the set-up of more NumPy calls
+            skip = state.hidden_numbers.union(removed) if removed else state.hidden_numbers
+            ranked = sorted(
+                (-total, p)
+                for p, total in zip(
+                    neighbours[chosen].tolist(), totals[chosen].tolist(), strict=True
+                )
+                if p not in skip
+            )
+            if len(ranked) >= n or floor == -np.inf:
+                top = ranked[:n]
+                scores_of = np.array([-total for total, _ in top], dtype=np.float32)
+                return list(zip(tables.ids_of([p for _, p in top]), scores_of, strict=True))
+        else:
+            candidates = neighbours[chosen]
+            allowed = _allowed(state, candidates, removed)
+            if allowed is not None:
+                candidates, chosen = candidates[allowed], chosen[allowed]
+            if len(candidates) >= n or floor == -np.inf:
+                return _top(tables, candidates, totals[chosen], n)
+        floor = -np.inf
+
+
+#: Up to this many candidates, the last steps run in plain Python.
+_FEW = 64
+
+
+def _allowed(
+    state: ServingState, candidates: NDArray[np.int32], removed: list[int]
+) -> NDArray[np.bool_] | None:
+    """Which candidates may be answered (not hidden, not removed); None when all may."""
+    keep = None
+    if state.hidden_numbers:
+        keep = ~state.hidden_mask[candidates]
+    if removed:
+        if len(removed) <= 8:  # the usual few: one comparison each beats np.isin's set-up
+            out = candidates != removed[0]
+            for position in removed[1:]:
+                out &= candidates != position
+        else:
+            out = np.isin(candidates, removed, invert=True)
+        keep = out if keep is None else keep & out
+    return keep
 
 
 def _scratch(index: ModelIndex) -> NDArray[np.int32]:
@@ -175,8 +237,8 @@ def _top(
     tables: IndexTables, candidates: NDArray[np.int32], totals: NDArray[np.float64], n: int
 ) -> Scored:
     """The ``n`` best candidates, by score then item id (item numbers follow id order)."""
-    if len(candidates) > n:
-        threshold = totals[np.argpartition(-totals, n - 1)[n - 1]]
+    if len(candidates) > 4 * n:
+        threshold = np.partition(totals, len(totals) - n)[len(totals) - n]
         close = totals >= threshold  # the n best, plus any tied with the n-th
         candidates = candidates[close]
         totals = totals[close]
