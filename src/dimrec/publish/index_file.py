@@ -226,25 +226,55 @@ def build_tables(
 
     offsets_buffer, data_buffer = universe.buffers()[1:3]
     offsets = np.frombuffer(offsets_buffer, np.int64, size + 1, universe.offset * 8)
-    id_offsets = (offsets - offsets[0]).astype(np.int64)
     data = data_buffer.to_pybytes() if data_buffer is not None else b""
-    data = data[int(offsets[0]) : int(offsets[-1])]
-    raw = universe.cast(pa.large_binary()).to_pylist()
-    keys = np.fromiter(map(key_of, raw), dtype=np.uint64, count=size)
+    return numbered_tables(
+        version,
+        data[int(offsets[0]) : int(offsets[-1])],
+        (offsets - offsets[0]).astype(np.int64),
+        starts,
+        neighbour_numbers,
+        scores,
+        _numbers(popular, universe).astype(np.int32),
+        np.ascontiguousarray(popular_scores, dtype=np.float32),
+    )
+
+
+def numbered_tables(
+    version: str,
+    id_bytes: bytes,
+    id_offsets: NDArray[np.int64],
+    starts: NDArray[np.int64],
+    neighbours: NDArray[np.int32],
+    scores: NDArray[np.float32],
+    popular: NDArray[np.int32],
+    popular_scores: NDArray[np.float32],
+) -> IndexTables:
+    """The tables of items already numbered in id order: item ``p``'s id is
+    ``id_bytes[id_offsets[p]:id_offsets[p+1]]`` and its list rows ``starts[p]:starts[p+1]`` of
+    ``neighbours`` (numbers) and ``scores``; adds the lookup table."""
+    size = len(id_offsets) - 1
+    keys = np.fromiter(
+        (
+            key_of(id_bytes[a:b])
+            for a, b in zip(id_offsets[:-1].tolist(), id_offsets[1:].tolist(), strict=True)
+        ),
+        dtype=np.uint64,
+        count=size,
+    )
     slots, bits = _slot_table(keys)
     return IndexTables(
         version=version,
         starts=starts,
-        neighbours=neighbour_numbers,
+        neighbours=neighbours,
         scores=scores,
         id_offsets=id_offsets,
-        id_bytes=np.frombuffer(data, dtype=np.uint8),
+        id_bytes=np.frombuffer(id_bytes, dtype=np.uint8),
         keys=keys,
         slots=slots,
         slot_bits=bits,
-        popular=_numbers(popular, universe).astype(np.int32),
-        popular_scores=np.ascontiguousarray(popular_scores, dtype=np.float32),
-        blob=data,
+        popular=popular,
+        popular_scores=popular_scores,
+        blob=id_bytes,
         id_base=0,
     )
 
