@@ -1,26 +1,37 @@
 """Load test: ``dimrec serve`` against the original design's serving path, with wrk on loopback.
 
-    .venv/bin/python -m bench.serve_load            # about 3 minutes; results in bench/results/
+    .venv/bin/python -m bench.serve_load            # ≈ 10 min; results in bench/results/
+    .venv/bin/python -m bench.serve_load --quick    # ≈ 2 min smoke run (20k items, 3 s runs)
 
 1. Builds (once; reused while its parameters stay the same) a synthetic model of 100k items ×
-   100 neighbours in a SQLite store under ``var/bench/serve/``, written through the store API.
-   Items fall in categories of 1000; 80% of an item's neighbours share its category, 20% are
-   popular items. Scores are best first.
+   100 neighbours (``bench/serving.py``) in a SQLite store under ``var/bench/serve/``, written
+   as the publisher writes it: packed entries and the serving index file.
 2. Samples request paths for shoppers of 1, 10 and 50 input items (a category, then items of it
    by popularity; 70% browsed, 20% basket, 10% purchased), ``n=10``.
-3. Starts ``dimrec serve --workers 2`` and the baseline: a Flask app on gunicorn that, per
-   request, fetches each input item's neighbour list from the same store
-   (``Store.neighbours``), sums scores in a Python dict and takes the top n with ``heapq`` —
-   the original design's path. Checks that both give the same answers on sampled requests.
-4. Runs wrk (one thread, ``--connections`` open connections, a warm-up then ``--duration``
-   seconds) for each server and request size, rotating through the sampled paths
-   (``bench/serve_load.lua``). Records requests/s, p50/p99 latency, errors (socket errors and
-   non-2xx answers) and the servers' CPU time per request (their process trees, via psutil).
-5. Times scoring alone in this process (CPU time): dimrec's NumPy scorer against summing in a
-   Python dict with a heap, on the same model and shoppers.
+3. Starts four servers, each with 2 worker processes:
 
-Prints a Markdown table and writes it with the raw numbers to ``bench/results/serve_load.md``
-and ``.json``. wrk is a Debian package (``scripts/ensure-system-deps.sh`` installs it).
+   - **dimrec**: ``dimrec serve --workers 2`` (maps the serving index);
+   - **original**: the original design — Flask on gunicorn (2 gthread workers × 4 threads)
+     that per request fetches every input item's neighbour list from a real Redis as JSON
+     (one ``MGET``), sums weight × similarity in a dict and takes the top n with ``heapq``;
+   - **sqlite**: the same Flask app reading the lists from the SQLite store
+     (``Store.neighbours``) instead of Redis JSON;
+   - **floor**: uvicorn as ``dimrec serve`` runs it (httptools, uvloop, SO_REUSEPORT workers,
+     request limits) answering every request with a fixed body: what HTTP alone costs here.
+
+   Checks that dimrec, original and sqlite give the same answers on sampled requests.
+4. For each number of connections (8, 32) and request size, runs wrk (one thread, a warm-up,
+   then ``--duration`` seconds) against each server, rotating through the sampled paths
+   (``bench/serve_load.lua``). Records requests/s, p50/p99 latency, errors (socket errors and
+   non-2xx answers), the servers' CPU time per request (their process trees, via psutil) and,
+   for dimrec, how many requests each worker answered (its ``/metrics``).
+5. Times scoring alone in this process (CPU time): dimrec's scorer against summing in a Python
+   dict with a heap, on the same model and shoppers.
+
+Prints a Markdown table with the ratios to the original design measured in the same run and
+writes it with the raw numbers to ``bench/results/serve_load.md`` and ``.json``
+(``serve_load-quick.*`` with ``--quick``). wrk and redis-server are Debian packages
+(``scripts/ensure-system-deps.sh`` installs them).
 """
 
 from __future__ import annotations
@@ -33,105 +44,40 @@ import json
 import os
 import platform
 import shutil
-import signal
-import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import httpx
 import numpy as np
+import orjson
 import psutil
+from bench.serving import (
+    CATEGORY,
+    ROOT,
+    cpu_seconds,
+    ensure_store,
+    free_port,
+    item_ids,
+    popularity_weights,
+    redis_server,
+    running,
+    wait_ready,
+    worker_requests,
+    wrk,
+)
 
 from dimrec.config import WeightsSettings
-from dimrec.publish.base import Entry, Store
 from dimrec.publish.stores import open_store
 
-ROOT = Path(__file__).resolve().parents[1]
-LUA = Path(__file__).with_suffix(".lua")
 STORE_ENV = "SERVE_LOAD_STORE"
-CATEGORY = 1000
-BATCH = 2000
+REDIS_ENV = "SERVE_LOAD_REDIS"
 PARAMS = (("browsed", "browse"), ("basket", "basket"), ("purchased", "purchase"))
-
-
-# --- the synthetic model ----------------------------------------------------------------
-
-
-def item_ids(items: int) -> list[str]:
-    return [f"SKU{k:07d}" for k in range(items)]
-
-
-def model_version(items: int, neighbours: int, seed: int) -> str:
-    return f"bench-{items}x{neighbours}-s{seed}"
-
-
-def popularity_weights(items: int, seed: int) -> np.ndarray:
-    """Zipf-like popularity of each item (item numbers are shuffled against it)."""
-    rng = np.random.default_rng(seed + 1)
-    ranks = rng.permutation(items) + 1
-    weights = 1.0 / ranks**0.8
-    return weights / weights.sum()
-
-
-def neighbour_lists(items: int, width: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(neighbours, scores)``, both ``items × width``, best first, no self, no repeats."""
-    rng = np.random.default_rng(seed)
-    popular = np.argsort(-popularity_weights(items, seed))[: max(width * 50, 1000)]
-    own = int(width * 0.8) + 20
-    other = width - int(width * 0.8) + 20
-    numbers = np.arange(items)[:, None]
-    base = (numbers // CATEGORY) * CATEGORY
-    size = np.minimum(CATEGORY, items - base)
-    same = base + (numbers - base + rng.integers(1, CATEGORY, (items, own))) % size
-    far = popular[rng.integers(0, len(popular), (items, other))]
-    candidates = np.sort(np.concatenate([same, far], axis=1), axis=1)
-    valid = candidates != numbers
-    valid[:, 1:] &= candidates[:, 1:] != candidates[:, :-1]
-    if (valid.sum(axis=1) < width).any():
-        raise SystemExit("could not draw enough distinct neighbours; use more items")
-    first = np.argsort(~valid, axis=1, kind="stable")[:, :width]
-    chosen = rng.permuted(np.take_along_axis(candidates, first, axis=1), axis=1)
-    scores = np.sort(rng.beta(2, 5, (items, width)).astype(np.float32), axis=1)[:, ::-1]
-    return chosen, scores
-
-
-def ensure_store(url: str, items: int, width: int, seed: int, rebuild: bool) -> Store:
-    store = open_store(url)
-    version = model_version(items, width, seed)
-    if not rebuild and store.current() == version and store.count(version) == items:
-        print(f"reusing {version} in {url}")
-        return store
-    print(f"writing {version} ({items} items × {width} neighbours) to {url} …")
-    started = time.perf_counter()
-    ids = item_ids(items)
-    neighbours, scores = neighbour_lists(items, width, seed)
-    manifest = {"version": version, "items": items, "neighbours": width, "seed": seed}
-    store.stage(version, manifest)
-    for start in range(0, items, BATCH):
-        stop = min(start + BATCH, items)
-        store.put_entries(
-            version,
-            [
-                Entry(
-                    ids[k], tuple(ids[j] for j in neighbours[k].tolist()), tuple(scores[k].tolist())
-                )
-                for k in range(start, stop)
-            ],
-        )
-    popular = np.argsort(-popularity_weights(items, seed))[:2000]
-    store.put_popularity(
-        version, [ids[k] for k in popular.tolist()], np.linspace(1000, 1, len(popular)).tolist()
-    )
-    store.activate(version)
-    for old in store.versions():
-        if not old.current:
-            store.drop(old.version)
-    print(f"  written in {time.perf_counter() - started:.1f} s")
-    return store
+GOAL_RATIO = 8.0
+GOAL_P99_MS = 5.0
 
 
 # --- requests -----------------------------------------------------------------------------
@@ -159,37 +105,44 @@ def request_paths(items: int, size: int, count: int, seed: int) -> list[str]:
     return paths
 
 
-# --- the baseline: the original design's serving path -------------------------------------
+def shopper_weights(path: str) -> dict[str, float]:
+    action_weights = WeightsSettings().as_dict()
+    weights_of = {param: action_weights[action] for param, action in PARAMS}
+    weights: dict[str, float] = {}
+    for param, value in parse_qsl(path.partition("?")[2]):
+        for item in value.split(",") if param in weights_of else ():
+            weights[item] = weights.get(item, 0.0) + weights_of[param]
+    return weights
 
 
-def baseline_app() -> Any:
-    """Flask app (gunicorn factory): per request, fetch every input item's neighbour list from
-    the store, sum weight × similarity in a dict, top n with a heap."""
+# --- the original design and the other peers ----------------------------------------------
+
+
+def dict_scores(
+    lists: dict[str, Any], weights: dict[str, float], n: int
+) -> list[tuple[str, float]]:
+    """The original scoring: sum weight × similarity in a dict, top n with a heap. ``lists``
+    maps an item to its ``[[neighbour, similarity], ...]``."""
+    scores: dict[str, float] = {}
+    for item, weight in weights.items():
+        for other, similarity in lists.get(item) or ():
+            scores[other] = scores.get(other, 0.0) + weight * similarity
+    for item in weights:
+        scores.pop(item, None)
+    return heapq.nsmallest(n, scores.items(), key=lambda pair: (-pair[1], pair[0]))
+
+
+def _flask_app(fetch: Any, version: str) -> Any:
     from flask import Flask, jsonify, request
 
-    store = open_store(os.environ[STORE_ENV])
-    version = store.current()
-    action_weights = WeightsSettings().as_dict()
-    weights = {param: action_weights[action] for param, action in PARAMS}
     app = Flask("serve_load_baseline")
 
     @app.get("/make_recommendation")
     def make_recommendation() -> Any:
         started = time.perf_counter()
-        given: dict[str, float] = {}
-        for param, weight in weights.items():
-            for item in request.args.get(param, "").split(","):
-                if item:
-                    given[item] = given.get(item, 0.0) + weight
+        weights = shopper_weights("?" + request.query_string.decode())
         n = int(request.args.get("n", 10))
-        scores: dict[str, float] = {}
-        for item, entry in store.neighbours(version, given).items():
-            weight = given[item]
-            for other, similarity in zip(entry.neighbours, entry.scores, strict=True):
-                scores[other] = scores.get(other, 0.0) + weight * similarity
-        for item in given:
-            scores.pop(item, None)
-        top = heapq.nsmallest(n, scores.items(), key=lambda pair: (-pair[1], pair[0]))
+        top = dict_scores(fetch(list(weights)), weights, n)
         return jsonify(
             results=[{"item": item, "score": score} for item, score in top],
             version=version,
@@ -199,50 +152,202 @@ def baseline_app() -> Any:
     return app
 
 
-# --- scoring alone: NumPy (dimrec) against dict accumulation ---------------------------------
+def original_app() -> Any:
+    """The original design (gunicorn factory): each input item's list from Redis as JSON."""
+    import redis
+
+    client = redis.Redis.from_url(os.environ[REDIS_ENV])
+
+    def fetch(items: list[str]) -> dict[str, Any]:
+        found = client.mget([f"nbr:{item}" for item in items])
+        return {item: json.loads(raw) for item, raw in zip(items, found, strict=True) if raw}
+
+    return _flask_app(fetch, "original")
 
 
-def dict_scores(
-    lists: dict[str, tuple[tuple[str, ...], tuple[float, ...]]], weights: dict[str, float], n: int
-) -> list[tuple[str, float]]:
-    """The baseline's scoring: sum weight × similarity in a dict, top n with a heap."""
-    scores: dict[str, float] = {}
-    for item, weight in weights.items():
-        neighbours, similarities = lists[item]
-        for other, similarity in zip(neighbours, similarities, strict=True):
-            scores[other] = scores.get(other, 0.0) + weight * similarity
-    for item in weights:
-        scores.pop(item, None)
-    return heapq.nsmallest(n, scores.items(), key=lambda pair: (-pair[1], pair[0]))
+def store_app() -> Any:
+    """The same app reading the lists from the store (gunicorn factory)."""
+    store = open_store(os.environ[STORE_ENV])
+    version = store.current()
+    assert version is not None
+
+    def fetch(items: list[str]) -> dict[str, Any]:
+        found = store.neighbours(version, items)
+        return {i: list(zip(e.neighbours, e.scores, strict=True)) for i, e in found.items()}
+
+    return _flask_app(fetch, version)
+
+
+_FLOOR_BODY = orjson.dumps(
+    {"results": [{"item": f"SKU{k:07d}", "score": 0.25} for k in range(10)], "version": "floor"}
+)
+
+
+async def floor_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """A fixed answer of the size of dimrec's: what uvicorn and HTTP alone cost."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
+    await send({"type": "http.response.body", "body": _FLOOR_BODY})
+
+
+def serve_floor(port: int, workers: int) -> None:
+    """Serve :func:`floor_app` the way ``dimrec serve`` serves dimrec."""
+    from dimrec.config import ServeSettings
+    from dimrec.serve.limits import LimitConfig
+    from dimrec.serve.server import Supervisor
+
+    config = LimitConfig(
+        "bench.serve_load:floor_app",
+        limits=ServeSettings(),
+        host="127.0.0.1",
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        access_log=False,
+        log_level="warning",
+        backlog=2048,
+    )
+    Supervisor(config, sockets=[]).run()
+
+
+def load_redis(url: str, store_url: str) -> None:
+    """Every list of the store's current version into Redis as JSON (``nbr:<item>``)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    started = time.perf_counter()
+    with open_store(store_url) as store:
+        version = store.current()
+        assert version is not None
+        pipe = client.pipeline(transaction=False)
+        for count, entry in enumerate(store.entries(version), 1):
+            pairs = [[n, s] for n, s in zip(entry.neighbours, entry.scores, strict=True)]
+            pipe.set(f"nbr:{entry.item}", json.dumps(pairs))
+            if count % 2000 == 0:
+                pipe.execute()
+        pipe.execute()
+    print(f"lists loaded into Redis as JSON in {time.perf_counter() - started:.1f} s")
+    client.close()
+
+
+# --- measuring ------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Run:
+    server: str
+    size: int
+    connections: int
+    requests: int
+    seconds: float
+    errors: int
+    p50_ms: float
+    p99_ms: float
+    mean_ms: float
+    cpu_ms_per_request: float
+    per_worker: list[float]
+
+    @property
+    def throughput(self) -> float:
+        return self.requests / self.seconds
+
+
+def measure(
+    server: str,
+    url: str,
+    process: psutil.Process,
+    size: int,
+    connections: int,
+    paths_file: Path,
+    args: argparse.Namespace,
+) -> Run:
+    wrk(url, paths_file, args.warmup, connections)
+    before = worker_requests(url) if server == "dimrec" else {}
+    cpu_before = cpu_seconds(process)
+    found = wrk(url, paths_file, args.duration, connections)
+    cpu = cpu_seconds(process) - cpu_before
+    after = worker_requests(url) if server == "dimrec" else {}
+    latency = found["latency_us"]
+    requests = int(found["requests"])
+    run = Run(
+        server=server,
+        size=size,
+        connections=connections,
+        requests=requests,
+        seconds=found["duration_us"] / 1e6,
+        errors=sum(found["errors"].values()),
+        p50_ms=latency["p50"] / 1000,
+        p99_ms=latency["p99"] / 1000,
+        mean_ms=latency["mean"] / 1000,
+        cpu_ms_per_request=1000 * cpu / max(requests, 1),
+        per_worker=sorted((after[k] - before.get(k, 0) for k in after), reverse=True),
+    )
+    shares = _shares(run.per_worker)
+    print(
+        f"  {server:8} {size:3} items, {connections:2} conn: {run.throughput:8.0f} req/s  "
+        f"p50 {run.p50_ms:6.2f} ms  p99 {run.p99_ms:7.2f} ms  errors {run.errors}  "
+        f"cpu {run.cpu_ms_per_request:.3f} ms/req{'  workers ' + shares if shares else ''}"
+    )
+    return run
+
+
+def _shares(per_worker: Sequence[float]) -> str:
+    total = sum(per_worker)
+    return " / ".join(f"{value / total:.0%}" for value in per_worker) if total else ""
+
+
+def agreement(urls: dict[str, str], paths: Sequence[str]) -> tuple[int, int]:
+    """How many sampled requests every server answers with the same items and scores."""
+    same = 0
+    with httpx.Client(timeout=30) as client:
+        for path in paths:
+            answers = [client.get(url + path).json()["results"] for url in urls.values()]
+            first = answers[0]
+            same += all(_same(first, other) for other in answers[1:])
+    return same, len(paths)
+
+
+def _same(ours: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> bool:
+    return len(ours) == len(theirs) and all(
+        a["item"] == b["item"] and abs(a["score"] - b["score"]) <= 1e-5 * abs(b["score"])
+        for a, b in zip(ours, theirs, strict=True)
+    )
 
 
 def scoring_cpu(store_url: str, sizes: Sequence[int], paths: dict[int, list[str]]) -> list[str]:
     """CPU µs per shopper of dimrec's scorer and of dict accumulation, on the same model and
     shoppers (process CPU time: barely moved by other load on the machine)."""
-    from urllib.parse import parse_qsl
-
-    from dimrec.serve.index import build_index
+    from dimrec.publish.serving_index import local_index
+    from dimrec.serve.index import open_index
     from dimrec.serve.scoring import ServingState, recommend
 
-    store = open_store(store_url)
-    version = store.current()
-    assert version is not None
-    entries = list(store.entries(version))
-    state = ServingState.of(build_index(version, entries, []), frozenset())
-    lists = {e.item: (e.neighbours, e.scores) for e in entries}
-    store.close()
-    action_weights = WeightsSettings().as_dict()
-    weights_of = {param: action_weights[action] for param, action in PARAMS}
-    rows = ["| input items | dimrec NumPy µs/shopper | dict + heap µs/shopper | ratio |"]
+    with open_store(store_url) as store:
+        version = store.current()
+        assert version is not None
+        ref = store.index_ref(version)
+        assert ref is not None
+        path = local_index(store, version, ref, ROOT / "var" / "bench" / "index-cache")
+        state = ServingState.of(open_index(path, ref, version), frozenset())
+        lists = {
+            e.item: list(zip(e.neighbours, e.scores, strict=True)) for e in store.entries(version)
+        }
+    rows = ["| input items | dimrec µs/shopper | dict + heap µs/shopper | ratio |"]
     rows.append("|---:|---:|---:|---:|")
     for size in sizes:
-        shoppers = []
-        for path in paths[size][:2000]:
-            weights: dict[str, float] = {}
-            for param, value in parse_qsl(path.partition("?")[2]):
-                for item in value.split(",") if param in weights_of else ():
-                    weights[item] = weights.get(item, 0.0) + weights_of[param]
-            shoppers.append(weights)
+        shoppers = [shopper_weights(path) for path in paths[size][:2000]]
         timings = []
         for score in (
             lambda w: recommend(state, w, 10),
@@ -258,229 +363,157 @@ def scoring_cpu(store_url: str, sizes: Sequence[int], paths: dict[int, list[str]
     return rows
 
 
-# --- running servers and wrk ----------------------------------------------------------------
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def running(
-    name: str, command: Sequence[str], env: dict[str, str], cwd: Path
-) -> Iterator[psutil.Process]:
-    log = (cwd / f"{name}.log").open("w")
-    process = subprocess.Popen(command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        yield psutil.Process(process.pid)
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT if name == "dimrec" else signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        log.close()
-
-
-def wait_ready(name: str, url: str, process: psutil.Process, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not process.is_running() or process.status() == psutil.STATUS_ZOMBIE:
-            raise SystemExit(f"{name} exited; see its log")
-        try:
-            if httpx.get(url, timeout=5).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"{name} was not ready within {timeout:.0f} s")
-
-
-def cpu_seconds(process: psutil.Process) -> float:
-    total = 0.0
-    for each in [process, *process.children(recursive=True)]:
-        try:
-            times = each.cpu_times()
-            total += times.user + times.system
-        except psutil.NoSuchProcess:
-            pass
-    return total
-
-
-@dataclasses.dataclass
-class Run:
-    server: str
-    size: int
-    requests: int
-    seconds: float
-    errors: int
-    p50_ms: float
-    p99_ms: float
-    mean_ms: float
-    cpu_ms_per_request: float
-
-    @property
-    def throughput(self) -> float:
-        return self.requests / self.seconds
-
-
-def wrk(url: str, paths_file: Path, seconds: float, connections: int) -> dict[str, Any]:
-    command = [
-        "wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "5s",
-        "-s", str(LUA), url,
-    ]  # fmt: skip
-    env = {**os.environ, "SERVE_LOAD_PATHS": str(paths_file)}
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
-    line = next(row for row in done.stdout.splitlines() if row.startswith("SERVE_LOAD_JSON "))
-    result: dict[str, Any] = json.loads(line.removeprefix("SERVE_LOAD_JSON "))
-    return result
-
-
-def measure(
-    server: str,
-    url: str,
-    process: psutil.Process,
-    size: int,
-    paths_file: Path,
-    args: argparse.Namespace,
-) -> Run:
-    wrk(url, paths_file, args.warmup, args.connections)
-    cpu_before = cpu_seconds(process)
-    found = wrk(url, paths_file, args.duration, args.connections)
-    cpu = cpu_seconds(process) - cpu_before
-    latency = found["latency_us"]
-    requests = int(found["requests"])
-    run = Run(
-        server=server,
-        size=size,
-        requests=requests,
-        seconds=found["duration_us"] / 1e6,
-        errors=sum(found["errors"].values()),
-        p50_ms=latency["p50"] / 1000,
-        p99_ms=latency["p99"] / 1000,
-        mean_ms=latency["mean"] / 1000,
-        cpu_ms_per_request=1000 * cpu / max(requests, 1),
-    )
-    print(
-        f"  {server:8} {size:3} items: {run.throughput:8.0f} req/s  p50 {run.p50_ms:6.2f} ms  "
-        f"p99 {run.p99_ms:7.2f} ms  errors {run.errors}  cpu {run.cpu_ms_per_request:.3f} ms/req"
-    )
-    return run
-
-
-def agreement(dimrec_url: str, baseline_url: str, paths: Sequence[str]) -> tuple[int, int]:
-    """How many sampled requests both servers answer with the same items and scores."""
-    same = 0
-    with httpx.Client(timeout=30) as client:
-        for path in paths:
-            ours = client.get(dimrec_url + path).json()["results"]
-            theirs = client.get(baseline_url + path).json()["results"]
-            same += len(ours) == len(theirs) and all(
-                a["item"] == b["item"] and abs(a["score"] - b["score"]) <= 1e-5 * abs(b["score"])
-                for a, b in zip(ours, theirs, strict=True)
-            )
-    return same, len(paths)
-
-
 # --- the report -------------------------------------------------------------------------------
 
 
 def table(runs: Sequence[Run]) -> str:
-    baseline = {run.size: run for run in runs if run.server == "baseline"}
+    by = {(r.server, r.size, r.connections): r for r in runs}
     lines = [
-        "| server | input items | requests/s | p50 ms | p99 ms | errors | server CPU ms/request "
-        "| × baseline |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| connections | input items | server | requests/s | p50 ms | p99 ms | errors "
+        "| server CPU ms/request | × original | × sqlite | requests per worker |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
-    for run in sorted(runs, key=lambda r: (r.size, r.server != "dimrec")):
-        base = baseline.get(run.size)
-        ratio = (
-            f"{run.throughput / base.throughput:.1f}×" if base and run.server == "dimrec" else ""
-        )
+    order = {"dimrec": 0, "original": 1, "sqlite": 2, "floor": 3}
+    for run in sorted(runs, key=lambda r: (r.connections, r.size, order[r.server])):
+        ratios = []
+        for peer in ("original", "sqlite"):
+            base = by.get((peer, run.size, run.connections))
+            shown = run.server in ("dimrec", "floor") and base is not None
+            ratios.append(f"{run.throughput / base.throughput:.1f}×" if shown and base else "")
+        size = "—" if run.server == "floor" else str(run.size)
         lines.append(
-            f"| {run.server} | {run.size} | {run.throughput:,.0f} | {run.p50_ms:.2f} | "
-            f"{run.p99_ms:.2f} | {run.errors} | {run.cpu_ms_per_request:.3f} | {ratio} |"
+            f"| {run.connections} | {size} | {run.server} | {run.throughput:,.0f} | "
+            f"{run.p50_ms:.2f} | {run.p99_ms:.2f} | {run.errors} | "
+            f"{run.cpu_ms_per_request:.3f} | {ratios[0]} | {ratios[1]} | "
+            f"{_shares(run.per_worker)} |"
         )
     return "\n".join(lines)
 
 
+def goals(runs: Sequence[Run]) -> list[str]:
+    by = {(r.server, r.size, r.connections): r for r in runs}
+    found = []
+    for connections in sorted({r.connections for r in runs}):
+        ours, theirs = by.get(("dimrec", 10, connections)), by.get(("original", 10, connections))
+        if ours and theirs:
+            ratio = ours.throughput / theirs.throughput
+            met = "met" if ratio >= GOAL_RATIO else "NOT met"
+            found.append(
+                f"- 10 input items, {connections} connections: {ratio:.1f}× the original design "
+                f"(goal ≥ {GOAL_RATIO:g}×: {met}); errors {ours.errors}"
+            )
+        if ours and connections == 8:
+            met = "met" if ours.p99_ms <= GOAL_P99_MS else "NOT met"
+            found.append(f"- p99 at 8 connections: {ours.p99_ms:.2f} ms (goal ≤ 5 ms: {met})")
+    return found
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--quick", action="store_true", help="a short smoke run")
+    parser.add_argument("--items", type=int, default=None, help="default 100000 (quick 20000)")
     parser.add_argument("--neighbours", type=int, default=100)
-    parser.add_argument("--sizes", default="1,10,50", help="input items per request")
-    parser.add_argument("--duration", type=float, default=15, help="seconds measured per run")
-    parser.add_argument("--warmup", type=float, default=3, help="seconds before each run")
-    parser.add_argument("--connections", type=int, default=8, help="open wrk connections")
-    parser.add_argument("--workers", type=int, default=2, help="dimrec serve workers")
-    parser.add_argument("--baseline-workers", type=int, default=2)
+    parser.add_argument("--sizes", default=None, help="input items per request (1,10,50)")
+    parser.add_argument("--connections", default="8,32", help="open wrk connections")
+    parser.add_argument("--duration", type=float, default=None, help="seconds per run (15)")
+    parser.add_argument("--warmup", type=float, default=None, help="seconds before each (3)")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes per server")
     parser.add_argument("--baseline-threads", type=int, default=4, help="gthread threads")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench" / "serve")
     parser.add_argument("--rebuild", action="store_true", help="rewrite the model")
+    parser.add_argument("--floor", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.floor is not None:
+        serve_floor(args.floor, args.workers)
+        return
+    quick = args.quick
+    args.items = args.items or (20_000 if quick else 100_000)
+    args.sizes = args.sizes or ("1,10" if quick else "1,10,50")
+    args.duration = args.duration or (3.0 if quick else 15.0)
+    args.warmup = args.warmup or (1.0 if quick else 3.0)
     load_before = os.getloadavg()[0]
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: run scripts/ensure-system-deps.sh")
     sizes = [int(s) for s in args.sizes.split(",")]
-    args.out.mkdir(parents=True, exist_ok=True)
-    store_url = f"sqlite:///{(args.out / 'store.db').resolve()}"
-    ensure_store(store_url, args.items, args.neighbours, args.seed, args.rebuild).close()
+    connections = [int(c) for c in args.connections.split(",")]
+    out = ROOT / "var" / "bench" / ("serve-quick" if quick else "serve")
+    out.mkdir(parents=True, exist_ok=True)
+    store_url = f"sqlite:///{(out / 'store.db').resolve()}"
+    ensure_store(store_url, args.items, args.neighbours, args.seed, args.rebuild)
 
     paths_files = {}
     for size in sizes:
-        paths_files[size] = args.out / f"paths-{size}.txt"
+        paths_files[size] = out / f"paths-{size}.txt"
         paths = request_paths(args.items, size, 20_000, args.seed)
         paths_files[size].write_text("\n".join(paths) + "\n")
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIMREC_")}
     env.update(
-        {STORE_ENV: store_url, "DIMREC_STORE__URL": store_url, "DIMREC_LOG_LEVEL": "WARNING"}
+        {
+            STORE_ENV: store_url,
+            "DIMREC_STORE__URL": store_url,
+            "DIMREC_LOG_LEVEL": "WARNING",
+            "DIMREC_PATHS__DATA": str(out),
+        }
     )
-    dimrec_port, baseline_port = free_port(), free_port()
-    dimrec = Path(sys.executable).with_name("dimrec")
-    dimrec_command = [
-        str(dimrec),
-        "serve",
-        "--port",
-        str(dimrec_port),
-        "--workers",
-        str(args.workers),
-    ]
-    baseline_command = [
-        sys.executable, "-m", "gunicorn", "--chdir", str(ROOT),
-        "--workers", str(args.baseline_workers), "--worker-class", "gthread",
-        "--threads", str(args.baseline_threads), "--bind", f"127.0.0.1:{baseline_port}",
-        "--log-level", "warning", "bench.serve_load:baseline_app()",
-    ]  # fmt: skip
-    dimrec_url = f"http://127.0.0.1:{dimrec_port}"
-    baseline_url = f"http://127.0.0.1:{baseline_port}"
+    ports = {name: free_port() for name in ("dimrec", "original", "sqlite", "floor")}
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+
+    def gunicorn(name: str, factory: str) -> list[str]:
+        return [
+            sys.executable, "-m", "gunicorn", "--chdir", str(ROOT),
+            "--workers", str(args.workers), "--worker-class", "gthread",
+            "--threads", str(args.baseline_threads), "--bind", f"127.0.0.1:{ports[name]}",
+            "--log-level", "warning", f"bench.serve_load:{factory}()",
+        ]  # fmt: skip
+
+    commands = {
+        "dimrec": [
+            str(Path(sys.executable).with_name("dimrec")), "serve",
+            "--port", str(ports["dimrec"]), "--workers", str(args.workers),
+        ],
+        "original": gunicorn("original", "original_app"),
+        "sqlite": gunicorn("sqlite", "store_app"),
+        "floor": [
+            sys.executable, "-m", "bench.serve_load", "--floor", str(ports["floor"]),
+            "--workers", str(args.workers),
+        ],
+    }  # fmt: skip
     runs: list[Run] = []
-    with (
-        running("dimrec", dimrec_command, env, args.out) as dimrec_process,
-        running("baseline", baseline_command, env, args.out) as baseline_process,
-    ):
-        started = time.perf_counter()
-        wait_ready("dimrec serve", f"{dimrec_url}/readyz", dimrec_process)
-        print(f"dimrec serve ready in {time.perf_counter() - started:.1f} s")
-        probe = paths_files[sizes[0]].read_text().splitlines()[0]
-        wait_ready("baseline", baseline_url + probe, baseline_process)
-        samples = [p for s in sizes for p in paths_files[s].read_text().splitlines()[:50]]
-        same, checked = agreement(dimrec_url, baseline_url, samples)
-        print(f"answers agree on {same}/{checked} sampled requests")
-        for size in sizes:
-            runs.append(
-                measure("dimrec", dimrec_url, dimrec_process, size, paths_files[size], args)
-            )
-            runs.append(
-                measure("baseline", baseline_url, baseline_process, size, paths_files[size], args)
-            )
+    with redis_server(out) as redis_url:
+        load_redis(redis_url, store_url)
+        env[REDIS_ENV] = redis_url
+        with (
+            running("dimrec", commands["dimrec"], env, out) as dimrec_process,
+            running("original", commands["original"], env, out) as original_process,
+            running("sqlite", commands["sqlite"], env, out) as sqlite_process,
+            running("floor", commands["floor"], {**env, "PYTHONPATH": str(ROOT)}, out) as floor,
+        ):
+            processes = {
+                "dimrec": dimrec_process,
+                "original": original_process,
+                "sqlite": sqlite_process,
+                "floor": floor,
+            }
+            ready = wait_ready("dimrec serve", f"{urls['dimrec']}/readyz", dimrec_process)
+            print(f"dimrec serve ready in {ready:.1f} s")
+            probe = paths_files[sizes[0]].read_text().splitlines()[0]
+            for name in ("original", "sqlite", "floor"):
+                wait_ready(name, urls[name] + probe, processes[name])
+            samples = [p for s in sizes for p in paths_files[s].read_text().splitlines()[:50]]
+            compared = {name: urls[name] for name in ("dimrec", "original", "sqlite")}
+            same, checked = agreement(compared, samples)
+            print(f"answers agree on {same}/{checked} sampled requests")
+            for count in connections:
+                for size in sizes:
+                    for name in ("dimrec", "original", "sqlite"):
+                        run = measure(
+                            name, urls[name], processes[name], size, count, paths_files[size], args
+                        )
+                        runs.append(run)
+                runs.append(
+                    measure("floor", urls["floor"], floor, 1, count, paths_files[sizes[0]], args)
+                )
 
     scoring = "\n".join(
         scoring_cpu(
@@ -488,22 +521,25 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     )
     report = table(runs)
+    checks = "\n".join(goals(runs))
     command = "python -m bench.serve_load " + " ".join(argv if argv is not None else sys.argv[1:])
     header = (
         f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, "
-        f"{os.cpu_count()} cores, load average before {load_before:.1f}; "
-        f"{args.items:,} items × {args.neighbours} neighbours; wrk 1 thread, "
-        f"{args.connections} connections, {args.duration:g} s per run; dimrec serve "
-        f"{args.workers} workers; baseline gunicorn {args.baseline_workers} gthread workers × "
-        f"{args.baseline_threads} threads; answers agree on {same}/{checked} sampled requests"
+        f"{os.cpu_count()} cores, load average before {load_before:.1f}, after "
+        f"{os.getloadavg()[0]:.1f}; {args.items:,} items × {args.neighbours} neighbours; wrk 1 "
+        f"thread, {args.duration:g} s per run after {args.warmup:g} s of warm-up; every server "
+        f"{args.workers} workers (gunicorn: gthread × {args.baseline_threads} threads); "
+        f"answers agree on {same}/{checked} sampled requests"
     )
-    print(f"\n{header}\n\n{report}\n\nScoring alone (CPU time, one process):\n\n{scoring}")
+    print(f"\n{header}\n\n{report}\n\n{checks}\n\nScoring alone (CPU, one process):\n\n{scoring}")
     results = ROOT / "bench" / "results"
     results.mkdir(parents=True, exist_ok=True)
-    (results / "serve_load.md").write_text(
-        f"`{command.strip()}`\n\n{header}\n\n{report}\n\nScoring alone:\n\n{scoring}\n"
+    name = "serve_load-quick" if quick else "serve_load"
+    (results / f"{name}.md").write_text(
+        f"`{command.strip()}`\n\n{header}\n\n{report}\n\n{checks}\n\n"
+        f"Scoring alone (CPU, one process):\n\n{scoring}\n"
     )
-    (results / "serve_load.json").write_text(
+    (results / f"{name}.json").write_text(
         json.dumps(
             {
                 "header": header,

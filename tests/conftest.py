@@ -1,4 +1,5 @@
-"""Shared fixtures: settings on a temporary tree, the real data folder, a real redis-server."""
+"""Shared fixtures: settings on a temporary tree, the real data folder, a real redis-server,
+one empty store of each backend."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -103,3 +105,17 @@ def redis_url(redis_server: str) -> Iterator[str]:
     client.flushall()
     client.close()
     return redis_server
+
+
+STORE_BACKENDS = ["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis)]
+
+
+@pytest.fixture(params=STORE_BACKENDS)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty store of each backend (memory, SQLite, the session's Redis), as a URL."""
+    if request.param == "memory":
+        return f"memory://test-{uuid.uuid4().hex}"
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'stores' / 'store.db'}"
+    url: str = request.getfixturevalue("redis_url")
+    return url

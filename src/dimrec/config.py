@@ -25,6 +25,7 @@ from pydantic_settings import (
 
 from dimrec import dates
 from dimrec.errors import ConfigError, InvalidInputError, describe_validation
+from dimrec.items import ITEM_ID_MAX_LENGTH
 from dimrec.params import EngineName, ModelParams, TrainParams, train_params
 
 _TOKEN = re.compile(r"[\x21-\x7e]+")
@@ -182,6 +183,9 @@ class StoreSettings(Section):
     keep_versions: int = Field(3, ge=1)
     min_item_fraction: float = Field(0.5, ge=0, le=1)
     """Refuse to publish a version with fewer items than this share of the current one."""
+    index_url: str | None = None
+    """Where serving index files go: None keeps them in the store; or an fsspec URL
+    (gs://bucket/prefix, s3://..., a shared folder) that every serving host can read."""
 
 
 class ServeSettings(Section):
@@ -197,6 +201,25 @@ class ServeSettings(Section):
     """How often the server checks the store for a new current version or hidden items."""
     console: bool = True
     """The web console at /ui (status, versions, try it, reports); false: /ui is a 404."""
+    retry_max_seconds: float = Field(300.0, gt=0)
+    """Longest wait before a version that failed to load is tried again (the wait doubles
+    from refresh_seconds with each failure)."""
+    index_cache: str | None = None
+    """Local folder where a serving host keeps its copy of each version's index file when the
+    store is not a local SQLite file; default: <paths.data>/index-cache."""
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    """Largest request body accepted (POST /recommendations, the jobs API); larger: 413."""
+    max_header_bytes: int | None = Field(None, ge=1024)
+    """Largest request line plus headers accepted; larger: 431. Default: what a GET
+    /make_recommendation of max_input_items ASCII ids of the longest kind needs, plus 16 KiB
+    (at least 64 KiB)."""
+    max_headers: int = Field(100, ge=1)
+    """Most header fields in one request; more: 431."""
+
+    def header_bytes_limit(self) -> int:
+        if self.max_header_bytes is not None:
+            return self.max_header_bytes
+        return max(64 * 1024, self.max_input_items * (ITEM_ID_MAX_LENGTH + 1) + 16 * 1024)
 
 
 class QueueSettings(Section):

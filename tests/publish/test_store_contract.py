@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from dimrec.errors import (
     InvalidInputError,
+    MissingDataError,
     PublishRefusedError,
     StoreError,
     VersionNotFoundError,
 )
-from dimrec.publish.base import Entry, Store, StoreState
+from dimrec.publish.base import Entry, IndexRef, Store
 from dimrec.publish.stores import open_store
 
 A = Entry("a", ("b", "c"), (0.75, 0.5))
@@ -28,7 +31,7 @@ def published(store: Store, version: str = "v1", entries: tuple[Entry, ...] = (A
 
 def test_an_empty_store(store: Store) -> None:
     assert store.current() is None
-    assert store.state() == StoreState(None, 0)
+    assert store.state()[:2] == (None, 0)
     assert store.versions() == []
     assert store.hidden() == frozenset()
 
@@ -44,7 +47,7 @@ def test_a_staged_version_is_invisible_until_activated(store: Store) -> None:
     assert store.count("v1") == 3
     store.activate("v1")
     assert store.current() == "v1"
-    assert store.state() == StoreState("v1", 0)
+    assert store.state()[:2] == ("v1", 0)
     [info] = store.versions()
     assert (info.version, info.staged, info.current, info.items) == ("v1", False, True, 3)
     assert info.published_at.startswith("20")
@@ -206,3 +209,61 @@ def test_a_second_handle_sees_the_same_store(store: Store, store_url: str) -> No
 def test_version_names_are_checked(store: Store) -> None:
     with pytest.raises(InvalidInputError, match="version name"):
         store.stage("bad:name", MANIFEST)
+
+
+# --- the serving index ------------------------------------------------------------------
+
+
+def index_file_of(tmp_path: Path, content: bytes) -> Path:
+    path = tmp_path / f"source-{len(content)}.dmx"
+    path.write_bytes(content)
+    return path
+
+
+def test_a_serving_index_is_kept_with_its_version(store: Store, tmp_path: Path) -> None:
+    content = bytes(range(256)) * 70_000  # 17.9 MB: more than one chunk in every store
+    ref = IndexRef("v1-abc.dmx", len(content), "abc")
+    store.stage("v1", MANIFEST)
+    assert store.index_ref("v1") is None
+    store.put_index("v1", ref, index_file_of(tmp_path, content))
+    store.put_entries("v1", [A])
+    store.activate("v1")
+    assert store.index_ref("v1") == ref
+    assert b"".join(store.read_index("v1")) == content
+    local = store.index_path("v1")
+    if local is not None:  # a store on this host may hand out its own file
+        assert local.read_bytes() == content
+    with pytest.raises(StoreError, match="not staged"):
+        store.put_index("v1", ref, None)
+    with pytest.raises(VersionNotFoundError):
+        store.index_ref("v9")
+
+
+def test_a_serving_index_kept_elsewhere_is_only_referenced(store: Store) -> None:
+    ref = IndexRef("v1-abc.dmx", 10, "abc", location="gs://bucket/indexes/v1-abc.dmx")
+    published(store)
+    store.stage("v2", MANIFEST)
+    store.put_index("v2", ref, None)
+    assert store.index_ref("v2") == ref
+    assert store.index_path("v2") is None
+    with pytest.raises(MissingDataError, match="no serving index"):
+        list(store.read_index("v2"))
+    with pytest.raises(MissingDataError, match="no serving index"):
+        list(store.read_index("v1"))  # published without one
+
+
+def test_a_serving_index_goes_with_its_version(store: Store, tmp_path: Path) -> None:
+    published(store, "v1")
+    for version in ("v2", "v3"):
+        store.stage(version, MANIFEST)
+        store.put_index(
+            version, IndexRef(f"{version}.dmx", 3, "d"), index_file_of(tmp_path, b"abc")
+        )
+    kept = [store.index_path(v) for v in ("v2", "v3")]
+    store.drop("v2")
+    with pytest.raises(VersionNotFoundError):
+        store.index_ref("v2")
+    store.stage("v3", MANIFEST)  # staged again: the earlier copy is discarded, index and all
+    assert store.index_ref("v3") is None
+    for path in kept:
+        assert path is None or not path.exists()

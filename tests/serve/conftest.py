@@ -33,7 +33,7 @@ def store() -> Iterator[Store]:
 
 @pytest.fixture
 def server_url(serve_settings: Settings, store: Store) -> Iterator[str]:
-    with live_server(create_app(serve_settings, store)) as url:
+    with live_server(create_app(serve_settings, store), serve_settings.serve) as url:
         yield url
 
 

@@ -1,33 +1,44 @@
 """Helpers of the serve tests: a real uvicorn server on loopback, versions written straight
-through the store API, and waiting for the server to catch up."""
+through the store API or published from model folders, and waiting for the server to catch
+up."""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pyarrow as pa
 import uvicorn
 from fastapi import FastAPI
 
+from dimrec import model
+from dimrec.config import ServeSettings, StoreSettings
+from dimrec.publish import publisher
 from dimrec.publish.base import Entry, Store
+from dimrec.serve.limits import LimitConfig
+from model_helpers import training
 from ports import free_port
 
 Lists = Mapping[str, Sequence[tuple[str, float]]]
+T0 = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 
 
 @contextmanager
-def live_server(app: FastAPI) -> Iterator[str]:
-    """Run ``app`` with uvicorn (httptools) in a thread on a free loopback port; yield its URL."""
+def live_server(app: FastAPI, limits: ServeSettings | None = None) -> Iterator[str]:
+    """Run ``app`` with uvicorn (httptools, with the request limits ``dimrec serve`` uses) in a
+    thread on a free loopback port; yield its URL."""
     port = free_port()
-    config = uvicorn.Config(
+    config = LimitConfig(
         app,
+        limits=limits or ServeSettings(),
         host="127.0.0.1",
         port=port,
-        http="httptools",
         lifespan="on",
         access_log=False,
         log_config=None,
@@ -88,3 +99,34 @@ def served_version(client: httpx.Client) -> str | None:
     answer = client.get("/readyz").json()
     version: str | None = answer["version"]
     return version
+
+
+def publish_lists(
+    store: Store,
+    models: Path,
+    lists: Lists,
+    *,
+    minute: int,
+    popularity: Sequence[tuple[str, float]] = (),
+    **settings: Any,
+) -> str:
+    """Write a model folder holding ``lists`` and publish it as the publisher does (entries
+    and serving index); returns its version. A later minute makes a later version."""
+    rows = [(item, n, s) for item, pairs in lists.items() for n, s in pairs]
+    written = model.write_model(
+        str(models),
+        neighbours=pa.table(
+            {
+                "item": pa.array([r[0] for r in rows], pa.string()),
+                "neighbour": pa.array([r[1] for r in rows], pa.string()),
+                "similarity": pa.array([r[2] for r in rows], pa.float64()),
+            }
+        ),
+        popularity=model.popularity_table(
+            [i for i, _ in popularity], [s for _, s in popularity], [1] * len(popularity)
+        ),
+        training=training(items=len(lists)),
+        version=model.new_version(T0 + dt.timedelta(minutes=minute)),
+    )
+    publisher.publish_model(store, written, StoreSettings(**settings))
+    return written.version

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from serve_helpers import put_version, served_version, wait_for
+from serve_helpers import live_server, put_version, served_version, wait_for
 
+from dimrec.config import Settings
 from dimrec.publish.base import Store
+from dimrec.serve.app import create_app
 from dimrec.serve.schemas import (
     ProblemPublic,
     ReadinessPublic,
@@ -250,6 +252,37 @@ def test_get_rejects_bad_input_with_422(
         assert problem.errors[0].location == location
 
 
+def test_unknown_and_repeated_parameters_are_named_in_a_422(served: httpx.Client) -> None:
+    answer = served.get("/make_recommendation?browse=a&basket=b&basket=c&n=2&n=3")
+    assert answer.status_code == 422
+    problem = ProblemPublic.model_validate(answer.json())
+    assert [(e.location, e.message) for e in problem.errors] == [
+        (
+            "query.browse",
+            "unknown parameter; this route takes browsed, basket, purchased, n, keep_input",
+        ),
+        (
+            "query.basket",
+            "given 2 times; give each parameter once (several items go in one value, "
+            "comma-separated: a,b)",
+        ),
+        (
+            "query.n",
+            "given 2 times; give each parameter once (several items go in one value, "
+            "comma-separated: a,b)",
+        ),
+    ]
+    assert problem.message.startswith("invalid request: query.browse: unknown parameter")
+    assert problem.message.endswith("(and 2 more problems)")
+    similar = served.get("/items/a/similar?m=3")
+    assert similar.status_code == 422
+    assert similar.json()["errors"][0]["location"] == "query.m"
+    for path in ("/readyz?verbose=1", "/metrics?format=json&format=text"):  # FastAPI routes
+        refused = served.get(path)
+        assert refused.status_code == 422
+        assert refused.json()["errors"][0]["message"].startswith("unknown parameter")
+
+
 @pytest.mark.parametrize(
     ("body", "location", "says"),
     [
@@ -344,3 +377,20 @@ def test_openapi_documents_every_route_with_the_settings_limits(served: httpx.Cl
     ok = schema["paths"]["/make_recommendation"]["get"]["responses"]["200"]["content"]
     assert ok["application/json"]["schema"]["$ref"].endswith("/RecommendationPublic")
     assert served.get("/docs").status_code == 200
+
+
+def test_the_jobs_api_names_an_unknown_parameter(serve_settings: Settings, store: Store) -> None:
+    token = "a-token-long-enough-for-the-rule"
+    queue = serve_settings.queue.model_copy(update={"token": token})
+    settings = serve_settings.model_copy(update={"queue": queue})
+    headers = {"authorization": f"Bearer {token}"}
+    with (
+        live_server(create_app(settings, store), settings.serve) as url,
+        httpx.Client(base_url=url, headers=headers, timeout=10) as client,
+    ):
+        assert client.get("/jobs", params={"limit": 2}).status_code == 200
+        refused = client.get("/jobs", params={"limt": 2})
+        assert refused.status_code == 422
+        assert refused.json()["errors"] == [
+            {"location": "query.limt", "message": "unknown parameter; this route takes limit"}
+        ]

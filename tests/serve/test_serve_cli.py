@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -99,7 +100,22 @@ def test_two_workers_follow_the_store_and_share_metrics(
                 ),
                 what="the workers to follow v2",
             )
-        metrics = client.get("/metrics").text
+        too_large = client.post("/recommendations", content=b" " * (2 * 1024 * 1024))
+        assert too_large.status_code == 413
+        assert "serve.max_body_bytes" in too_large.json()["message"]
+    # each connection is taken by one worker (SO_REUSEPORT: the kernel picks by a hash);
+    # 16 connections leave none idle, but for a chance of 2 in 65,536
+    for _ in range(16):
+        with httpx.Client(base_url=url) as one:
+            assert one.get("/make_recommendation", params={"browsed": "a"}).status_code == 200
+    metrics = httpx.get(f"{url}/metrics").text
+    per_worker = [
+        float(row.rsplit(" ", 1)[1])
+        for row in metrics.splitlines()
+        if row.startswith("dimrec_worker_requests{")
+    ]
+    assert len(per_worker) == 2
+    assert min(per_worker) > 0
     # counters of both workers are summed: at least 40 answers to /make_recommendation
     line = next(
         row
@@ -122,6 +138,21 @@ def test_a_store_url_that_cannot_work_is_a_clear_error(environment: dict[str, st
     assert process.returncode == 2
     assert "unknown scheme" in output
     assert "Traceback" not in output
+
+
+def test_a_port_in_use_is_a_one_line_error(environment: dict[str, str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for workers in ("1", "2"):
+            process = dimrec("serve", "--port", str(port), "--workers", workers, env=environment)
+            output, _ = process.communicate(timeout=60)
+            assert process.returncode == 2
+            assert output.strip() == (
+                f"error: cannot listen on 127.0.0.1:{port}: the port is in use by another "
+                "process; stop it or choose another (--port)"
+            )
 
 
 def test_serve_help_names_its_options(environment: dict[str, str]) -> None:

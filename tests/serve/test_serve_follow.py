@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -94,3 +95,37 @@ def test_a_version_that_fails_its_checks_is_refused_once(store: Store) -> None:
     put_version(store, "v3", LISTS)
     follower.refresh()
     assert follower.state.version == "v3"
+
+
+def test_a_corrupt_entry_is_not_reloaded_at_every_refresh(store: Store) -> None:
+    faulty = Faulty(store)
+    follower = StoreFollower(
+        lambda: faulty, refresh_seconds=0.05, popularity_depth=10, owns_store=False
+    )
+    put_version(store, "v1", LISTS)
+    follower.refresh()
+    store.stage("v2", {"version": "v2"})
+    store.put_packed("v2", [("a", b"\x07 not a packed list")])
+    store.activate("v2")
+    follower.refresh()
+    assert faulty.reads_of_entries == 2  # v1, then the try of v2
+    for _ in range(5):  # polls within the wait: the whole model is not read again
+        follower.refresh()
+    assert faulty.reads_of_entries == 2
+    assert follower.state is not None
+    assert follower.state.version == "v1"
+    error = follower.status.last_error
+    assert error is not None
+    assert error.startswith("loading version v2 failed: a stored entry has format 7")
+    assert "attempt 1, next in 0.05 s" in error
+    time.sleep(0.06)
+    follower.refresh()  # tried again, then waits twice as long
+    assert faulty.reads_of_entries == 3
+    assert "attempt 2, next in 0.1 s" in (follower.status.last_error or "")
+    follower.refresh()
+    assert faulty.reads_of_entries == 3
+    put_version(store, "v3", LISTS)
+    follower.refresh()
+    assert follower.state.version == "v3"
+    assert follower.status.last_error is None
+    assert follower.status.retry_at is None

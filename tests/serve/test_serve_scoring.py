@@ -137,3 +137,27 @@ def test_one_list_with_many_excluded_items() -> None:
     assert found.results == [("n01", 39 / 64), ("n03", 37 / 64), ("n05", 35 / 64)]
     few = recommend(state, {"a": 1.0}, 2, exclude=exclude[:3])
     assert few.results == [("n01", 39 / 64), ("n03", 37 / 64)]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_wide_lists_negative_scores_and_many_hidden_items(seed: int) -> None:
+    """Long lists (the NumPy path for many candidates), negative similarities (as EASE can
+    give) and hidden items crowding the top (the path that looks at every candidate)."""
+    rng = random.Random(seed)
+    ids = [f"j{k:03d}" for k in range(400)]
+    lists = {}
+    for item in ids:
+        others = rng.sample([o for o in ids if o != item], 90)
+        pairs = [(o, rng.randint(-32, 64) / 64) for o in others]
+        lists[item] = sorted(pairs, key=lambda p: (-p[1], p[0]))
+    hidden = frozenset(rng.sample(ids, 150))
+    state = state_of(lists, hidden)
+    for _ in range(40):
+        weights = {i: rng.choice([0.5, 2.0, 6.0]) for i in rng.sample(ids, rng.choice([2, 8, 40]))}
+        n = rng.choice([1, 10, 60])
+        exclude = set(rng.sample(ids, rng.choice([0, 3, 20])))
+        got = recommend(state, weights, n, exclude=exclude)
+        expected = brute_force(lists, weights, n, hidden | exclude | set(weights))
+        assert [(i, float(s)) for i, s in got.results] == [
+            (i, float(np.float32(s))) for i, s in expected
+        ]

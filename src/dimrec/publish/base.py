@@ -29,16 +29,27 @@ How a reader stays consistent (the server follows these rules):
 
 Poll ``state()`` — one cheap round trip returning the current version and the hidden-set
 generation — to learn when to switch versions or reload the hidden items; compare the
-generation for *inequality* (it only grows, but a wiped store starts again from 0).
+generation for *inequality* (it only grows, but a wiped store starts again from 0), and
+reload everything when the ``incarnation`` changes (a SQLite file deleted and made again).
+
+Each version may carry its *serving index* (:mod:`dimrec.publish.index_file`): one file of
+flat arrays that servers map instead of reading every entry. The store records its
+:class:`IndexRef` and keeps the file itself — SQLite in a folder beside the database, Redis in
+a hash of chunks, the memory twin in memory — unless the reference names another location
+(object storage), where the publisher put it. ``index_path`` gives a file a server on this
+host can map as it is; otherwise a server copies ``read_index`` (or the location) once per
+host.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple, Self
 
@@ -74,12 +85,38 @@ class VersionInfo:
     """True while written but not yet activated (or left behind by a crashed publish)."""
 
 
+@dataclass(frozen=True)
+class IndexRef:
+    """A version's serving index file: its name, size and xxh3-128 digest (hex)."""
+
+    name: str
+    size: int
+    digest: str
+    location: str = ""
+    """An fsspec URL where the file is kept outside the store (object storage); empty when
+    the store keeps the file."""
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"name": self.name, "size": self.size, "digest": self.digest, "location": self.location}
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> IndexRef:
+        fields = json.loads(text)
+        return cls(fields["name"], int(fields["size"]), fields["digest"], fields["location"])
+
+
 class StoreState(NamedTuple):
     """What a server polls: which version is current and which hidden set is in force."""
 
     current: str | None
     hidden_generation: int
     """Changes whenever the hidden set changes; compare for inequality."""
+    incarnation: str = ""
+    """Names the store's physical copy (SQLite: the file's device and inode). It changes when
+    the store was deleted and made again, or replaced: everything read before is stale then,
+    the hidden-set generation included."""
 
 
 class Store(ABC):
@@ -155,6 +192,32 @@ class Store(ABC):
     @abstractmethod
     def popularity(self, version: str, n: int) -> list[tuple[str, float]]:
         """The ``n`` most popular items of ``version``'s window, best first."""
+
+    # --- the serving index -------------------------------------------------------------
+    @abstractmethod
+    def put_index(self, version: str, ref: IndexRef, source: Path | None) -> None:
+        """Attach a serving index to a staged ``version``: record ``ref`` and keep the file
+        ``source`` in the store (moved or copied; None when ``ref.location`` names where the
+        file is kept)."""
+
+    @abstractmethod
+    def index_ref(self, version: str) -> IndexRef | None:
+        """The serving index of ``version``, or None when it was published without one."""
+
+    def index_path(self, version: str) -> Path | None:  # noqa: ARG002 (backends may use it)
+        """A local file holding ``version``'s serving index that a server on this host may
+        map as it is, or None (then copy it with :meth:`read_index`)."""
+        return None
+
+    def index_staging_dir(self) -> Path | None:
+        """A folder where a new index file can be written so that :meth:`put_index` moves it
+        without copying, or None (any temporary folder will do)."""
+        return None
+
+    @abstractmethod
+    def read_index(self, version: str) -> Iterator[bytes]:
+        """The bytes of ``version``'s serving index file kept in the store, in chunks
+        (MissingDataError when the store keeps none for it)."""
 
     # --- availability ------------------------------------------------------------------
     def hide(self, items: Iterable[str]) -> int:

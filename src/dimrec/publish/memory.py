@@ -12,11 +12,22 @@ import json
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from dimrec.errors import PublishRefusedError, StoreError, VersionNotFoundError
+from dimrec.errors import MissingDataError, PublishRefusedError, StoreError, VersionNotFoundError
 from dimrec.publish import codec
-from dimrec.publish.base import Entry, Store, StoreState, VersionInfo, check_version_name, now_iso
+from dimrec.publish.base import (
+    Entry,
+    IndexRef,
+    Store,
+    StoreState,
+    VersionInfo,
+    check_version_name,
+    now_iso,
+)
+
+_CHUNK = 16 << 20
 
 
 @dataclass
@@ -26,6 +37,8 @@ class _Version:
     published_at: str = ""
     entries: dict[str, bytes] = field(default_factory=dict)
     popularity: bytes = codec.pack([], [])
+    index_ref: IndexRef | None = None
+    index_data: bytes | None = None
 
 
 @dataclass
@@ -147,6 +160,27 @@ class MemoryStore(Store):
             blob = self._version(version).popularity
         ids, scores = codec.unpack(blob)
         return list(zip(ids[:n], scores[:n], strict=True))
+
+    # --- the serving index ----------------------------------------------------------------
+    def put_index(self, version: str, ref: IndexRef, source: Path | None) -> None:
+        data = source.read_bytes() if source is not None else None
+        with self._space.lock:
+            staged = self._staged(version)
+            staged.index_ref, staged.index_data = ref, data
+        if source is not None:
+            source.unlink(missing_ok=True)
+
+    def index_ref(self, version: str) -> IndexRef | None:
+        with self._space.lock:
+            return self._version(version).index_ref
+
+    def read_index(self, version: str) -> Iterator[bytes]:
+        with self._space.lock:
+            data = self._version(version).index_data
+        if data is None:
+            raise MissingDataError(f"the store {self.url} keeps no serving index of {version}")
+        for start in range(0, len(data), _CHUNK):
+            yield data[start : start + _CHUNK]
 
     # --- availability -------------------------------------------------------------------
     def _hide(self, items: list[str]) -> int:

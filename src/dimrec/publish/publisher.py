@@ -14,7 +14,8 @@ A publish:
 5. otherwise drops staged versions a crashed publish left behind, then stages the new
    version — written beside the current one, invisible to readers — batch by batch;
 6. verifies the staged copy: its item count equals the model's, and sample entries read
-   back equal what was written (a failure drops the staged copy);
+   back equal what was written (a failure drops the staged copy); attaches the version's
+   serving index (:mod:`dimrec.publish.serving_index`), checked the same way;
 7. activates it in one atomic step, then prunes published versions beyond the newest
    ``keep_versions`` (never the current one).
 
@@ -41,6 +42,7 @@ from dimrec.logs import log_context, timed
 from dimrec.model import NEIGHBOURS, Model
 from dimrec.publish.base import Store
 from dimrec.publish.lists import NeighbourLists
+from dimrec.publish.serving_index import attach_index
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +112,8 @@ def publish_model(
             _write(store, model, lists, progress)
         with timed(timings, "verify", logger):
             _verify(store, version, lists)
+        with timed(timings, "index", logger):
+            _index(store, model, lists, settings)
         store.activate(version)
         pruned = prune(store, settings.keep_versions)
     message = (
@@ -249,6 +253,18 @@ def _verify(store: Store, version: str, lists: NeighbourLists) -> None:
     if problem:
         _drop_quietly(store, version)
         raise IntegrityError(f"publishing {version} to {store.url} failed verification: {problem}")
+
+
+def _index(store: Store, model: Model, lists: NeighbourLists, settings: StoreSettings) -> None:
+    """Attach the serving index (see dimrec.publish.serving_index); a failure drops the staged
+    copy, as a failed write or verification does."""
+    try:
+        attach_index(
+            store, model.version, lists, model.popularity().slice(0, POPULARITY_CAP), settings
+        )
+    except BaseException:
+        _drop_quietly(store, model.version)
+        raise
 
 
 def _drop_quietly(store: Store, version: str) -> None:

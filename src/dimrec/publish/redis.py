@@ -4,9 +4,10 @@ Keys, all built by :class:`Keys`::
 
     dimrec:current                  string   the current version
     dimrec:versions                 set      every version name in the store
-    dimrec:v:<version>:meta         hash     manifest, staged ("1"/"0"), published_at, items
+    dimrec:v:<version>:meta         hash     manifest, staged ("1"/"0"), published_at, items, index
     dimrec:v:<version>:entries      hash     item → neighbour list packed by codec
     dimrec:v:<version>:popularity   string   the popularity list packed by codec
+    dimrec:v:<version>:index        hash     chunk number → 16 MiB of the serving index file
     dimrec:hidden                   set      hidden items
     dimrec:hidden:generation        integer  bumped whenever the hidden set changes
 
@@ -24,15 +25,30 @@ import contextlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
 import redis.exceptions
 
-from dimrec.errors import ConfigError, PublishRefusedError, StoreError, VersionNotFoundError
+from dimrec.errors import (
+    ConfigError,
+    MissingDataError,
+    PublishRefusedError,
+    StoreError,
+    VersionNotFoundError,
+)
 from dimrec.publish import codec
-from dimrec.publish.base import Entry, Store, StoreState, VersionInfo, check_version_name, now_iso
+from dimrec.publish.base import (
+    Entry,
+    IndexRef,
+    Store,
+    StoreState,
+    VersionInfo,
+    check_version_name,
+    now_iso,
+)
 
 _NOT_FOUND = "DIMREC_NOT_FOUND"
 _NOT_STAGED = "DIMREC_NOT_STAGED"
@@ -49,6 +65,7 @@ return #ARGV / 2
 """
 )
 _PUT_POPULARITY = _CHECK_STAGED + "redis.call('SET', KEYS[2], ARGV[1])\nreturn 1\n"
+_PUT_FIELD = _CHECK_STAGED + "redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])\nreturn 1\n"
 _CHANGE_HIDDEN = """
 local changed = 0
 for i = 2, #ARGV do changed = changed + redis.call(ARGV[1], KEYS[1], ARGV[i]) end
@@ -57,6 +74,7 @@ return changed
 """
 _SCRIPT_BATCH = 500  # items per script call (Lua stack limits stay far away)
 _SCAN = 500
+_INDEX_CHUNK = 16 << 20  # bytes of a serving index file per hash field
 
 
 @dataclass(frozen=True)
@@ -80,6 +98,18 @@ class Keys:
     def popularity(self, version: str) -> str:
         return f"{self.prefix}:v:{version}:popularity"
 
+    def index(self, version: str) -> str:
+        return f"{self.prefix}:v:{version}:index"
+
+    def of_version(self, version: str) -> tuple[str, ...]:
+        """Every key that holds part of ``version``."""
+        return (
+            self.meta(version),
+            self.entries(version),
+            self.popularity(version),
+            self.index(version),
+        )
+
     def hidden(self) -> str:
         return f"{self.prefix}:hidden"
 
@@ -94,6 +124,7 @@ class RedisStore(Store):
         self._keys = keys or Keys()
         self._put_entries = client.register_script(_PUT_ENTRIES)
         self._put_pop = client.register_script(_PUT_POPULARITY)
+        self._put_field = client.register_script(_PUT_FIELD)
         self._change_hidden = client.register_script(_CHANGE_HIDDEN)
 
     @classmethod
@@ -144,7 +175,7 @@ class RedisStore(Store):
             if _text(pipe.get(k.current())) == version:
                 raise PublishRefusedError(f"version {version} is current in {self.url}")
             pipe.multi()
-            pipe.unlink(k.meta(version), k.entries(version), k.popularity(version))
+            pipe.unlink(*k.of_version(version))
             pipe.hset(
                 k.meta(version),
                 mapping={"manifest": text, "staged": "1", "published_at": "", "items": 0},
@@ -214,7 +245,7 @@ class RedisStore(Store):
                     f"refusing to drop {version}: it is the current version of {self.url}"
                 )
             pipe.multi()
-            pipe.unlink(k.meta(version), k.entries(version), k.popularity(version))
+            pipe.unlink(*k.of_version(version))
             pipe.srem(k.versions(), version)
 
         with self._errors(f"dropping {version}", version):
@@ -315,6 +346,37 @@ class RedisStore(Store):
         )
         ids, scores = codec.unpack(blob or codec.pack([], []))
         return list(zip(ids[:n], scores[:n], strict=True))
+
+    # --- the serving index ----------------------------------------------------------------
+    def put_index(self, version: str, ref: IndexRef, source: Path | None) -> None:
+        k = self._keys
+        with self._errors(f"writing the serving index of {version}", version):
+            if source is not None and not ref.location:
+                with source.open("rb") as handle:
+                    number = 0
+                    while chunk := handle.read(_INDEX_CHUNK):
+                        keys = [k.meta(version), k.index(version)]
+                        self._put_field(keys=keys, args=[str(number), chunk])
+                        number += 1
+            self._put_field(keys=[k.meta(version)] * 2, args=["index", ref.to_json()])
+
+    def index_ref(self, version: str) -> IndexRef | None:
+        (text,) = self._checked(
+            version, "reading the serving index of", ("hget", (self._keys.meta(version), "index"))
+        )
+        return IndexRef.from_json(text) if text else None
+
+    def read_index(self, version: str) -> Iterator[bytes]:
+        ref = self.index_ref(version)
+        if ref is None or ref.location:
+            raise MissingDataError(f"the store {self.url} keeps no serving index of {version}")
+        key = self._keys.index(version)
+        for number in range(-(-ref.size // _INDEX_CHUNK)):
+            with self._errors(f"reading the serving index of {version}", version):
+                chunk = self._client.hget(key, str(number))
+            if chunk is None:
+                raise VersionNotFoundError(f"version {version} was dropped while being read")
+            yield bytes(chunk)  # type: ignore[arg-type]
 
     # --- availability -------------------------------------------------------------------
     def _hide(self, items: list[str]) -> int:

@@ -7,6 +7,12 @@ generation) and ``hidden``. Activation updates the version row and the pointer i
 transaction; in WAL mode readers never wait for it and see the state before or after it.
 Every read is a single statement or one read transaction, so it sees one snapshot.
 
+Serving index files (:mod:`dimrec.publish.index_file`) live in a folder beside the database
+(``var/store.db`` → ``var/store.indexes/``), named by version and digest; the ``state``
+table holds each one's reference under ``index:<version>`` (so a dimrec that predates them
+reads the same store unchanged). Dropping a version removes its file; files no version refers
+to are swept at the next publish.
+
 Each thread (and each process after a fork) gets its own connection; iterating ``entries``
 uses a connection of its own holding one read snapshot until the iteration ends.
 """
@@ -14,10 +20,14 @@ uses a connection of its own holding one read snapshot until the iteration ends.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import logging
 import os
+import shutil
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,7 +41,17 @@ from dimrec.errors import (
     VersionNotFoundError,
 )
 from dimrec.publish import codec
-from dimrec.publish.base import Entry, Store, StoreState, VersionInfo, check_version_name, now_iso
+from dimrec.publish.base import (
+    Entry,
+    IndexRef,
+    Store,
+    StoreState,
+    VersionInfo,
+    check_version_name,
+    now_iso,
+)
+
+logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -58,12 +78,17 @@ _CURRENT = "current"
 _GENERATION = "hidden_generation"
 _CHUNK = 5000  # bound parameters per IN (...) query
 _FETCH = 1000
+_FILE_CHUNK = 16 << 20
+_STALE_TEMPORARY = 3600  # seconds after which a temporary index file is a crash's leftover
 
 
 class SqliteStore(Store):
     def __init__(self, url: str, path: Path, timeout: float = 10.0, *, create: bool = True) -> None:
         self.url = url
         self.path = path
+        #: Where the serving index files live: beside the database (``store.db`` →
+        #: ``store.indexes/``), so a server on this host maps them where they are.
+        self.index_dir = path.parent / f"{path.stem}.indexes"
         self.timeout = timeout
         self._local = threading.local()
         self._opened: list[sqlite3.Connection] = []
@@ -75,6 +100,7 @@ class SqliteStore(Store):
             )
         if not create and path.stat().st_size == 0:
             raise MissingDataError(_NO_STORE.format(path=path, url=url))
+        self._identity: str | None = None
         with self._errors("opening"):
             if create:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -123,6 +149,9 @@ class SqliteStore(Store):
         conn.execute("PRAGMA synchronous = NORMAL")
         with self._opened_lock:
             self._opened.append(conn)
+            if self._identity is None:
+                found = os.stat(self.path)
+                self._identity = f"{found.st_dev}:{found.st_ino}"
         return conn
 
     def _conn(self) -> sqlite3.Connection:
@@ -193,11 +222,12 @@ class SqliteStore(Store):
         with self._write(f"staging {version}") as conn:
             if self._get(conn, _CURRENT) == version:
                 raise PublishRefusedError(f"version {version} is current in {self.url}")
-            self._delete(conn, version)
+            dropped = self._delete(conn, version)
             conn.execute(
                 "INSERT INTO versions (version, manifest, staged, popularity) VALUES (?, ?, 1, ?)",
                 (version, text, codec.pack([], [])),
             )
+        self._remove_index_file(dropped)
 
     def put_packed(self, version: str, rows: Sequence[tuple[str, bytes]]) -> None:
         with self._write(f"writing entries of {version}") as conn:
@@ -235,14 +265,85 @@ class SqliteStore(Store):
                 raise PublishRefusedError(
                     f"refusing to drop {version}: it is the current version of {self.url}"
                 )
-            self._delete(conn, version)
+            dropped = self._delete(conn, version)
+        self._remove_index_file(dropped)
 
     @staticmethod
-    def _delete(conn: sqlite3.Connection, version: str) -> None:
+    def _delete(conn: sqlite3.Connection, version: str) -> IndexRef | None:
+        """Delete a version's rows; returns its index reference, whose file the caller
+        removes once the transaction is committed."""
+        ref = SqliteStore._get(conn, _index_key(version))
+        conn.execute("DELETE FROM state WHERE key = ?", (_index_key(version),))
         row = conn.execute("SELECT id FROM versions WHERE version = ?", (version,)).fetchone()
         if row is not None:
             conn.execute("DELETE FROM entries WHERE vid = ?", (row[0],))
             conn.execute("DELETE FROM versions WHERE id = ?", (row[0],))
+        return IndexRef.from_json(ref) if ref else None
+
+    # --- the serving index ----------------------------------------------------------------
+    def put_index(self, version: str, ref: IndexRef, source: Path | None) -> None:
+        target = None
+        if source is not None and not ref.location:
+            target = self.index_dir / ref.name
+            with self._errors(f"keeping the serving index of {version}"):
+                _move_file(source, target)
+        try:
+            with self._write(f"recording the serving index of {version}") as conn:
+                self._staged_vid(conn, version)
+                self._set(conn, _index_key(version), ref.to_json())
+                # references of versions gone (dropped by a dimrec that predates them) go too
+                conn.execute(
+                    "DELETE FROM state WHERE key LIKE 'index:%' AND substr(key, 7) NOT IN "
+                    "(SELECT version FROM versions)"
+                )
+                kept = {
+                    IndexRef.from_json(text).name
+                    for (text,) in conn.execute("SELECT value FROM state WHERE key LIKE 'index:%'")
+                }
+        except BaseException:
+            if target is not None:
+                target.unlink(missing_ok=True)
+            raise
+        self._sweep_index_files(kept)
+
+    def index_ref(self, version: str) -> IndexRef | None:
+        with self._read(f"reading the serving index of {version}") as conn:
+            self._vid(conn, version)
+            text = self._get(conn, _index_key(version))
+        return IndexRef.from_json(text) if text else None
+
+    def index_path(self, version: str) -> Path | None:
+        ref = self.index_ref(version)
+        if ref is None or ref.location:
+            return None
+        return self.index_dir / ref.name
+
+    def index_staging_dir(self) -> Path:
+        return self.index_dir
+
+    def read_index(self, version: str) -> Iterator[bytes]:
+        path = self.index_path(version)
+        if path is None:
+            raise MissingDataError(f"the store {self.url} keeps no serving index of {version}")
+        with self._errors(f"reading the serving index of {version}"), path.open("rb") as handle:
+            while chunk := handle.read(_FILE_CHUNK):
+                yield chunk
+
+    def _remove_index_file(self, ref: IndexRef | None) -> None:
+        if ref is not None and not ref.location:
+            with contextlib.suppress(OSError):
+                (self.index_dir / ref.name).unlink(missing_ok=True)
+
+    def _sweep_index_files(self, kept: set[str]) -> None:
+        """Remove index files no version refers to (left by a crash or a wiped database)."""
+        with contextlib.suppress(OSError):
+            for path in self.index_dir.iterdir():
+                if path.name in kept:
+                    continue
+                if path.suffix == ".dmx" or (
+                    ".tmp-" in path.name and time.time() - path.stat().st_mtime > _STALE_TEMPORARY
+                ):
+                    path.unlink(missing_ok=True)
 
     # --- reading ------------------------------------------------------------------------
     def current(self) -> str | None:
@@ -250,6 +351,7 @@ class SqliteStore(Store):
             return self._get(self._conn(), _CURRENT)
 
     def state(self) -> StoreState:
+        incarnation = self._follow_file()
         with self._errors("reading the state"):
             rows = dict(
                 self._conn()
@@ -258,7 +360,30 @@ class SqliteStore(Store):
                 )
                 .fetchall()
             )
-        return StoreState(rows.get(_CURRENT), int(rows.get(_GENERATION, 0)))
+        return StoreState(rows.get(_CURRENT), int(rows.get(_GENERATION, 0)), incarnation)
+
+    def _follow_file(self) -> str:
+        """The database file's identity; when it changed since the connections were opened
+        (deleted and made again, or replaced), they still read the old file: reopen them."""
+        try:
+            found = os.stat(self.path)
+        except FileNotFoundError:
+            raise StoreError(
+                f"SQLite store {self.url}: the file {self.path} was deleted; the last version "
+                "read keeps answering until a new store is published there"
+            ) from None
+        except OSError as exc:
+            raise StoreError(f"SQLite store {self.url}: {exc}") from exc
+        identity = f"{found.st_dev}:{found.st_ino}"
+        if self._identity is not None and identity != self._identity:
+            logger.warning(
+                "SQLite store %s was replaced (file %s is a new file); reopening it",
+                self.url,
+                self.path,
+            )
+            self.close()
+        self._identity = identity
+        return identity
 
     def versions(self) -> list[VersionInfo]:
         with self._read("listing versions") as conn:
@@ -388,6 +513,36 @@ class SqliteStore(Store):
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
         self._local = threading.local()
+
+
+def _index_key(version: str) -> str:
+    """The ``state`` key holding ``version``'s serving index reference."""
+    return f"index:{version}"
+
+
+def _move_file(source: Path, target: Path) -> None:
+    """Move ``source`` to ``target`` atomically (a copy first when they are on different
+    file systems), and make the move durable."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(source, target)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        temporary = target.with_name(f".{target.name}.tmp-{os.urandom(6).hex()}")
+        try:
+            shutil.copyfile(source, temporary)
+            with temporary.open("rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(temporary, target)
+        finally:
+            temporary.unlink(missing_ok=True)
+        source.unlink(missing_ok=True)
+    directory = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 def _neighbours_query(n: int) -> str:

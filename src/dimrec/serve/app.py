@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from dimrec import __version__
 from dimrec.config import Settings, load_settings
@@ -21,8 +23,9 @@ from dimrec.logs import setup_logging
 from dimrec.publish.base import Store
 from dimrec.publish.stores import open_store
 from dimrec.serve import console, lean
-from dimrec.serve.deps import ServeContext
+from dimrec.serve.deps import ServeContext, known_query
 from dimrec.serve.follow import StoreFollower
+from dimrec.serve.limits import BodyLimit
 from dimrec.serve.problems import install_error_handlers
 from dimrec.serve.routes import health, items, jobs, metrics, recommendations
 from dimrec.serve.schemas import request_models
@@ -54,8 +57,11 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         open_,
         refresh_seconds=settings.serve.refresh_seconds,
         popularity_depth=settings.serve.max_n + settings.serve.max_input_items,
+        index_cache=index_cache(settings),
+        max_backoff_seconds=settings.serve.retry_max_seconds,
         on_change=telemetry.serving,
         on_load_failure=telemetry.load_failures.inc,
+        on_status=telemetry.following,
         owns_store=store is None,
     )
 
@@ -82,13 +88,15 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.state.context = ServeContext(settings=settings, follower=follower, metrics=telemetry)
     install_error_handlers(app)
     for routes in (health, metrics, jobs):
-        app.include_router(routes.build_router(settings))
+        # the API refuses query parameters a route does not take (the console reads its own)
+        app.include_router(routes.build_router(settings), dependencies=[Depends(known_query)])
     if settings.serve.console:
         console.install(app, settings, store)  # the web console at /ui, off the hot path
     app.add_middleware(MetricsMiddleware, metrics=telemetry)
     models = request_models(settings.serve, settings.weights)
     hot = [*recommendations.endpoints(settings, models), *items.endpoints(settings, models)]
-    lean.install(app, hot, telemetry)  # last: the fast lane is the outermost middleware
+    lean.install(app, hot, telemetry)  # the fast lane: in front of every other middleware
+    app.add_middleware(BodyLimit, limit=settings.serve.max_body_bytes, metrics=telemetry)
     return app
 
 
@@ -99,6 +107,17 @@ def create_app_from_environment() -> FastAPI:
     settings = Settings.model_validate_json(payload) if payload else load_settings()
     setup_logging(settings.log_level, service=True)
     return create_app(settings)
+
+
+def index_cache(settings: Settings) -> Path:
+    """Where this host keeps its copies of serving index files (``serve.index_cache``, else
+    ``<paths.data>/index-cache`` on a local data folder, else the temporary folder)."""
+    if settings.serve.index_cache:
+        return Path(settings.serve.index_cache)
+    data = settings.paths.data
+    if "://" not in data:
+        return Path(data) / "index-cache"
+    return Path(tempfile.gettempdir()) / "dimrec-index-cache"
 
 
 def _opener(settings: Settings) -> Callable[[], Store]:

@@ -8,13 +8,15 @@ pool, a hop that would cost more than scoring a request.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
 
 from dimrec.config import Settings
 from dimrec.errors import StoreError
 from dimrec.serve.follow import StoreFollower
+from dimrec.serve.problems import query_problems
 from dimrec.serve.scoring import ServingState
 from dimrec.serve.telemetry import ServeMetrics
 
@@ -55,3 +57,25 @@ async def serving_state(request: Request) -> ServingState:
 
 Context = Annotated[ServeContext, Depends(serve_context)]
 CurrentState = Annotated[ServingState, Depends(serving_state)]
+
+
+async def known_query(request: Request) -> None:
+    """Refuse (422) query parameters the route does not take or that are repeated: the
+    FastAPI routes' twin of :func:`dimrec.serve.problems.parse_query`."""
+    pairs = request.query_params.multi_items()
+    if not pairs:
+        return
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    problems = query_problems(pairs, sorted(_query_names(dependant)))
+    if problems:
+        raise RequestValidationError(problems)
+
+
+def _query_names(dependant: Any) -> set[str]:
+    """The query parameter names of a FastAPI route's dependant and its dependencies."""
+    if dependant is None:
+        return set()
+    names = {field.alias for field in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names

@@ -128,7 +128,8 @@ class FastLane:
 def install(app: FastAPI, endpoints: Sequence[LeanEndpoint], metrics: ServeMetrics) -> None:
     """Answer ``endpoints`` in front of ``app``'s router and document them in its schema.
 
-    Call after every other middleware is added: the fast lane must be the outermost of them.
+    Call after every other middleware is added: the fast lane must be in front of them (only
+    the request limits of :mod:`dimrec.serve.limits` come before it).
     """
     app.add_middleware(FastLane, endpoints=endpoints, metrics=metrics)
     generate = app.openapi

@@ -10,12 +10,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections import Counter
+from collections.abc import Collection, Iterable, Sequence
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
@@ -24,6 +25,7 @@ from dimrec.items import ITEM_ID_RULE
 from dimrec.serve.responses import json_response
 
 MAX_LISTED = 20
+QueryModel = TypeVar("QueryModel", bound=BaseModel)
 
 _FRIENDLY = {
     "string_pattern_mismatch": ITEM_ID_RULE,
@@ -64,6 +66,39 @@ def validation_problem(errors: Iterable[Any], prefix: tuple[str, ...] = ()) -> R
     if total > 1:
         summary += f" (and {total - 1} more problem{'s' if total > 2 else ''})"
     return problem(422, f"invalid request: {summary}", listed)
+
+
+def query_problems(
+    pairs: Sequence[tuple[str, str]], allowed: Collection[str]
+) -> list[dict[str, Any]]:
+    """Validation errors (``loc``, ``type``, ``msg``) for query parameters that the route does
+    not take, or that are given more than once (the later one would silently win)."""
+    counts = Counter(name for name, _ in pairs)
+    errors = []
+    for name, count in counts.items():
+        if name not in allowed:
+            takes = ", ".join(allowed) or "no parameters"
+            message = f"unknown parameter; this route takes {takes}"
+            errors.append({"loc": ("query", name), "type": "unknown_parameter", "msg": message})
+        elif count > 1:
+            message = (
+                f"given {count} times; give each parameter once "
+                "(several items go in one value, comma-separated: a,b)"
+            )
+            errors.append({"loc": ("query", name), "type": "repeated_parameter", "msg": message})
+    return errors
+
+
+def parse_query(request: Request, model: type[QueryModel]) -> QueryModel | Response:
+    """The request's query read by ``model``, or the 422 answer naming what is wrong."""
+    pairs = request.query_params.multi_items()
+    problems = query_problems(pairs, model.model_fields)
+    if problems:
+        return validation_problem(problems)
+    try:
+        return model.model_validate(dict(pairs))
+    except ValidationError as exc:
+        return input_problem(exc, "query")
 
 
 def install_error_handlers(app: FastAPI) -> None:

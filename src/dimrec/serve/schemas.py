@@ -53,8 +53,9 @@ class _Request(BaseModel):
 
 
 class _Query(BaseModel):
-    # query strings are text: "10" is read as 10 and "true" as true, as FastAPI would
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # query strings are text: "10" is read as 10 and "true" as true, as FastAPI would; a
+    # parameter the model does not name is refused (dimrec.serve.problems.parse_query)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class _Public(BaseModel):
@@ -264,6 +265,18 @@ class ReadinessPublic(_Public):
     loaded_at: str | None = Field(description="When the loaded version was loaded (UTC).")
     store_version: str | None = Field(description="The store's current version when last seen.")
     last_error: str | None = Field(description="The last failure to read the store, if any.")
+    store_up: bool = Field(description="The last poll of the store succeeded.")
+    retry_in_seconds: float | None = Field(
+        description="When a version failed to load: seconds until it is tried again."
+    )
+    store_replaced: int = Field(
+        description="Times the store was found replaced (its file deleted and made again)."
+    )
+    store_replaced_at: str | None = Field(description="When it was last found replaced (UTC).")
+    index: str | None = Field(
+        description="Where the loaded version came from: its mapped index file, or store entries."
+    )
+    load_seconds: float | None = Field(description="How long loading the version took.")
 
 
 class ProblemDetailPublic(_Public):

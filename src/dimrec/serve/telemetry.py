@@ -26,6 +26,7 @@ from prometheus_client import (
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dimrec.serve.follow import FollowStatus
 from dimrec.serve.scoring import ServingState
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -90,6 +91,42 @@ class ServeMetrics:
             "Failed attempts to load a model version from the store.",
             registry=registry,
         )
+        self.load_seconds = Gauge(
+            "dimrec_model_load_seconds",
+            "Time the served version took to load (map its index file, or read its entries).",
+            registry=registry,
+            multiprocess_mode="livemax",
+        )
+        self.index_bytes = Gauge(
+            "dimrec_model_index_bytes",
+            "Size of the served version's index (mapped and shared by the workers of a host).",
+            registry=registry,
+            multiprocess_mode="livemax",
+        )
+        self.retry_seconds = Gauge(
+            "dimrec_model_retry_seconds",
+            "Seconds until a version that failed to load is tried again (0: none waits).",
+            registry=registry,
+            multiprocess_mode="livemax",
+        )
+        self.store_up = Gauge(
+            "dimrec_store_up",
+            "1 when the last poll of the store succeeded, 0 when it is unreachable or broken.",
+            registry=registry,
+            multiprocess_mode="livemin",
+        )
+        self.store_replaced = Gauge(
+            "dimrec_store_replaced",
+            "Times the store was found replaced (its file deleted and made again) and re-read.",
+            registry=registry,
+            multiprocess_mode="livemax",
+        )
+        self.worker_requests = Gauge(
+            "dimrec_worker_requests",
+            "HTTP requests answered by this worker process (one series per worker).",
+            registry=registry,
+            multiprocess_mode="all",
+        )
         self._served: str | None = None
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
@@ -102,6 +139,7 @@ class ServeMetrics:
             self._children[key] = children
         children[0].inc()
         children[1].observe(seconds)
+        self.worker_requests.inc()
 
     def serving(self, state: ServingState) -> None:
         """Record the state now served (a new version or new hidden items)."""
@@ -114,6 +152,15 @@ class ServeMetrics:
             self.loaded_at.set(time.time())
         self.model_items.set(state.index.items_with_lists)
         self.hidden_items.set(len(state.hidden))
+        self.index_bytes.set(state.index.nbytes)
+
+    def following(self, status: FollowStatus) -> None:
+        """Record what the store follower last saw."""
+        self.store_up.set(1 if status.store_up else 0)
+        self.store_replaced.set(status.store_replaced)
+        self.retry_seconds.set(status.retry_in() or 0)
+        if status.load_seconds is not None:
+            self.load_seconds.set(status.load_seconds)
 
     def render(self) -> bytes:
         if self.multiprocess_dir is None:

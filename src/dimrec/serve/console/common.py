@@ -70,7 +70,7 @@ class ConsoleContext:
         per version."""
         version, ids = self._sorted
         if version != state.version:
-            ids = sorted(state.index.ids)
+            ids = state.index.tables.ids_of(range(state.index.size))  # numbered in id order
             self._sorted = (state.version, ids)
         return ids
 

@@ -107,7 +107,8 @@ def _panel(request: Request) -> dict[str, Any]:
     found = recommend(state, weights, n)
     result["results"] = _scored(found.results)
     result["fallback"] = found.fallback
-    result["unknown"] = [item for item in weights if item not in state.index.positions]
+    numbers = state.index.tables.lookup(list(weights))
+    result["unknown"] = [item for item, p in zip(weights, numbers, strict=True) if p < 0]
     return result
 
 

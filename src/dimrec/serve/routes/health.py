@@ -34,7 +34,17 @@ def build_router(settings: Settings) -> APIRouter:  # noqa: ARG001 (every router
             "loaded_at": None if state is None else state.index.loaded_at,
             "store_version": status.store_version,
             "last_error": status.last_error,
+            "store_up": status.store_up,
+            "retry_in_seconds": _rounded(status.retry_in()),
+            "store_replaced": status.store_replaced,
+            "store_replaced_at": status.store_replaced_at,
+            "index": None if state is None else state.index.source,
+            "load_seconds": _rounded(status.load_seconds),
         }
         return json_response(body, 200 if state is not None else 503)
 
     return router
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 3)

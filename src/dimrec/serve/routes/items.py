@@ -14,7 +14,7 @@ from dimrec.config import Settings
 from dimrec.errors import MissingDataError
 from dimrec.serve.deps import context_of, state_of
 from dimrec.serve.lean import LeanEndpoint
-from dimrec.serve.problems import input_problem
+from dimrec.serve.problems import input_problem, parse_query
 from dimrec.serve.responses import json_response
 from dimrec.serve.schemas import ItemPath, ProblemPublic, RequestModels, SimilarItemsPublic
 from dimrec.serve.scoring import similar
@@ -29,10 +29,10 @@ def endpoints(settings: Settings, models: RequestModels) -> Sequence[LeanEndpoin
             item = ItemPath.model_validate(request.path_params).item
         except ValidationError as exc:
             return input_problem(exc, "path")
-        try:
-            n = query_model.model_validate(dict(request.query_params)).n
-        except ValidationError as exc:
-            return input_problem(exc, "query")
+        query = parse_query(request, query_model)
+        if isinstance(query, Response):
+            return query
+        n = query.n
         state = state_of(context_of(request))
         found = similar(state, item, n)
         if found is None:

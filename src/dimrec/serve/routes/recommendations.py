@@ -22,7 +22,7 @@ from dimrec.config import Settings
 from dimrec.errors import InvalidInputError
 from dimrec.serve.deps import context_of, state_of
 from dimrec.serve.lean import LeanEndpoint
-from dimrec.serve.problems import input_problem
+from dimrec.serve.problems import input_problem, parse_query
 from dimrec.serve.responses import json_response
 from dimrec.serve.schemas import (
     ActionInteractionRequest,
@@ -46,10 +46,9 @@ def endpoints(settings: Settings, models: RequestModels) -> Sequence[LeanEndpoin
 
     async def make_recommendation(request: Request) -> Response:
         started = time.perf_counter()
-        try:
-            query = query_model.model_validate(dict(request.query_params))
-        except ValidationError as exc:
-            return input_problem(exc, "query")
+        query = parse_query(request, query_model)
+        if isinstance(query, Response):
+            return query
         weights: dict[str, float] = {}
         given = 0
         for action, name in lists:
