@@ -295,14 +295,22 @@ def test_republishing_a_version_the_store_holds_writes_nothing(
     assert store.neighbours(second.version, ["e"])["e"].neighbours == ("a",)
 
 
-def test_a_kept_copy_that_differs_is_written_again(store: Store, tmp_path: Path) -> None:
-    """The store's copy was published with another sim_cap: it is rewritten, capped anew."""
+def test_a_kept_copy_that_differs_is_written_again_only_when_forced(
+    store: Store, tmp_path: Path
+) -> None:
+    """The store's copy was published with another sim_cap: rewriting it puts a rollback
+    target at risk (a kill midway would lose it), so it is refused, the store unchanged,
+    unless forced; forced, it is rewritten, capped anew."""
     first = write_lists(str(tmp_path), LISTS, minute=1)
     second = write_lists(str(tmp_path), LISTS, minute=2)
     publish(store, tmp_path, first.version)
     publish(store, tmp_path, second.version, sim_cap=1)
     admin.rollback(store)
-    summary = publish(store, tmp_path, second.version)
+    with pytest.raises(PublishRefusedError, match="--force"):
+        publish(store, tmp_path, second.version)
+    assert store.current() == first.version
+    assert len(store.neighbours(second.version, ["a"])["a"].neighbours) == 1
+    summary = publish(store, tmp_path, second.version, force=True)
     assert "made current again" not in summary.message
     assert store.current() == second.version
     assert len(store.neighbours(second.version, ["a"])["a"].neighbours) == 4

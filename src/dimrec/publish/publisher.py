@@ -10,7 +10,9 @@ A publish:
    items than ``min_item_fraction`` of the current one;
 4. when the store already holds the version, published (a rollback went past it) and the
    same as the model — its manifest, item count and sample entries — makes that copy current
-   again and writes nothing, so the rollback copy is never put at risk;
+   again and writes nothing, so the rollback copy is never put at risk; a copy that differs
+   (published with another ``sim_cap``) is rewritten only with ``force``, since a kill while
+   rewriting it would lose that rollback target;
 5. otherwise drops staged versions a crashed publish left behind, then stages the new
    version — written beside the current one, invisible to readers — batch by batch;
 6. verifies the staged copy: its item count equals the model's, and sample entries read
@@ -96,7 +98,15 @@ def publish_model(
             lists = NeighbourLists.from_table(neighbours, settings.sim_cap)
         _check_rows(model, lists)
         _guard(store, version, previous, len(lists), settings.min_item_fraction, force)
-        if _kept_copy_matches(store, model, lists):
+        held, difference = _stored_copy(store, model, lists)
+        if held and difference is not None and not force:
+            raise PublishRefusedError(
+                f"version {version} is in {store.url} already, with other contents "
+                f"({difference}): publishing it again rewrites that copy, a rollback target "
+                "that a kill midway would lose; publish with --force to rewrite it, or train "
+                "a new version"
+            )
+        if held and difference is None:
             store.set_current(version)
             logger.info("version %s was in the store already; it is current again", version)
             pruned = prune(store, settings.keep_versions)
@@ -214,21 +224,16 @@ def _write(store: Store, model: Model, lists: NeighbourLists, progress: Progress
         raise
 
 
-def _kept_copy_matches(store: Store, model: Model, lists: NeighbourLists) -> bool:
-    """Whether the store holds ``model``'s version published (not staged) with the same
-    manifest and the same lists (count and sample entries): a copy to make current again."""
+def _stored_copy(store: Store, model: Model, lists: NeighbourLists) -> tuple[bool, str | None]:
+    """Whether the store holds ``model``'s version published (not staged), and how that copy
+    differs from the model (None: the same manifest and lists — count and sample entries —,
+    a copy to make current again)."""
     info = next((i for i in store.versions() if i.version == model.version), None)
     if info is None or info.staged:
-        return False
+        return False, None
     if info.manifest != model.manifest.model_dump(mode="json"):
-        logger.warning(
-            "version %s in the store differs from the model; writing it again", info.version
-        )
-        return False
-    problem = _difference(store, model.version, lists)
-    if problem:
-        logger.warning("version %s in the store: %s; writing it again", model.version, problem)
-    return problem is None
+        return True, "another manifest"
+    return True, _difference(store, model.version, lists)
 
 
 def _difference(store: Store, version: str, lists: NeighbourLists) -> str | None:
