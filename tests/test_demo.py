@@ -39,3 +39,17 @@ def test_demo_runs_the_whole_flow_and_serves(tmp_path: Path) -> None:
     assert done.stdout.count("GET /make_recommendation") >= 2
     assert "similar items" in done.stdout
     assert "popularity fallback" in done.stdout
+
+
+def test_demo_refuses_a_port_that_cannot_be(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "dimrec", "demo", "--port", "99999999", "--exit"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert "--port" in done.stderr
+    assert "65535" in done.stderr
+    assert not (tmp_path / "var").exists()  # refused before anything ran

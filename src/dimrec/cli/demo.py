@@ -36,7 +36,9 @@ def register(app: typer.Typer) -> None:
 def demo(
     ctx: typer.Context,
     size: Annotated[str, typer.Option("--size", help=f"Shop size: {', '.join(SIZES)}.")] = "small",
-    port: Annotated[int | None, typer.Option("--port", help="Port [serve.port].")] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", min=0, max=65535, help="Port [serve.port].")
+    ] = None,
     exit_after: Annotated[
         bool, typer.Option("--exit", help="Stop the server after printing the samples.")
     ] = False,
