@@ -53,7 +53,8 @@ class ModelParams(BaseModel):
     algorithm: Algorithm = "exact"
     """exact cosine, dimsum (sampled cosine), rp3beta or ease."""
     threshold: float = Field(0.1, ge=0, le=1, json_schema_extra=_only("dimsum"))
-    """DIMSUM: similarities above it are estimated within 20% relative error w.h.p."""
+    """DIMSUM: each similarity above it is estimated within 20% relative error with
+    probability ≥ 0.95, whatever the action weights (see train.dimsum)."""
     top_k: int = Field(100, ge=1)
     """Neighbours kept per item."""
     min_items: int = Field(2, ge=1)

@@ -147,13 +147,13 @@ def test_top_k_keeps_the_canonical_best(spark: Any, n_items: int, at_most_one: b
 
 
 @pytest.mark.parametrize("combine", [True, False])
-@pytest.mark.parametrize(("gamma", "outlier"), [(5.0, None), (3.0, 1e6)])
+@pytest.mark.parametrize(("gamma", "outlier"), [(5.0, None), (3.0, 1e6), (0.2, None)])
 def test_sampled_sums_equal_the_sums_of_the_kept_products(
     spark: Any, gamma: float, outlier: float | None, combine: bool
 ) -> None:
     """The fixed-point sums of a sampled DIMSUM run equal the float sums of the very entries
     it kept (collected and added with NumPy), within the rounding the bits allow — also when
-    one huge score leaves few fraction bits."""
+    a small γ leaves fewer fraction bits; kept entries are worth max(score/‖c‖, 1/γ)."""
     from dimrec.train.spark.matrix import SparkWindow
     from dimrec.train.spark.similarity import pair_sums, scaled_entries
 
@@ -173,10 +173,13 @@ def test_sampled_sums_equal_the_sums_of_the_kept_products(
             }
         )
     )
+    norms = np.sqrt((dense**2).sum(axis=0))
     window = SparkWindow(
         entries=entries,
         items=pa.array([f"i{i:02d}" for i in range(n_items)]),
-        norms=np.sqrt((dense**2).sum(axis=0)),
+        norms=norms,
+        smallest=np.where(dense > 0, dense, np.inf).min(axis=0),
+        most_entries=int((dense > 0).sum(axis=0).max()),
         popularity=pa.table({}),
         counts={},
         persisted=(),
@@ -184,13 +187,16 @@ def test_sampled_sums_equal_the_sums_of_the_kept_products(
     )
     scaled, sampled, bits = scaled_entries(spark, window, gamma, seed=1)
     assert sampled >= n_items - 1
-    assert bits == 52 if outlier is None else bits <= 30  # the outlier's ratio costs bits
+    # Sums are ≤ ‖b_i‖·‖b_j‖ ≤ 1 + entries/γ²: a small γ leaves fewer fraction bits.
+    assert bits == 52 if gamma > 1 else bits < 52
     kept = scaled.toArrow()
-    assert 50 < kept.num_rows < len(users) / 2  # sampled: most entries dropped
+    assert 10 < kept.num_rows < len(users) / 2  # sampled: most entries dropped
+    rows = [int(u[1:]) for u in kept.column("user").to_pylist()]
+    columns = kept.column("idx").to_numpy()
+    values = kept.column("v").to_numpy()
+    np.testing.assert_array_equal(values, np.maximum((dense / norms)[rows, columns], 1 / gamma))
     kept_matrix = np.zeros((n_users, n_items))
-    kept_matrix[
-        [int(u[1:]) for u in kept.column("user").to_pylist()], kept.column("idx").to_numpy()
-    ] = kept.column("v").to_numpy()
+    kept_matrix[rows, columns] = values
     expected = kept_matrix.T @ kept_matrix
     got = pair_sums(scaled, n_items, bits, partitions=3, combine=combine).toArrow()
     i, j = got.column("i").to_numpy(), got.column("j").to_numpy()

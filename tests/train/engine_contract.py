@@ -150,15 +150,41 @@ class EngineContract:
         other = engine.train(shopped[1], params.model_copy(update={"seed": 8}))
         assert not other.neighbours.equals(first.neighbours)
 
+    @pytest.mark.parametrize("factor", [6.0, 1 / 6])
+    def test_dimsum_scores_times_c_give_the_same_sample(
+        self, engine: Engine, shopped: Shopped, tmp_path: Path, factor: float
+    ) -> None:
+        """Every score × c: the same entries are kept with the same values, so the same
+        pairs come out with the same similarities (to the rounding of the norms)."""
+        data, urls = shopped
+        scaled = Shop(
+            {
+                day: table.set_column(
+                    2, "score", pa.array(np.asarray(table["score"]) * factor, pa.float64())
+                )
+                for day, table in data.days.items()
+            }
+        )
+        params = TrainParams(top_k=1000, algorithm="dimsum", threshold=0.5, seed=7, **FILTER)
+        first = engine.train(urls, params).neighbours.to_pydict()
+        again = engine.train(scaled.write(str(tmp_path / "profiles")), params)
+        second = again.neighbours.to_pydict()
+        assert len(first["item"]) > 1000
+        pairs = list(zip(first["item"], first["neighbour"], strict=True))
+        assert sorted(pairs) == sorted(zip(second["item"], second["neighbour"], strict=True))
+        sims = dict(zip(pairs, first["similarity"], strict=True))
+        for item, neighbour, similarity in zip(*second.values(), strict=True):
+            assert abs(similarity - sims[(item, neighbour)]) <= 2e-12
+
     @pytest.mark.slow
     def test_dimsum_at_threshold_01_is_within_20_percent(
         self, engine: Engine, tmp_path: Path
     ) -> None:
         """DIMSUM's guarantee: similarities ≥ threshold estimated within 20% relative error
         for (here) ≥ 95% of those pairs, over all of them and over those where sampling
-        happens (an item with ‖c‖ > γ); pairs of two unsampled items are exact. 0/1 scores
-        (see tests/train/test_similarity_dimsum.py for weighted scores)."""
-        data = shop(20_000, 500, seed=4, themes=25, binary=True, n_days=2)
+        happens (an item with an entry kept with probability γ·score/‖c‖ < 1); pairs of two
+        unsampled items are exact. Weighted scores (0.5 / 2 / 6, summed over days)."""
+        data = shop(20_000, 500, seed=4, themes=25, n_days=2)
         urls = data.write(str(tmp_path / "profiles"))
         ref = reference_cosine(data.summed(), min_items=2, max_items=100)
         n = len(ref.items)
@@ -168,11 +194,20 @@ class EngineContract:
         estimate = np.zeros((n, n))
         rows = [index[i] for i in table["item"]]
         estimate[rows, [index[j] for j in table["neighbour"]]] = table["similarity"]
+        summed = data.summed()
+        distinct: dict[str, int] = defaultdict(int)
+        for user, _ in summed:
+            distinct[user] += 1
         squares: dict[str, float] = defaultdict(float)
-        for (_, item), score in data.summed().items():
-            squares[item] += score * score
+        smallest: dict[str, float] = defaultdict(lambda: math.inf)
+        for (user, item), score in summed.items():
+            if 2 <= distinct[user] <= 100:
+                squares[item] += score * score
+                smallest[item] = min(smallest[item], score)
         gamma = dimsum_gamma(0.1, n)
-        sampled = np.array([math.sqrt(squares[item]) > gamma for item in ref.items])
+        sampled = np.array(
+            [gamma * smallest[item] / math.sqrt(squares[item]) < 1 for item in ref.items]
+        )
         assert sampled.sum() >= 20
         above = ref.cosine >= 0.1
         involved = above & (sampled[:, None] | sampled[None, :])
@@ -181,6 +216,7 @@ class EngineContract:
         assert within[above].mean() >= 0.95
         assert within[involved].mean() >= 0.95
         plain = ~(sampled[:, None] | sampled[None, :])
+        assert plain.sum() > 100
         np.testing.assert_allclose(estimate[plain], ref.cosine[plain], rtol=0, atol=1e-11)
 
     # ── time decay ─────────────────────────────────────────────────────────────────────

@@ -44,6 +44,10 @@ class SparkWindow:
     """Item ids of the kept users' entries, sorted (index = position)."""
     norms: npt.NDArray[np.float64]
     """‖c_i‖ of every item, in ``items`` order."""
+    smallest: npt.NDArray[np.float64]
+    """The smallest score of every item's column, in ``items`` order."""
+    most_entries: int
+    """The most nonzero entries (kept users) of one item."""
     popularity: pa.Table
     counts: dict[str, int]
     """profiles, users, users_dropped, items."""
@@ -114,7 +118,12 @@ def window_matrix(
         entries.repartition(partitions, "item")
         .sortWithinPartitions("item", "user")
         .groupBy("item")
-        .agg(F.sum(score * score).alias("squares"), F.sum(bad).alias("bad"))
+        .agg(
+            F.sum(score * score).alias("squares"),
+            F.min(F.when(score > 0, score)).alias("smallest"),
+            F.sum((score > 0).cast("long")).alias("entries"),
+            F.sum(bad).alias("bad"),
+        )
         .toArrow()
         .sort_by("item")
     )
@@ -128,6 +137,8 @@ def window_matrix(
         )
     items = stats.column("item").combine_chunks()
     norms = np.sqrt(stats.column("squares").to_numpy())
+    smallest = stats.column("smallest").fill_null(0.0).to_numpy()
+    entries_max = int(pc.max(stats.column("entries")).as_py() or 0)
     counts = window_counts(
         profiles=profiles_read, users_total=users_total, users_kept=users_kept, items=len(items)
     )
@@ -138,5 +149,13 @@ def window_matrix(
         counts["users_dropped"],
     )
     return SparkWindow(
-        entries, items, norms, popularity, counts, (entries,), int(tally["pairs"] or 0)
+        entries=entries,
+        items=items,
+        norms=norms,
+        smallest=smallest,
+        most_entries=entries_max,
+        popularity=popularity,
+        counts=counts,
+        persisted=(entries,),
+        user_pairs=int(tally["pairs"] or 0),
     )

@@ -2,10 +2,10 @@
 
 The plan, all in DataFrame operations and JVM-side expressions (no Python UDF):
 
-1. *scale*: a small item table (index, scale, keep probability) is broadcast to the kept
-   entries: ``v = score / min(‖c_i‖, γ)``, and for DIMSUM an entry of an item with
-   ``p_i = γ/‖c_i‖ < 1`` is kept when its draw is below ``p_i`` (γ = ∞ for exact: every
-   entry is kept and scaled to a unit-norm column);
+1. *scale*: a small item table (index, column norm) is broadcast to the kept entries:
+   ``x = score / ‖c_i‖`` (γ = ∞ for exact: every entry is kept as ``x``, a unit-norm
+   column); for DIMSUM an entry is kept when its draw is below ``γ·x`` and becomes
+   ``v = max(x, 1/γ)`` (:mod:`dimrec.train.dimsum`: the same operations as the local engine);
 2. *pairs*: a self-join of the entries on user emits every unordered pair of a user's
    items once (``i < j``) with the product ``v_i·v_j`` — one row per (pair, user);
 3. *sum*: each product is rounded to a multiple of 2⁻ᴮ and a pair's products are added
@@ -32,12 +32,10 @@ cosine, below the 12 decimals kept.
 built-in JVM expression, independent of partitioning and task order, so a seed gives the
 same sample on any cluster (``rand(seed)`` would depend on how rows fall into partitions).
 The draw is made once per (user, item) entry, like the local engine and unlike MLlib
-(which draws the second item of a pair afresh for each pair). Each pair is still emitted in
-a row with probability ``p_i·p_j``, independently across rows, and contributes
-``a_ri·a_rj/(q_i·q_j)`` with ``q = min(γ, ‖c‖)``, so each estimate is unbiased with the very
-same distribution — hence the same error bound — as MLlib's; only the correlation between
-two estimates sharing a row differs. Dropping entries before pairing is what makes DIMSUM
-cheap here: an unkept entry never emits its pairs.
+(which draws the second item of a pair afresh for each pair), with the local engine's
+probabilities ``min(1, γ·x)``: the same scheme, hence the same distribution of every
+estimate and the same error bound, from other draws. Dropping entries before pairing is
+what makes DIMSUM cheap here: an unkept entry never emits its pairs.
 """
 
 from __future__ import annotations
@@ -47,7 +45,7 @@ import pyarrow as pa
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from dimrec.train.dimsum import column_sampling
+from dimrec.train.dimsum import fixed_point_bits, sampled_items
 from dimrec.train.neighbours import Neighbours
 from dimrec.train.spark.matrix import SparkWindow
 
@@ -65,26 +63,29 @@ def uniform_draw(seed: int, *columns: str) -> Column:
 def scaled_entries(
     session: SparkSession, window: SparkWindow, gamma: float, seed: int
 ) -> tuple[DataFrame, int, int]:
-    """``user, idx, v``: the kept entries scaled (and for finite γ sampled) the DIMSUM
-    way; the number of items whose entries are sampled; and the fraction bits of their
-    sums (:func:`~dimrec.train.dimsum.column_sampling`, as the local engine)."""
-    columns = column_sampling(window.norms, gamma)
+    """``user, idx, v``: the kept entries scaled (and for finite γ sampled) the DIMSUM way
+    of :mod:`dimrec.train.dimsum` — ``x = score/‖c‖``, kept with probability ``min(1, γ·x)``
+    as ``v = max(x, 1/γ)`` —; the number of items with sampled entries; and the fraction bits
+    of their sums (:func:`~dimrec.train.dimsum.fixed_point_bits`), as the local engine."""
     table = pa.table(
         {
             "item": window.items,
             "idx": pa.array(np.arange(len(window.norms), dtype=np.int32)),
-            "scale": pa.array(columns.scale),
-            "p": pa.array(columns.probability),
+            "norm": pa.array(window.norms),
         }
     )
     items = F.broadcast(session.createDataFrame(table))
     entries = window.entries.join(items, "item")
-    if columns.sampled_items:
-        entries = entries.where(
-            (F.col("p") >= 1.0) | (uniform_draw(seed, "user", "item") < F.col("p"))
-        )
-    scaled = entries.select("user", "idx", (F.col("score") / F.col("scale")).alias("v"))
-    return scaled, columns.sampled_items, columns.bits
+    unit = F.col("score") / F.col("norm")
+    sampled = sampled_items(window.norms, window.smallest, gamma)
+    if sampled:
+        expected = F.lit(gamma) * unit  # γ·x: kept for sure from 1 on
+        entries = entries.where((expected >= 1.0) | (uniform_draw(seed, "user", "item") < expected))
+        value = F.greatest(unit, F.lit(1.0 / gamma))
+    else:
+        value = unit
+    scaled = entries.select("user", "idx", value.alias("v"))
+    return scaled, sampled, fixed_point_bits(window.most_entries, gamma)
 
 
 def _pair_terms(scaled: DataFrame, n_items: int) -> DataFrame:
