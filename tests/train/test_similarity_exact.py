@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import decimal
+import math
 import os
 import subprocess
 import sys
@@ -264,3 +265,55 @@ def test_kernels_stay_in_bounds(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "in bounds" in done.stdout
+
+
+def shop_with_twins(seed: int) -> sp.csr_matrix:
+    """3,000 users × 150 items with Zipf popularity, 0.5/2/6 scores, and 10 twin columns."""
+    rng = np.random.default_rng(seed)
+    popularity = 1.0 / np.arange(1, 141)
+    dense = np.zeros((3000, 150))
+    for user in range(3000):
+        items = rng.choice(140, size=rng.integers(2, 12), p=popularity / popularity.sum())
+        dense[user, items] = rng.choice([0.5, 2.0, 6.0], size=len(items))
+    dense[:, 140:] = dense[:, rng.choice(140, 10, replace=False)]  # exact ties, by id
+    return sp.csr_matrix(dense)
+
+
+@pytest.mark.parametrize("top_k", [1, 3, 10])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_top_k_lists_are_the_heads_of_the_full_lists(top_k: int, threads: int) -> None:
+    """Each pair is computed once and delivered to the more popular item unless that one's
+    list already holds k better ones: the lists are still exactly the first k of all pairs,
+    whatever the number of threads."""
+    matrix = shop_with_twins(seed=top_k)
+    full = lists(compute_neighbours(matrix, TrainParams(top_k=150), threads=1))
+    got = lists(compute_neighbours(matrix, TrainParams(top_k=top_k), threads=threads))
+    assert got == {item: pairs[:top_k] for item, pairs in full.items()}
+    assert sum(len(pairs) > top_k for pairs in full.values()) > 100  # the cut matters
+
+
+def test_deliveries_that_cannot_enter_a_full_list_are_dropped() -> None:
+    """A half-row sum is delivered to its more popular partner only when it may enter that
+    partner's top k: with k = 3, most are dropped; with room for every pair, none."""
+    from dimrec.train.dimsum import scaled_matrix
+    from dimrec.train.local.cosine import _Layout
+    from dimrec.train.local.kernels import half_rows_topk
+
+    matrix = shop_with_twins(seed=1)
+    layout = _Layout.of(scaled_matrix(matrix, math.inf, seed=0).matrix, 2.0**52)
+    n_items = matrix.shape[1]
+
+    def deliveries(k: int) -> int:
+        floors = np.full(n_items, -1.0, dtype=np.float32)
+        to_items, _, _ = half_rows_topk(
+            0, n_items, 0, layout.col_ptr, layout.col_starts, layout.col_values,
+            layout.col_pos, layout.row_items, layout.row_values,
+            layout.item_ids, layout.unit, k, np.arange(n_items + 1, dtype=np.int64) * k,
+            np.zeros(n_items, dtype=np.int32), np.empty(n_items * k, dtype=np.int32),
+            np.empty(n_items * k), floors,
+        )  # fmt: skip
+        return len(to_items)
+
+    every_pair = deliveries(n_items)
+    assert every_pair > 5000
+    assert deliveries(3) < 0.3 * every_pair

@@ -8,13 +8,16 @@ cosine neighbours:
    (:mod:`dimrec.train.dimsum`), so that in both cases the Gram matrix ``BᵀB`` is the answer;
    items are renumbered by popularity (the busiest columns then share the cache), and split
    into blocks of about equal work;
-2. *top-k*: blocks run on a thread pool through the compiled kernel
-   (:mod:`dimrec.train.local.kernels`), which builds one item's row of ``BᵀB`` at a time and
-   writes its canonical top K straight to the item's place in the output: memory is the
-   output (at most K pairs an item) plus one row per thread, never the items × items product;
+2. *top-k*: blocks of items run on a thread pool through the compiled kernel
+   (:mod:`dimrec.train.local.kernels`), most popular first: each pair is computed once (the
+   symmetric half), kept in the item's own list and delivered to its partner unless the
+   partner's list is known to hold K better ones; then each item's deliveries are merged
+   into its list. Memory is the output (at most K pairs an item), one row per thread and
+   the deliveries, never the items × items product;
 3. *assemble*: the lists are closed up into a :class:`~dimrec.train.neighbours.Neighbours`.
 
-Results do not depend on the number of threads: each item's row is summed in one fixed order.
+Results do not depend on the number of threads: sums are exact integers, and each list is
+the canonical top K of all of an item's pairs, whichever thread found them.
 """
 
 from __future__ import annotations
@@ -22,8 +25,11 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -34,7 +40,13 @@ from dimrec.logs import log_context, timed
 from dimrec.params import COSINE, TrainParams
 from dimrec.train.base import Progress
 from dimrec.train.dimsum import ScaledMatrix, dimsum_gamma, scaled_matrix
-from dimrec.train.local.kernels import column_visits, compact_lists, item_block_topk
+from dimrec.train.local.kernels import (
+    compact_lists,
+    finish_lists,
+    group_deliveries,
+    half_rows_topk,
+    item_layout,
+)
 from dimrec.train.neighbours import Neighbours
 
 logger = logging.getLogger(__name__)
@@ -153,31 +165,43 @@ def _log_sampling(scaled: ScaledMatrix) -> None:
 
 @dataclass(frozen=True)
 class _Layout:
-    """``B`` with items renumbered by decreasing popularity, as CSR and CSC, and block costs."""
+    """``B`` with items renumbered by decreasing popularity (:func:`item_layout`), by row
+    and by column, and the work of each item."""
 
-    rows: sp.csr_matrix
-    cols: sp.csc_matrix
+    row_ptr: npt.NDArray[np.integer]
+    row_items: npt.NDArray[np.int32]
+    row_values: npt.NDArray[np.float64]
+    col_ptr: npt.NDArray[np.int64]
+    col_starts: npt.NDArray[np.int64]
+    col_values: npt.NDArray[np.float64]
+    col_pos: npt.NDArray[np.int64]
     item_ids: npt.NDArray[np.int32]
     """Internal index → item index of the caller."""
     cost: npt.NDArray[np.int64]
-    """Work of each internal item: the entries its row of BᵀB visits, plus one."""
+    """Work of each internal item: the entries its half row of BᵀB visits, plus one."""
+    partners: npt.NDArray[np.int64]
+    """A bound on each internal item's number of neighbours."""
     unit: float
     """Products are added as integers in units of 1/unit (``ScaledMatrix.bits``)."""
 
     @classmethod
     def of(cls, scaled: sp.csr_matrix, unit: float) -> _Layout:
-        n_items = scaled.shape[1]
-        column_entries = np.bincount(scaled.indices, minlength=n_items)
-        item_ids = np.argsort(-column_entries, kind="stable").astype(np.int32)
-        internal = np.empty(n_items, dtype=np.int32)
-        internal[item_ids] = np.arange(n_items, dtype=np.int32)
-        rows = sp.csr_matrix(
-            (scaled.data, internal[scaled.indices], scaled.indptr), shape=scaled.shape
+        ids, items, values, col_ptr, col_starts, col_values, col_pos, cost, partners = item_layout(
+            scaled.indptr, scaled.indices, scaled.data, scaled.shape[1]
         )
-        cols = rows.tocsc()
-        cols.indices = cols.indices.astype(np.int32, copy=False)
-        cost = column_visits(cols.indptr, cols.indices, rows.indptr) + 1
-        return cls(rows=rows, cols=cols, item_ids=item_ids, cost=cost, unit=unit)
+        return cls(
+            row_ptr=scaled.indptr,
+            row_items=items,
+            row_values=values,
+            col_ptr=col_ptr,
+            col_starts=col_starts,
+            col_values=col_values,
+            col_pos=col_pos,
+            item_ids=ids,
+            cost=cost,
+            partners=partners,
+            unit=unit,
+        )
 
 
 def _plan_blocks(cost: npt.NDArray[np.int64], threads: int) -> npt.NDArray[np.int64]:
@@ -200,51 +224,111 @@ def _run_blocks(
 ) -> tuple[
     npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.float64]
 ]:
-    """Run every block through the kernel, each item's list written straight to its place:
-    (starts, counts, neighbours, similarities) with room for at most k per item."""
+    """Run every block through the kernel, most popular first, then merge each item's
+    deliveries into its list: (starts, counts, neighbours, similarities) with room for at
+    most k per item."""
     n_items = len(layout.item_ids)
-    # Room for each item's list: k, or the number of products its row has if fewer.
+    # Room for each item's list: k, or its number of possible neighbours if fewer.
     room = np.zeros(n_items, dtype=np.int64)
-    room[layout.item_ids] = np.minimum(layout.cost - 1, k)
+    room[layout.item_ids] = np.minimum(layout.partners, k)
     starts = np.concatenate(([0], np.cumsum(room)))
     counts = np.zeros(n_items, dtype=np.int32)
     ids = np.empty(starts[-1], dtype=np.int32)
-    sims = np.empty(starts[-1], dtype=np.float64)
+    keys = np.empty(starts[-1], dtype=np.float64)
+    floors = np.full(n_items, -1.0, dtype=np.float32)
+    n_blocks = len(bounds) - 1
+    finished = np.zeros(n_blocks + 1, dtype=bool)
+    finished[n_blocks] = True  # a sentinel: the scan below stops there
+    lock = threading.Lock()
+    done_below = [0]  # items below it are done: every block up to there has finished
 
-    def run(block: int) -> None:
-        item_block_topk(
+    def run(block: int) -> Deliveries:
+        with lock:
+            below = done_below[0]
+        deliveries = half_rows_topk(
             int(bounds[block]),
             int(bounds[block + 1]),
-            layout.cols.indptr,
-            layout.cols.indices,
-            layout.cols.data,
-            layout.rows.indptr,
-            layout.rows.indices,
-            layout.rows.data,
+            below,
+            layout.col_ptr,
+            layout.col_starts,
+            layout.col_values,
+            layout.col_pos,
+            layout.row_items,
+            layout.row_values,
             layout.item_ids,
             layout.unit,
             k,
             starts,
             counts,
             ids,
+            keys,
+            floors,
+        )
+        with lock:  # the lock also orders the kernel's writes before the next block's reads
+            finished[block] = True
+            first_open = int(np.argmin(finished))
+            done_below[0] = int(bounds[first_open]) if first_open < n_blocks else n_items
+        return deliveries
+
+    parts = _each_block(run, bounds, threads, progress, n_items)
+    to_items = np.concatenate([part[0] for part in parts] or [np.empty(0, dtype=np.uint32)])
+    to_keys = np.concatenate([part[1] for part in parts] or [np.empty(0)])
+    from_ids = np.concatenate([part[2] for part in parts] or [np.empty(0, dtype=np.int32)])
+    del parts
+    offsets, in_keys, in_ids = group_deliveries(n_items, to_items, to_keys, from_ids)
+    del to_items, to_keys, from_ids
+    sims = np.empty(starts[-1], dtype=np.float64)
+    ranges = np.unique(np.linspace(0, n_items, threads * 4 + 1).astype(np.int64))
+
+    def finish(part: int) -> None:
+        finish_lists(
+            int(ranges[part]),
+            int(ranges[part + 1]),
+            k,
+            offsets,
+            in_keys,
+            in_ids,
+            layout.item_ids,
+            starts,
+            counts,
+            ids,
+            keys,
             sims,
         )
 
+    _each_block(finish, ranges, threads, None, n_items)
+    return starts, counts, ids, sims
+
+
+Deliveries = tuple[npt.NDArray[np.uint32], npt.NDArray[np.float64], npt.NDArray[np.int32]]
+_Result = TypeVar("_Result")
+
+
+def _each_block(
+    run: Callable[[int], _Result],
+    bounds: npt.NDArray[np.int64],
+    threads: int,
+    progress: Progress | None,
+    total: int,
+) -> list[_Result]:
+    """``run(block)`` for every block, in order on one thread or submitted in order to a
+    pool; results in block order; progress in items done."""
     n_blocks = len(bounds) - 1
+    results: list[Any] = [None] * n_blocks
     done = 0
     if threads == 1 or n_blocks <= 1:
         for block in range(n_blocks):
-            run(block)
+            results[block] = run(block)
             done += int(bounds[block + 1] - bounds[block])
             if progress is not None:
-                progress(done, n_items)
+                progress(done, total)
     else:
         with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dimrec-topk") as pool:
             futures = {pool.submit(run, block): block for block in range(n_blocks)}
             for future in as_completed(futures):
-                future.result()
                 block = futures[future]
+                results[block] = future.result()
                 done += int(bounds[block + 1] - bounds[block])
                 if progress is not None:
-                    progress(done, n_items)
-    return starts, counts, ids, sims
+                    progress(done, total)
+    return results

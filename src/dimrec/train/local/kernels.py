@@ -1,24 +1,40 @@
-"""Compiled kernels of the local engine: item rows of a Gram matrix cut to a canonical top-K.
+"""Compiled kernels of the local engine: the Gram matrix ``BᵀB`` cut to each item's top K.
 
-For an item ``i`` the kernel accumulates row ``i`` of ``BᵀB`` (``B`` users × items, scaled
-so that the product is the cosine or its DIMSUM estimate) with Gustavson's row-by-row sparse
-product: for every user ``u`` of column ``i``, for every item ``j`` of row ``u``,
-``acc[j] += B[u, i]·B[u, j]``. The products are added as fixed-point integers — each one
-rounded to a multiple of ``1/unit`` (``unit`` = 2⁵² for cosines; see
+``B`` (users × items) is scaled so that ``BᵀB`` is the cosine or its DIMSUM estimate. Items
+are renumbered by decreasing popularity (:func:`item_layout`) and each user's row sorted by
+that number, so the more popular partners of an item come first in every row.
+
+**The symmetric half.** ``BᵀB`` is symmetric, so each pair is computed once: the kernel
+builds the half row of item ``i`` — its sums with the *more popular* items ``j < i`` — with
+Gustavson's row-by-row product (for every user ``u`` of column ``i``, for every item ``j``
+before ``i`` in row ``u``: ``acc[j] += B[u, i]·B[u, j]``), half the visits of the full row.
+Each sum serves twice: as a candidate of ``i``'s own list, and *delivered* to ``j``'s list.
+Item ``i``'s own list (the best K of its half row) is final for its more popular partners
+and gives a floor: the K-th best key found so far. Rows are processed most popular first, so
+when row ``i`` runs, most more popular items ``j`` are done, and a delivery that does not
+beat ``j``'s floor cannot enter ``j``'s top K: it is dropped (only rows known to be done —
+earlier in the same block, or in blocks finished before this one started — give a floor, so
+what is dropped never depends on timing). :func:`group_deliveries` and :func:`finish_lists`
+then merge each item's deliveries into its own list and sort it. The result is the top K
+of all of ``i``'s pairs, exactly as a full row would give, whatever the number of threads.
+
+**Exact, order-free sums.** Products are added as fixed-point integers — each one rounded
+to a multiple of ``1/unit`` (``unit`` = 2⁵² for cosines; see
 :func:`dimrec.train.dimsum.fixed_point_bits`) — so a sum is exact and does not depend on the
-order of its terms: ``sim(i, j)`` equals ``sim(j, i)`` bit for bit, for any number of
-threads, and any engine that adds the same rounded products (the Spark engine, in any
+order of its terms: any engine that adds the same rounded products (the Spark engine, in any
 partitioning) gets the same bits.
 
-The touched entries then go through a bounded heap of size ``k`` ordered by (similarity
-desc, item id asc): the canonical order of :class:`~dimrec.train.neighbours.Neighbours`.
-When there are more than ``k`` of them, a one-pass histogram of their values first finds
-where the k-th best lies, so that only the few candidates above it reach the heap.
-Similarities are rounded to ``1/SIMILARITY_SCALE`` (12 decimals) before they are compared,
-so that mathematically equal similarities that floating point left one ulp apart tie, and
-the tie is broken by item id as the contract says, rather than by rounding noise.
+**Canonical lists.** Candidates go through a bounded heap of size ``k`` ordered by
+(similarity desc, item id asc): the canonical order of
+:class:`~dimrec.train.neighbours.Neighbours`. When there are more than ``k`` of them, a
+one-pass histogram of their values first finds where the k-th best lies, so that only the
+few candidates above it reach the heap. Similarities are rounded to ``1/SIMILARITY_SCALE``
+(12 decimals) before they are compared, so that mathematically equal similarities that
+floating point left one ulp apart tie, and the tie is broken by item id as the contract
+says, rather than by rounding noise.
 
-Every function here releases the GIL (``nogil``): the caller runs item blocks on threads.
+Loops index with unsigned integers (Numba then skips its negative-index wraparound) and the
+kernels release the GIL (``nogil``): the caller runs item blocks on threads.
 """
 
 from __future__ import annotations
@@ -112,20 +128,23 @@ def _select(
     k: int,
     cand_keys: npt.NDArray[np.float64],
     cand_bits: npt.NDArray[np.int64],
-    cand_ids: npt.NDArray[np.int32],
+    cand_items: npt.NDArray[np.uint32],
+    item_ids: npt.NDArray[np.int32],
     counts: npt.NDArray[np.int64],
     heap_keys: npt.NDArray[np.float64],
     heap_ids: npt.NDArray[np.int32],
 ) -> int:
-    """The best ``k`` of ``m`` candidates into the heap; returns how many it holds.
+    """The best ``k`` of ``m`` candidates (keys, internal numbers) into the heap, by id;
+    returns how many it holds.
 
     With more than ``k`` candidates, a histogram of their keys first finds the bucket of the
     k-th best, so that only candidates from that bucket up reach the heap: few replacements.
     """
+    size = 0
     if m <= k:
         for t in range(m):
-            _offer(cand_keys[t], cand_ids[t], k, t, heap_keys, heap_ids)
-        return m
+            size = _offer(cand_keys[t], item_ids[cand_items[t]], k, size, heap_keys, heap_ids)
+        return size
     low = N_BUCKETS
     high = 0
     for t in range(m):
@@ -139,22 +158,35 @@ def _select(
         above += counts[cut]
         cut -= 1
     counts[low : high + 1] = 0
-    size = 0
     for t in range(m):
         if _bucket(cand_bits[t]) >= cut:
-            size = _offer(cand_keys[t], cand_ids[t], k, size, heap_keys, heap_ids)
+            size = _offer(cand_keys[t], item_ids[cand_items[t]], k, size, heap_keys, heap_ids)
     return size
 
 
 @njit(nogil=True, cache=True)
-def item_block_topk(
+def _floor_of(key: float) -> np.float32:
+    """The largest float32 ≤ ``key``: a floor that float32 rounding never lifts."""
+    low = np.float32(key)
+    if low > key:
+        low = np.nextafter(low, np.float32(-np.inf))
+    return low
+
+
+#: Deliveries a block holds at first (its buffers double when full).
+_FIRST_DELIVERIES = 1 << 16
+
+
+@njit(nogil=True, cache=True)
+def half_rows_topk(
     start: int,
     stop: int,
-    col_ptr: npt.NDArray[np.integer],
-    col_users: npt.NDArray[np.integer],
+    done_below: int,
+    col_ptr: npt.NDArray[np.int64],
+    col_starts: npt.NDArray[np.int64],
     col_values: npt.NDArray[np.float64],
-    row_ptr: npt.NDArray[np.integer],
-    row_items: npt.NDArray[np.integer],
+    col_pos: npt.NDArray[np.int64],
+    row_items: npt.NDArray[np.int32],
     row_values: npt.NDArray[np.float64],
     item_ids: npt.NDArray[np.int32],
     unit: float,
@@ -162,58 +194,147 @@ def item_block_topk(
     out_starts: npt.NDArray[np.int64],
     out_counts: npt.NDArray[np.int32],
     out_ids: npt.NDArray[np.int32],
-    out_sims: npt.NDArray[np.float64],
-) -> None:
-    """Top-``k`` neighbours of the items ``start``..``stop-1`` (internal indices).
+    out_keys: npt.NDArray[np.float64],
+    floors: npt.NDArray[np.float32],
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.float64], npt.NDArray[np.int32]]:
+    """Half rows of the items ``start``..``stop-1`` (internal numbers, in that order): each
+    item's best ``k`` more popular partners, and the deliveries to those partners.
 
-    ``B`` is given both as CSC (``col_*``) and CSR (``row_*``); ``item_ids`` maps an internal
-    index to the item's id (its index in the caller's order), used for the tie-break and the
-    output. Products are added as integers, in units of ``1/unit``. Item ``i``'s neighbours
-    are written best first to ``out_ids``/``out_sims`` from ``out_starts[i]`` on (room for
-    k, or for as many products as its row has, whichever is smaller), and their number to
-    ``out_counts[i]``, ``i`` being the item's id.
+    ``B`` is given by row (``row_*``, items in internal numbers, sorted) and by column
+    (``col_*``; ``col_starts`` and ``col_pos`` are where each column entry's row begins in
+    the row arrays, and the entry's own position there); ``item_ids``
+    maps an internal number to the caller's index, used for the tie-break and the output.
+    Products are added as integers, in units of ``1/unit``. Item ``i``'s own list is left as
+    a heap (worst first) of keys (similarity × ``SIMILARITY_SCALE``) in
+    ``out_ids``/``out_keys`` from ``out_starts[i]`` on, its size in ``out_counts[i]`` (``i``
+    being the item's id), and its floor (K-th best key, or −1 while it holds fewer than
+    ``k``) in ``floors``; items below ``done_below`` are done, so their floors may be used.
+    Returns the deliveries: target (internal number), key and source (item id).
     """
     n_items = len(item_ids)
+    to_key = SIMILARITY_SCALE / unit  # unit is a power of two: the same bits as acc/unit·scale
     acc = np.zeros(n_items, dtype=np.int64)
-    touched = np.empty(n_items + 1, dtype=np.int32)  # +1: the branchless append writes ahead
+    touched = np.empty(n_items + 1, dtype=np.uint32)  # +1: the branchless append writes ahead
     cand_keys = np.empty(n_items)
     cand_bits = cand_keys.view(np.int64)
-    cand_ids = np.empty(n_items, dtype=np.int32)
+    cand_items = np.empty(n_items, dtype=np.uint32)
     counts = np.zeros(N_BUCKETS, dtype=np.int64)
-    heap_keys = np.empty(k)
-    heap_ids = np.empty(k, dtype=np.int32)
+    room = _FIRST_DELIVERIES
+    to_items = np.empty(room, dtype=np.uint32)
+    to_keys = np.empty(room)
+    from_ids = np.empty(room, dtype=np.int32)
+    delivered = 0
+    first_done = np.uint64(start)
+    done_before = np.uint64(done_below)
     for item in range(start, stop):
-        # Row `item` of BᵀB. acc[j] == 0 marks an untouched slot: products are ≥ 0.
-        n_touched = 0
+        # Half row `item` of BᵀB. acc[j] == 0 marks an untouched slot: products are ≥ 0.
+        n_touched = np.uint64(0)
         for p in range(col_ptr[item], col_ptr[item + 1]):
-            user = col_users[p]
-            value = col_values[p]
-            for q in range(row_ptr[user], row_ptr[user + 1]):
-                j = row_items[q]
+            value = col_values[p] * unit  # unit is a power of two: value·w·unit, same bits
+            for q in range(np.uint64(col_starts[p]), np.uint64(col_pos[p])):
+                j = np.uint64(row_items[q])
                 before = acc[j]
                 touched[n_touched] = j  # kept only when the slot was untouched: no branch
-                n_touched += before == 0
-                acc[j] = before + np.int64(np.rint(value * row_values[q] * unit))
+                n_touched += np.uint64(before == 0)
+                acc[j] = before + np.int64(np.rint(value * row_values[q]))
+        if delivered + n_touched > room:
+            room = max(2 * room, delivered + int(n_touched))
+            more_items = np.empty(room, dtype=np.uint32)
+            more_items[:delivered] = to_items[:delivered]
+            more_keys = np.empty(room)
+            more_keys[:delivered] = to_keys[:delivered]
+            more_ids = np.empty(room, dtype=np.int32)
+            more_ids[:delivered] = from_ids[:delivered]
+            to_items, to_keys, from_ids = more_items, more_keys, more_ids
+        item_id = item_ids[item]
         m = 0
         for t in range(n_touched):
-            j = touched[t]
-            key = np.rint(acc[j] / unit * SIMILARITY_SCALE)
+            j = np.uint64(touched[t])
+            key = np.rint(acc[j] * to_key)
             acc[j] = 0  # also makes a slot listed twice (after a product rounded to 0) count once
-            if j != item and key > 0.0:
+            if key > 0.0:
                 cand_keys[m] = key
-                cand_ids[m] = item_ids[j]
+                cand_items[m] = j
                 m += 1
-        size = _select(m, k, cand_keys, cand_bits, cand_ids, counts, heap_keys, heap_ids)
-        # Pop the worst first into the last slot: the list ends up best first.
-        item_id = item_ids[item]
+                if (j < done_before or j >= first_done) and key < floors[j]:
+                    continue  # j's list is done and holds k better ones
+                to_items[delivered] = j
+                to_keys[delivered] = key
+                from_ids[delivered] = item_id
+                delivered += 1
         first = out_starts[item_id]
+        heap_keys = out_keys[first : first + k]
+        heap_ids = out_ids[first : first + k]
+        size = _select(
+            m, k, cand_keys, cand_bits, cand_items, item_ids, counts, heap_keys, heap_ids
+        )
         out_counts[item_id] = size
+        floors[item] = _floor_of(heap_keys[0]) if size == k else np.float32(-1.0)
+    return to_items[:delivered].copy(), to_keys[:delivered].copy(), from_ids[:delivered].copy()
+
+
+@njit(nogil=True, cache=True)
+def group_deliveries(
+    n_items: int,
+    to_items: npt.NDArray[np.uint32],
+    to_keys: npt.NDArray[np.float64],
+    from_ids: npt.NDArray[np.int32],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.int32]]:
+    """The deliveries by target (internal number): offsets, keys, sources (a counting sort)."""
+    offsets = np.zeros(n_items + 1, dtype=np.int64)
+    for t in range(len(to_items)):
+        offsets[np.uint64(to_items[t]) + np.uint64(1)] += 1
+    for i in range(n_items):
+        offsets[i + 1] += offsets[i]
+    fill = offsets[:-1].copy()
+    keys = np.empty(len(to_items))
+    sources = np.empty(len(to_items), dtype=np.int32)
+    for t in range(len(to_items)):
+        target = np.uint64(to_items[t])
+        slot = fill[target]
+        keys[slot] = to_keys[t]
+        sources[slot] = from_ids[t]
+        fill[target] = slot + 1
+    return offsets, keys, sources
+
+
+@njit(nogil=True, cache=True)
+def finish_lists(
+    start: int,
+    stop: int,
+    k: int,
+    offsets: npt.NDArray[np.int64],
+    keys: npt.NDArray[np.float64],
+    sources: npt.NDArray[np.int32],
+    item_ids: npt.NDArray[np.int32],
+    out_starts: npt.NDArray[np.int64],
+    out_counts: npt.NDArray[np.int32],
+    out_ids: npt.NDArray[np.int32],
+    out_keys: npt.NDArray[np.float64],
+    out_sims: npt.NDArray[np.float64],
+) -> None:
+    """Merge the deliveries of the items ``start``..``stop-1`` (internal numbers) into their
+    own lists (heaps), and write each list best first: ids in ``out_ids``, similarities in
+    ``out_sims``."""
+    for internal in range(start, stop):
+        item = item_ids[internal]
+        first = out_starts[item]
+        heap_keys = out_keys[first : first + k]
+        heap_ids = out_ids[first : first + k]
+        size = out_counts[item]
+        for t in range(offsets[internal], offsets[internal + 1]):
+            size = _offer(keys[t], sources[t], k, size, heap_keys, heap_ids)
+        out_counts[item] = size
+        # Pop the worst first into the last slot: the list ends up best first.
         for slot in range(size - 1, -1, -1):
-            out_ids[first + slot] = heap_ids[0]
-            out_sims[first + slot] = heap_keys[0] / SIMILARITY_SCALE
+            key, jid = heap_keys[0], heap_ids[0]
             heap_keys[0] = heap_keys[slot]
             heap_ids[0] = heap_ids[slot]
             _sift_down(heap_keys, heap_ids, slot)
+            heap_keys[slot] = key
+            heap_ids[slot] = jid
+        for slot in range(size):
+            out_sims[first + slot] = heap_keys[slot] / SIMILARITY_SCALE
 
 
 @njit(nogil=True, cache=True)
@@ -241,18 +362,91 @@ def compact_lists(
 
 
 @njit(nogil=True, cache=True)
-def column_visits(
-    col_ptr: npt.NDArray[np.integer],
-    col_users: npt.NDArray[np.integer],
+def _sort_row(items: npt.NDArray[np.int32], values: npt.NDArray[np.float64]) -> None:
+    """Sort one row's entries by item (insertion sort: rows are short)."""
+    for a in range(1, len(items)):
+        item, value = items[a], values[a]
+        b = a - 1
+        while b >= 0 and items[b] > item:
+            items[b + 1] = items[b]
+            values[b + 1] = values[b]
+            b -= 1
+        items[b + 1] = item
+        values[b + 1] = value
+
+
+#: Rows longer than this are sorted by argsort rather than by insertion.
+_INSERTION_SORT_MAX = 48
+
+
+@njit(nogil=True, cache=True)
+def item_layout(
     row_ptr: npt.NDArray[np.integer],
-) -> npt.NDArray[np.int64]:
-    """For each column, the entries its row of BᵀB visits: the summed lengths of its users'
-    rows (the work of the column, and a bound on its number of neighbours)."""
-    n_cols = len(col_ptr) - 1
-    visits = np.zeros(n_cols, dtype=np.int64)
-    for i in range(n_cols):
-        total = 0
-        for p in range(col_ptr[i], col_ptr[i + 1]):
-            total += row_ptr[col_users[p] + 1] - row_ptr[col_users[p]]
-        visits[i] = total
-    return visits
+    row_items: npt.NDArray[np.int32],
+    row_values: npt.NDArray[np.float64],
+    n_items: int,
+) -> tuple[
+    npt.NDArray[np.int32],
+    npt.NDArray[np.int32],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+]:
+    """The kernel's view of ``B`` (CSR): items renumbered by decreasing number of entries
+    (ties by index), so that the busiest columns share the cache; in one pass of each kind.
+
+    Returns ``item_ids`` (internal number → the caller's index), the rows with internal item
+    numbers sorted ascending (``row_items``, ``row_values``; ``row_ptr`` is unchanged), the
+    columns (``col_ptr``, ``col_values``, and for each entry where its row begins in the row
+    arrays, ``col_starts``, and its own position there, ``col_pos``), each internal item's
+    ``cost`` (the entries its half row visits, plus one) and ``partners`` (the entries its
+    full row would visit, less its own: a bound on its number of neighbours).
+    """
+    n_rows = len(row_ptr) - 1
+    nnz = row_ptr[n_rows]
+    entries = np.zeros(n_items, dtype=np.int64)
+    for q in range(nnz):
+        entries[row_items[q]] += 1
+    item_ids = np.argsort(-entries, kind="mergesort").astype(np.int32)
+    internal = np.empty(n_items, dtype=np.int32)
+    for new in range(n_items):
+        internal[item_ids[new]] = new
+    items = np.empty(nnz, dtype=np.int32)
+    values = np.empty(nnz)
+    col_ptr = np.zeros(n_items + 1, dtype=np.int64)
+    for new in range(n_items):
+        col_ptr[new + 1] = col_ptr[new] + entries[item_ids[new]]
+    # Per item, side by side (one cache line): next free slot, cost, partners.
+    tally = np.zeros((n_items, 3), dtype=np.int64)
+    tally[:, 0] = col_ptr[:-1]
+    tally[:, 1] = 1
+    col_starts = np.empty(nnz, dtype=np.int64)
+    col_values = np.empty(nnz)
+    col_pos = np.empty(nnz, dtype=np.int64)
+    for row in range(n_rows):
+        begin, end = row_ptr[row], row_ptr[row + 1]
+        for q in range(begin, end):
+            items[q] = internal[row_items[q]]
+            values[q] = row_values[q]
+        if end - begin > _INSERTION_SORT_MAX:
+            order = np.argsort(items[begin:end])
+            items[begin:end] = items[begin:end][order]
+            values[begin:end] = values[begin:end][order]
+        else:
+            _sort_row(items[begin:end], values[begin:end])
+        for q in range(begin, end):
+            item = items[q]
+            slot = tally[item, 0]
+            col_starts[slot] = begin
+            col_values[slot] = values[q]
+            col_pos[slot] = q
+            tally[item, 0] = slot + 1
+            tally[item, 1] += q - begin
+            tally[item, 2] += end - begin - 1
+    cost = tally[:, 1].copy()
+    partners = tally[:, 2].copy()
+    return item_ids, items, values, col_ptr, col_starts, col_values, col_pos, cost, partners
