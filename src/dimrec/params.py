@@ -18,10 +18,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from dimrec.errors import InvalidInputError, describe_validation
 
-Algorithm = Literal["exact", "dimsum", "rp3beta", "ease"]
+Algorithm = Literal["cosine", "exact", "dimsum", "rp3beta", "ease"]
 ALGORITHMS: tuple[Algorithm, ...] = get_args(Algorithm)
-#: Cosine algorithms (exact, or estimated by DIMSUM): symmetric lists, similarities in [0, 1].
-COSINE: tuple[Algorithm, ...] = ("exact", "dimsum")
+#: Cosine algorithms (exact, estimated by DIMSUM, or either as the data makes worth it —
+#: ``cosine``, see :func:`dimrec.train.dimsum.choose_cosine`): symmetric lists, similarities
+#: in [0, 1].
+COSINE: tuple[Algorithm, ...] = ("cosine", "exact", "dimsum")
 
 Weighting = Literal["none", "bm25", "tfidf"]
 WEIGHTINGS: tuple[Weighting, ...] = get_args(Weighting)
@@ -50,9 +52,11 @@ class ModelParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    algorithm: Algorithm = "exact"
-    """exact cosine, dimsum (sampled cosine), rp3beta or ease."""
-    threshold: float = Field(0.1, ge=0, le=1, json_schema_extra=_only("dimsum"))
+    algorithm: Algorithm = "cosine"
+    """cosine (exact, or DIMSUM at ``threshold`` where exact would be very large and sampling
+    saves most of the work: train.dimsum.choose_cosine), exact cosine, dimsum (sampled
+    cosine), rp3beta or ease. A model's manifest records the one computed."""
+    threshold: float = Field(0.1, ge=0, le=1, json_schema_extra=_only("dimsum", "cosine"))
     """DIMSUM: each similarity above it is estimated within 20% relative error with
     probability ≥ 0.95, whatever the action weights (see train.dimsum)."""
     top_k: int = Field(100, ge=1)
@@ -61,7 +65,7 @@ class ModelParams(BaseModel):
     """Users with fewer distinct items in the window are left out."""
     max_items: int = Field(100, ge=1)
     """Users with more distinct items in the window are left out."""
-    seed: int = Field(42, json_schema_extra=_only("dimsum"))
+    seed: int = Field(42, json_schema_extra=_only("dimsum", "cosine"))
     """Seed of DIMSUM's sampling."""
     rp3_alpha: float = Field(1.0, gt=0, json_schema_extra=_only("rp3beta"))
     """rp3beta: exponent applied to each transition probability (1: plain random walk)."""

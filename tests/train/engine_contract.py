@@ -150,6 +150,32 @@ class EngineContract:
         other = engine.train(shopped[1], params.model_copy(update={"seed": 8}))
         assert not other.neighbours.equals(first.neighbours)
 
+    def test_cosine_is_exact_unless_dimsum_pays(
+        self,
+        engine: Engine,
+        exact: TrainResult,
+        shopped: Shopped,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """``cosine`` computes exact cosine on data this small; DIMSUM — the very model of
+        ``dimsum`` with the same threshold and seed — once exact cosine counts as large
+        and sampling saves enough; and says which it computed."""
+        from dimrec.train import dimsum
+
+        params = TrainParams(top_k=1000, algorithm="cosine", threshold=0.5, seed=7, **FILTER)
+        small = engine.train(shopped[1], params)
+        assert small.algorithm == "exact"
+        assert small.neighbours.equals(exact.neighbours)
+        monkeypatch.setattr(dimsum, "DIMSUM_FROM_PRODUCTS", 1.0)
+        large = engine.train(shopped[1], params)
+        assert large.algorithm == "dimsum"
+        sampled = engine.train(shopped[1], params.model_copy(update={"algorithm": "dimsum"}))
+        assert sampled.algorithm is None  # nothing was left to choose
+        assert large.neighbours.equals(sampled.neighbours)
+        assert not large.neighbours.equals(exact.neighbours)
+        monkeypatch.setattr(dimsum, "DIMSUM_MAX_SHARE", 0.01)  # sampling does not save enough
+        assert engine.train(shopped[1], params).algorithm == "exact"
+
     @pytest.mark.parametrize("factor", [6.0, 1 / 6])
     def test_dimsum_scores_times_c_give_the_same_sample(
         self, engine: Engine, shopped: Shopped, tmp_path: Path, factor: float

@@ -12,7 +12,17 @@ import scipy.sparse as sp
 from dimrec.evaluate.datasets import load_dataset
 from dimrec.evaluate.interactions import Interactions
 from dimrec.params import DEFAULT_WEIGHTS, TrainParams
-from dimrec.train.dimsum import column_norms, dimsum_gamma, fixed_point_bits, scaled_matrix
+from dimrec.train.dimsum import (
+    DIMSUM_FROM_PRODUCTS,
+    DIMSUM_MAX_SHARE,
+    choose_cosine,
+    column_norms,
+    dimsum_gamma,
+    dimsum_products,
+    exact_products,
+    fixed_point_bits,
+    scaled_matrix,
+)
 from dimrec.train.local.cosine import compute_neighbours
 from dimrec.train.neighbours import Neighbours
 
@@ -297,3 +307,40 @@ def test_dimsum_keeps_its_promise_on_the_real_data_sets(
     assert len(truth) > 1000
     within = np.abs(estimate - truth) <= 0.2 * truth
     assert within.mean() >= 0.95, (within.mean(), sampled.entries_kept / sampled.entries_in)
+
+
+def test_products_of_exact_and_dimsum_are_known_before_sampling() -> None:
+    """Exact cosine adds Σ n(n−1)/2 products (n: a user's items); DIMSUM's expected count,
+    from the keep probabilities alone, is the mean of what sampling then adds."""
+    matrix = shop_matrix(10_000, 300, seed=10)
+    lengths = np.diff(matrix.indptr)
+    assert exact_products(lengths) == sum(n * (n - 1) // 2 for n in lengths.tolist())
+    expected = dimsum_products(matrix, 0.1)
+    kept = []
+    for seed in range(10):
+        rows = np.diff(scaled_matrix(matrix, dimsum_gamma(0.1, 300), seed).matrix.indptr)
+        kept.append(exact_products(rows))
+    assert expected < 0.8 * exact_products(lengths)
+    assert abs(np.mean(kept) - expected) <= 0.01 * expected
+    assert dimsum_products(matrix, 0.0) == exact_products(lengths)  # threshold 0: exact
+
+
+@pytest.mark.parametrize(
+    ("exact", "dimsum", "chosen"),
+    [
+        (DIMSUM_FROM_PRODUCTS, DIMSUM_MAX_SHARE * DIMSUM_FROM_PRODUCTS, "dimsum"),
+        (DIMSUM_FROM_PRODUCTS, 0.6 * DIMSUM_FROM_PRODUCTS, "exact"),  # saves too little
+        (0.9 * DIMSUM_FROM_PRODUCTS, 0.0, "exact"),  # small enough for exact
+    ],
+)
+def test_cosine_takes_dimsum_only_when_exact_is_large_and_sampling_saves_half(
+    exact: float, dimsum: float, chosen: str
+) -> None:
+    asked: list[bool] = []
+
+    def sampled() -> float:
+        asked.append(True)
+        return dimsum
+
+    assert choose_cosine(exact, sampled) == chosen
+    assert asked == ([True] if exact >= DIMSUM_FROM_PRODUCTS else [])  # computed only if needed

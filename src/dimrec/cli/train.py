@@ -86,7 +86,7 @@ def train(
     days_end: DaysEndOption = None,
     as_of: AsOfOption = None,
     algorithm: Annotated[
-        str | None, typer.Option("--algorithm", help="exact, dimsum, rp3beta or ease.")
+        str | None, typer.Option("--algorithm", help="cosine, exact, dimsum, rp3beta or ease.")
     ] = None,
     threshold: Annotated[
         float | None,

@@ -10,7 +10,9 @@ and :class:`~dimrec.params.TrainParams`, an engine:
 4. indexes the items those users touched, sorted by id (binary UTF-8 order), so that index
    order is id order and ties between equal similarities break by item id;
 5. computes each item's top-``top_k`` neighbours by the chosen algorithm (exact or DIMSUM
-   cosine between item columns of the user × item score matrix; others where supported),
+   cosine between item columns of the user × item score matrix, ``cosine`` choosing between
+   them by :func:`dimrec.train.dimsum.choose_cosine` on the summed scores; others where
+   supported),
    leaving out the item itself and zero similarities; cosine lists are symmetric before the
    top-K cut;
 6. returns the ``neighbours`` table (``dimrec.model.NEIGHBOURS_SCHEMA``) in canonical order
@@ -44,6 +46,9 @@ class TrainResult:
     """At least: users (kept by the filter), users_dropped, items, pairs, profiles."""
     timings: dict[str, float] = field(default_factory=dict)
     """Wall seconds per step."""
+    algorithm: Algorithm | None = None
+    """The algorithm computed, when ``params.algorithm`` left the choice to the data
+    (``cosine``: exact or dimsum, :func:`dimrec.train.dimsum.choose_cosine`)."""
 
 
 class Engine(Protocol):

@@ -59,6 +59,18 @@ rows, only the correlation between two estimates that share a row differs. With 
 (threshold ≤ 1e-6) nothing is drawn: ``B`` is the matrix with unit-norm columns, and the
 estimate is the exact cosine, bit for bit.
 
+**When DIMSUM pays** (``algorithm = "cosine"``, :func:`choose_cosine`). Exact cosine adds
+``Σ_u n_u(n_u − 1)/2`` pair products (``n_u`` the items of user ``u``); DIMSUM adds
+``Σ_u E[k_u(k_u − 1)/2] = Σ_u ((Σ_i p_ui)² − Σ_i p_ui²)/2`` on average (``k_u`` the kept
+entries of the row: independent draws). Both are known before any pair is formed — from the
+row lengths, and from ``p`` — so the choice costs one pass over the entries. DIMSUM loses
+every similarity below the threshold and blurs those above it, and its other costs (the
+layout, the draws, each item's list) do not shrink with the products, so ``cosine`` takes it
+only where exact cosine is large in absolute terms (``DIMSUM_FROM_PRODUCTS``) and sampling
+removes most of it (``DIMSUM_MAX_SHARE``); else exact. ``bench/README.md`` has the
+measurements behind both numbers. The choice is computed on the window's summed scores,
+before any weighting, the same way on both engines.
+
 The local engine draws from one NumPy ``Generator`` seeded with the training seed, taken in
 the matrix's canonical entry order (row by row, items ascending), so a seed gives the same
 sample whatever the number of threads; the Spark engine draws from a hash of (seed, user,
@@ -69,7 +81,9 @@ floating-point operations, from the same norms.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -80,6 +94,11 @@ EXACT_THRESHOLD = 1e-6
 
 #: Expected products behind the estimate of a pair at the threshold, at least.
 MIN_PRODUCTS = 100.0
+
+#: ``cosine`` considers DIMSUM only when exact cosine would add at least this many products.
+DIMSUM_FROM_PRODUCTS = 1e9
+#: ... and takes it when DIMSUM is expected to add at most this share of them.
+DIMSUM_MAX_SHARE = 0.5
 
 #: Draws are taken this many at a time (bounds the memory of sampling a huge matrix).
 _DRAW_BLOCK = 1 << 22
@@ -201,3 +220,42 @@ def scaled_matrix(matrix: sp.csr_matrix, gamma: float, seed: int) -> ScaledMatri
         entries_kept=int(scaled.nnz),
         bits=fixed_point_bits(entries, gamma),
     )
+
+
+def exact_products(row_lengths: npt.NDArray[np.integer]) -> float:
+    """Pair products exact cosine adds: ``Σ_u n_u(n_u − 1)/2``."""
+    n = row_lengths.astype(np.float64)
+    return float(np.sum(n * (n - 1.0)) / 2.0)
+
+
+def expected_dimsum_products(
+    row_sums: npt.NDArray[np.float64], row_square_sums: npt.NDArray[np.float64]
+) -> float:
+    """Pair products DIMSUM adds on average, from each row's ``Σ_i p_ui`` and ``Σ_i p_ui²``."""
+    return float(np.sum(row_sums * row_sums - row_square_sums) / 2.0)
+
+
+def choose_cosine(exact: float, dimsum: Callable[[], float]) -> Literal["exact", "dimsum"]:
+    """What ``algorithm = "cosine"`` computes, given the pair products of exact cosine and
+    a function giving those DIMSUM is expected to add (called only when exact is large):
+    DIMSUM only when exact is large and sampling removes most of it."""
+    if exact >= DIMSUM_FROM_PRODUCTS and dimsum() <= DIMSUM_MAX_SHARE * exact:
+        return "dimsum"
+    return "exact"
+
+
+def dimsum_products(matrix: sp.csr_matrix, threshold: float) -> float:
+    """Pair products DIMSUM at ``threshold`` is expected to add on ``matrix`` (CSR, scores
+    ≥ 0; all of exact cosine's when the threshold means exact)."""
+    lengths = np.diff(matrix.indptr)
+    gamma = dimsum_gamma(threshold, matrix.shape[1])
+    if math.isinf(gamma):
+        return exact_products(lengths)
+    norms = column_norms(matrix)
+    probability = keep_probability(unit_scores(matrix.data, norms[matrix.indices]), gamma)
+    rows = np.repeat(np.arange(matrix.shape[0]), lengths)
+    sums = np.bincount(rows, weights=probability, minlength=matrix.shape[0]).astype(np.float64)
+    squares = np.bincount(rows, weights=probability**2, minlength=matrix.shape[0]).astype(
+        np.float64
+    )
+    return expected_dimsum_products(sums, squares)

@@ -92,7 +92,12 @@ def train_model(
                 days=tuple(present),
                 missing_days=tuple(missing),
             ),
-            params=params,
+            # The manifest records what was computed: retraining with it gives the same model.
+            params=(
+                params
+                if result.algorithm is None
+                else params.model_copy(update={"algorithm": result.algorithm})
+            ),
             engine=engine.name,
             counts=ModelCounts.model_validate(result.counts),
             timings=steps,

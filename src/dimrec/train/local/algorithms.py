@@ -5,21 +5,27 @@ The local engine trains with it and evaluation fits its dimrec models with it.""
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Callable
 
+import numpy as np
 import scipy.sparse as sp
 
 from dimrec.errors import EngineError
 from dimrec.params import COSINE, Algorithm, TrainParams
 from dimrec.train.base import Progress
+from dimrec.train.dimsum import choose_cosine, dimsum_products, exact_products
 from dimrec.train.local.weighting import apply_weighting
 from dimrec.train.neighbours import Neighbours
+
+logger = logging.getLogger(__name__)
 
 #: A kernel: ``f(matrix, params, *, threads, progress)`` → every item's top-K neighbours.
 Kernel = Callable[..., Neighbours]
 
 #: Each algorithm's kernel, imported only when used (rp3beta and ease need more memory).
 KERNELS: dict[Algorithm, tuple[str, str]] = {
+    "cosine": ("dimrec.train.local.cosine", "compute_neighbours"),
     "exact": ("dimrec.train.local.cosine", "compute_neighbours"),
     "dimsum": ("dimrec.train.local.cosine", "compute_neighbours"),
     "rp3beta": ("dimrec.train.local.rp3beta", "compute_rp3beta_neighbours"),
@@ -40,6 +46,29 @@ def kernel(algorithm: str) -> Kernel:
         raise EngineError(f"the {algorithm} kernel ({module_name}.{name}) is not available")
     result: Kernel = found
     return result
+
+
+def resolve_cosine(matrix: sp.csr_matrix, params: TrainParams) -> TrainParams:
+    """``params`` with algorithm ``cosine`` replaced by what
+    :func:`~dimrec.train.dimsum.choose_cosine` picks on ``matrix`` (users × items, scores
+    ≥ 0); other algorithms unchanged."""
+    if params.algorithm != "cosine":
+        return params
+    exact = exact_products(np.diff(matrix.indptr))
+    expected: list[float] = []
+
+    def sampled() -> float:
+        expected.append(dimsum_products(matrix, params.threshold))
+        return expected[0]
+
+    chosen = choose_cosine(exact, sampled)
+    logger.info(
+        "algorithm cosine: %s (exact cosine adds %.3g pair products%s)",
+        chosen,
+        exact,
+        f", DIMSUM at {params.threshold:g} about {expected[0]:.3g}" if expected else "",
+    )
+    return params.model_copy(update={"algorithm": chosen})
 
 
 def local_neighbours(

@@ -76,12 +76,16 @@ def compute_neighbours(
     """
     if params.algorithm not in COSINE:
         raise InvalidInputError(
-            f"the local engine computes {' and '.join(COSINE)} cosine, not "
-            f"{params.algorithm!r}: choose algorithm exact or dimsum"
+            f"compute_neighbours computes cosine ({', '.join(COSINE)}), not "
+            f"{params.algorithm!r}: choose algorithm cosine, exact or dimsum"
         )
     if threads < 0:
         raise InvalidInputError(f"threads must be ≥ 0 (0 = one per core), got {threads}")
     n_threads = threads or _cores()
+    if params.algorithm == "cosine":
+        from dimrec.train.local.algorithms import resolve_cosine
+
+        params = resolve_cosine(_canonical(matrix), params)
     steps = timings if timings is not None else {}
     with log_context(algorithm=params.algorithm, top_k=params.top_k):
         with timed(steps, "similarity.prepare", logger):

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dimrec.logs import timed
 from dimrec.params import WEIGHTINGS, Algorithm, TrainParams, Weighting
 from dimrec.train.base import Progress, TrainResult, check_supported
-from dimrec.train.local.algorithms import KERNELS, local_neighbours
+from dimrec.train.local.algorithms import KERNELS, local_neighbours, resolve_cosine
 from dimrec.train.local.matrix import build_matrix
 
 log = logging.getLogger(__name__)
@@ -48,12 +48,17 @@ class LocalEngine:
                 half_life_days=params.half_life_days,
             )
         with timed(timings, "similarity", log):
+            computed = resolve_cosine(window.matrix, params)
             neighbours = local_neighbours(
-                window.matrix, params, threads=self.threads, progress=progress, timings=timings
+                window.matrix, computed, threads=self.threads, progress=progress, timings=timings
             )
         with timed(timings, "table", log):
             table = neighbours.to_table(window.items)
         counts = {**window.counts, "pairs": len(neighbours)}
         return TrainResult(
-            neighbours=table, popularity=window.popularity, counts=counts, timings=timings
+            neighbours=table,
+            popularity=window.popularity,
+            counts=counts,
+            timings=timings,
+            algorithm=computed.algorithm if computed is not params else None,
         )

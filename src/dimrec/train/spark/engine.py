@@ -30,6 +30,7 @@ from dimrec.train.spark.similarity import (
     collect_neighbours,
     combines,
     pair_sums,
+    resolve_cosine,
     scaled_entries,
     top_k,
 )
@@ -119,9 +120,10 @@ class SparkEngine:
             report(1, STEPS)
             try:
                 n_items = len(window.items)
+                computed = resolve_cosine(session, window, params)
                 gamma = (
-                    dimsum_gamma(params.threshold, n_items)
-                    if params.algorithm == "dimsum"
+                    dimsum_gamma(computed.threshold, n_items)
+                    if computed.algorithm == "dimsum"
                     else math.inf
                 )
                 with timed(timings, "similarity", log):
@@ -145,5 +147,9 @@ class SparkEngine:
         counts = {**window.counts, "pairs": len(neighbours)}
         log.info("%d items: %d neighbour pairs", n_items, len(neighbours))
         return TrainResult(
-            neighbours=table, popularity=window.popularity, counts=counts, timings=timings
+            neighbours=table,
+            popularity=window.popularity,
+            counts=counts,
+            timings=timings,
+            algorithm=computed.algorithm if computed is not params else None,
         )

@@ -40,14 +40,26 @@ what makes DIMSUM cheap here: an unkept entry never emits its pairs.
 
 from __future__ import annotations
 
+import logging
+import math
+
 import numpy as np
 import pyarrow as pa
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from dimrec.train.dimsum import fixed_point_bits, sampled_items
+from dimrec.params import TrainParams
+from dimrec.train.dimsum import (
+    choose_cosine,
+    dimsum_gamma,
+    expected_dimsum_products,
+    fixed_point_bits,
+    sampled_items,
+)
 from dimrec.train.neighbours import Neighbours
 from dimrec.train.spark.matrix import SparkWindow
+
+log = logging.getLogger(__name__)
 
 #: Similarities are rounded to 12 decimals, like the local kernel (``kernels.SIMILARITY_SCALE``).
 SIMILARITY_SCALE = 1e12
@@ -86,6 +98,40 @@ def scaled_entries(
         value = unit
     scaled = entries.select("user", "idx", value.alias("v"))
     return scaled, sampled, fixed_point_bits(window.most_entries, gamma)
+
+
+def resolve_cosine(session: SparkSession, window: SparkWindow, params: TrainParams) -> TrainParams:
+    """``params`` with algorithm ``cosine`` replaced by what
+    :func:`~dimrec.train.dimsum.choose_cosine` picks, as the local engine does: from the
+    window's pair products (known) and, only when those are many, DIMSUM's expected ones
+    (one aggregation of ``min(1, γ·x)`` by user)."""
+    if params.algorithm != "cosine":
+        return params
+    expected: list[float] = []
+
+    def sampled() -> float:
+        gamma = dimsum_gamma(params.threshold, len(window.items))
+        if math.isinf(gamma):
+            expected.append(float(window.user_pairs))
+            return expected[0]
+        table = pa.table({"item": window.items, "norm": pa.array(window.norms)})
+        norms = F.broadcast(session.createDataFrame(table))
+        p = F.least(F.lit(1.0), F.lit(gamma) * (F.col("score") / F.col("norm")))
+        rows = window.entries.join(norms, "item").groupBy("user")
+        sums = rows.agg(F.sum(p).alias("s1"), F.sum(p * p).alias("s2")).toArrow()
+        expected.append(
+            expected_dimsum_products(sums.column("s1").to_numpy(), sums.column("s2").to_numpy())
+        )
+        return expected[0]
+
+    chosen = choose_cosine(float(window.user_pairs), sampled)
+    log.info(
+        "algorithm cosine: %s (exact cosine adds %.3g pair products%s)",
+        chosen,
+        float(window.user_pairs),
+        f", DIMSUM at {params.threshold:g} about {expected[0]:.3g}" if expected else "",
+    )
+    return params.model_copy(update={"algorithm": chosen})
 
 
 def _pair_terms(scaled: DataFrame, n_items: int) -> DataFrame:
