@@ -176,9 +176,9 @@ class _Layout:
     row_items: npt.NDArray[np.int32]
     row_values: npt.NDArray[np.float64]
     col_ptr: npt.NDArray[np.int64]
-    col_starts: npt.NDArray[np.int64]
+    col_starts: npt.NDArray[np.unsignedinteger]
     col_values: npt.NDArray[np.float64]
-    col_pos: npt.NDArray[np.int64]
+    col_pos: npt.NDArray[np.unsignedinteger]
     item_ids: npt.NDArray[np.int32]
     """Internal index → item index of the caller."""
     cost: npt.NDArray[np.int64]
@@ -190,8 +190,12 @@ class _Layout:
 
     @classmethod
     def of(cls, scaled: sp.csr_matrix, unit: float) -> _Layout:
-        ids, items, values, col_ptr, col_starts, col_values, col_pos, cost, partners = item_layout(
-            scaled.indptr, scaled.indices, scaled.data, scaled.shape[1]
+        # Positions in the row arrays: 32-bit when they fit (less memory to fill and read).
+        position = np.uint32 if scaled.nnz < 2**32 else np.uint64
+        col_starts = np.empty(scaled.nnz, dtype=position)
+        col_pos = np.empty(scaled.nnz, dtype=position)
+        ids, items, values, col_ptr, col_values, cost, partners = item_layout(
+            scaled.indptr, scaled.indices, scaled.data, scaled.shape[1], col_starts, col_pos
         )
         return cls(
             row_ptr=scaled.indptr,

@@ -183,9 +183,9 @@ def half_rows_topk(
     stop: int,
     done_below: int,
     col_ptr: npt.NDArray[np.int64],
-    col_starts: npt.NDArray[np.int64],
+    col_starts: npt.NDArray[np.unsignedinteger],
     col_values: npt.NDArray[np.float64],
-    col_pos: npt.NDArray[np.int64],
+    col_pos: npt.NDArray[np.unsignedinteger],
     row_items: npt.NDArray[np.int32],
     row_values: npt.NDArray[np.float64],
     item_ids: npt.NDArray[np.int32],
@@ -362,37 +362,19 @@ def compact_lists(
 
 
 @njit(nogil=True, cache=True)
-def _sort_row(items: npt.NDArray[np.int32], values: npt.NDArray[np.float64]) -> None:
-    """Sort one row's entries by item (insertion sort: rows are short)."""
-    for a in range(1, len(items)):
-        item, value = items[a], values[a]
-        b = a - 1
-        while b >= 0 and items[b] > item:
-            items[b + 1] = items[b]
-            values[b + 1] = values[b]
-            b -= 1
-        items[b + 1] = item
-        values[b + 1] = value
-
-
-#: Rows longer than this are sorted by argsort rather than by insertion.
-_INSERTION_SORT_MAX = 48
-
-
-@njit(nogil=True, cache=True)
 def item_layout(
     row_ptr: npt.NDArray[np.integer],
     row_items: npt.NDArray[np.int32],
     row_values: npt.NDArray[np.float64],
     n_items: int,
+    col_starts: npt.NDArray[np.unsignedinteger],
+    col_pos: npt.NDArray[np.unsignedinteger],
 ) -> tuple[
     npt.NDArray[np.int32],
     npt.NDArray[np.int32],
     npt.NDArray[np.float64],
     npt.NDArray[np.int64],
-    npt.NDArray[np.int64],
     npt.NDArray[np.float64],
-    npt.NDArray[np.int64],
     npt.NDArray[np.int64],
     npt.NDArray[np.int64],
 ]:
@@ -401,52 +383,53 @@ def item_layout(
 
     Returns ``item_ids`` (internal number → the caller's index), the rows with internal item
     numbers sorted ascending (``row_items``, ``row_values``; ``row_ptr`` is unchanged), the
-    columns (``col_ptr``, ``col_values``, and for each entry where its row begins in the row
-    arrays, ``col_starts``, and its own position there, ``col_pos``), each internal item's
-    ``cost`` (the entries its half row visits, plus one) and ``partners`` (the entries its
-    full row would visit, less its own: a bound on its number of neighbours).
+    columns (``col_ptr``, ``col_values``; and it fills, for each column entry, where its row
+    begins in the row arrays, ``col_starts``, and its own position there, ``col_pos``: arrays
+    of the caller's, 32-bit when the entries allow), each internal item's ``cost`` (the
+    entries its half row visits, plus one) and ``partners`` (the entries its full row would
+    visit, less its own: a bound on its number of neighbours).
     """
+    one = np.uint64(1)
     n_rows = len(row_ptr) - 1
     nnz = row_ptr[n_rows]
     entries = np.zeros(n_items, dtype=np.int64)
     for q in range(nnz):
-        entries[row_items[q]] += 1
+        entries[np.uint64(row_items[q])] += 1
     item_ids = np.argsort(-entries, kind="mergesort").astype(np.int32)
     internal = np.empty(n_items, dtype=np.int32)
     for new in range(n_items):
-        internal[item_ids[new]] = new
-    items = np.empty(nnz, dtype=np.int32)
-    values = np.empty(nnz)
+        internal[np.uint64(item_ids[new])] = new
     col_ptr = np.zeros(n_items + 1, dtype=np.int64)
     for new in range(n_items):
-        col_ptr[new + 1] = col_ptr[new] + entries[item_ids[new]]
+        col_ptr[new + 1] = col_ptr[new] + entries[np.uint64(item_ids[new])]
     # Per item, side by side (one cache line): next free slot, cost, partners.
-    tally = np.zeros((n_items, 3), dtype=np.int64)
-    tally[:, 0] = col_ptr[:-1]
-    tally[:, 1] = 1
-    col_starts = np.empty(nnz, dtype=np.int64)
+    tally = np.zeros(3 * n_items, dtype=np.int64)
+    for new in range(n_items):
+        tally[3 * new] = col_ptr[new]
+        tally[3 * new + 1] = 1
+    items = np.empty(nnz, dtype=np.int32)
+    values = np.empty(nnz)
     col_values = np.empty(nnz)
-    col_pos = np.empty(nnz, dtype=np.int64)
     for row in range(n_rows):
-        begin, end = row_ptr[row], row_ptr[row + 1]
+        begin, end = np.uint64(row_ptr[row]), np.uint64(row_ptr[row + 1])
+        for q in range(begin, end):  # insertion sort by internal number: rows are short
+            item = internal[np.uint64(row_items[q])]
+            value = row_values[q]
+            at = np.uint64(q)
+            while at > begin and items[at - one] > item:
+                items[at] = items[at - one]
+                values[at] = values[at - one]
+                at -= one
+            items[at] = item
+            values[at] = value
+        length = np.int64(end - begin)
         for q in range(begin, end):
-            items[q] = internal[row_items[q]]
-            values[q] = row_values[q]
-        if end - begin > _INSERTION_SORT_MAX:
-            order = np.argsort(items[begin:end])
-            items[begin:end] = items[begin:end][order]
-            values[begin:end] = values[begin:end][order]
-        else:
-            _sort_row(items[begin:end], values[begin:end])
-        for q in range(begin, end):
-            item = items[q]
-            slot = tally[item, 0]
+            mine = np.uint64(3) * np.uint64(items[q])
+            slot = np.uint64(tally[mine])
             col_starts[slot] = begin
             col_values[slot] = values[q]
             col_pos[slot] = q
-            tally[item, 0] = slot + 1
-            tally[item, 1] += q - begin
-            tally[item, 2] += end - begin - 1
-    cost = tally[:, 1].copy()
-    partners = tally[:, 2].copy()
-    return item_ids, items, values, col_ptr, col_starts, col_values, col_pos, cost, partners
+            tally[mine] = slot + one
+            tally[mine + one] += np.int64(q - begin)
+            tally[mine + np.uint64(2)] += length - 1
+    return item_ids, items, values, col_ptr, col_values, tally[1::3].copy(), tally[2::3].copy()
