@@ -134,8 +134,10 @@ def run_train(data: Path, options: list[str]) -> dict[str, Any]:
     before = set(models.iterdir()) if models.exists() else set()
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(command, check=True, env=environment(data), stdout=subprocess.DEVNULL)
+    done = subprocess.run(command, env=environment(data), capture_output=True, text=True)
     wall = time.perf_counter() - start
+    if done.returncode:
+        sys.exit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr}")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     [version] = set(models.iterdir()) - before
     manifest = json.loads((version / "manifest.json").read_text())

@@ -26,7 +26,9 @@ from typing import Any
 
 import duckdb
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from dimrec.errors import DataError
@@ -129,33 +131,23 @@ def build_matrix(
         )
         if users_kept == 0:
             raise no_user_kept_error(min_items, max_items, users_total)
-        _run(
-            con,
-            """
-            CREATE TEMP TABLE columns AS
-            SELECT item, (row_number() OVER (ORDER BY item) - 1)::INTEGER AS col
-            FROM (SELECT DISTINCT s.item FROM summed s SEMI JOIN kept k ON s."user" = k."user")
-            """,
-        )
-        items = _arrow(con, "SELECT item FROM columns ORDER BY col")
         entries = _arrow(
             con,
             """
-            SELECT k.row, c.col, s.units::DOUBLE / ? AS score
-            FROM summed s JOIN kept k ON s."user" = k."user" JOIN columns c ON s.item = c.item
-            ORDER BY k.row, c.col
+            SELECT k.row, s.item, s.units::DOUBLE / ? AS score
+            FROM summed s JOIN kept k ON s."user" = k."user"
             """,
             [2.0**bits],
         )
     finally:
         con.close()
-    rows = entries.column("row").to_numpy().astype(np.int64, copy=False)
-    cols = entries.column("col").to_numpy().astype(np.int32, copy=False)
+    items, cols = _item_columns(entries.column("item"))
+    rows = entries.column("row").to_numpy().astype(np.int32, copy=False)
     data = entries.column("score").to_numpy().astype(np.float64, copy=False)
-    n_items = items.num_rows
-    indptr = np.zeros(users_kept + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=users_kept), out=indptr[1:])
-    matrix = sp.csr_matrix((data, cols, indptr), shape=(users_kept, n_items))
+    n_items = len(items)
+    # Rows then columns in order (SciPy's COO → CSR, in C): cheaper than DuckDB's sort.
+    matrix = sp.csr_matrix((data, (rows, cols)), shape=(users_kept, n_items))
+    matrix.sort_indices()
     counts = window_counts(
         profiles=profiles, users_total=users_total, users_kept=users_kept, items=n_items
     )
@@ -171,7 +163,18 @@ def build_matrix(
         popular.column("score").to_numpy(),
         popular.column("users").to_numpy(),
     )
-    return WindowMatrix(matrix, items.column("item").combine_chunks(), popularity, counts)
+    return WindowMatrix(matrix, items, popularity, counts)
+
+
+def _item_columns(item: pa.ChunkedArray) -> tuple[pa.Array, npt.NDArray[np.int32]]:
+    """The distinct item ids sorted in binary UTF-8 order (Arrow compares strings byte by
+    byte, like DuckDB), and each entry's column: its item's place among them."""
+    codes = pc.dictionary_encode(item.combine_chunks())
+    order = pc.sort_indices(codes.dictionary).to_numpy()
+    place = np.empty(len(order), dtype=np.int32)
+    place[order] = np.arange(len(order), dtype=np.int32)
+    columns: npt.NDArray[np.int32] = place[codes.indices.to_numpy()]
+    return codes.dictionary.take(pa.array(order)), columns
 
 
 def decay_factors(
