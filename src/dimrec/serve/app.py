@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import Depends, FastAPI
+from starlette.middleware.errors import ServerErrorMiddleware
 
 from dimrec import __version__
 from dimrec.config import Settings, load_settings
@@ -95,8 +96,12 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=telemetry)
     models = request_models(settings.serve, settings.weights)
     hot = [*recommendations.endpoints(settings, models), *items.endpoints(settings, models)]
-    lean.install(app, hot, telemetry)  # the fast lane: in front of every other middleware
-    app.add_middleware(BodyLimit, limit=settings.serve.max_body_bytes, metrics=telemetry)
+    # the fast lane in front of the framework's layers, behind only an unexpected error's 500
+    # and the body limit
+    limit = settings.serve.max_body_bytes
+    lean.install(
+        app, hot, telemetry, lambda inner: ServerErrorMiddleware(BodyLimit(inner, limit, telemetry))
+    )
     return app
 
 

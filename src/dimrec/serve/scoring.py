@@ -214,12 +214,15 @@ def _allowed(
     if state.hidden_numbers:
         keep = ~state.hidden_mask[candidates]
     if removed:
-        if len(removed) <= 8:  # the usual few: one comparison each beats np.isin's set-up
+        if len(removed) <= 4:  # the usual few: one comparison each beats marking them
             out = candidates != removed[0]
             for position in removed[1:]:
                 out &= candidates != position
-        else:
-            out = np.isin(candidates, removed, invert=True)
+        else:  # mark them in this thread's scratch mask, read it, unmark (np.isin sorts)
+            marks = _scratch_marks(state.index)
+            marks[removed] = True
+            out = ~marks[candidates]
+            marks[removed] = False
         keep = out if keep is None else keep & out
     return keep
 
@@ -231,6 +234,15 @@ def _scratch(index: ModelIndex) -> NDArray[np.int32]:
         slots = np.zeros(index.size, dtype=np.int32)
         index.scratch.slots = slots
     return slots
+
+
+def _scratch_marks(index: ModelIndex) -> NDArray[np.bool_]:
+    """This thread's mask over the index's item numbers, all False between uses."""
+    marks: NDArray[np.bool_] | None = getattr(index.scratch, "marks", None)
+    if marks is None:
+        marks = np.zeros(index.size, dtype=np.bool_)
+        index.scratch.marks = marks
+    return marks
 
 
 def _top(
