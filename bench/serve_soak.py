@@ -57,7 +57,7 @@ from bench.serving import (
     write_version,
 )
 
-from dimrec.publish import publisher
+from dimrec.publish import admin, publisher
 from dimrec.publish.stores import open_store
 
 ITEMS = 20_000
@@ -91,18 +91,19 @@ class Publisher(threading.Thread):
             while not self.stop.wait(0.2):
                 now = time.monotonic() - started
                 try:
+                    # the next time is set first: a failure is counted once, not at every tick
                     if now >= next_rollback:
-                        to = publisher.rollback(store)
-                        self.events.append({"t": now, "rollback_to": to})
                         next_rollback += self.rollback_every
+                        to = admin.rollback(store)
+                        self.events.append({"t": now, "rollback_to": to})
                     elif now >= next_publish:
+                        next_publish += self.every
                         k += 1
                         self.publish(store, k)
                         self.events.append(
                             {"t": now, "published": version_name(k),
                              "seconds": time.monotonic() - started - now}
                         )  # fmt: skip
-                        next_publish += self.every
                 except Exception as exc:
                     self.failures.append(f"{now:.0f} s: {exc!r}")
 
