@@ -5,13 +5,14 @@
     .venv/bin/python bench/train_cli.py --quick    # 100k × 20k shop and heavy shop
 
 For each data set (the synthetic shops of ``bench/train_local.py``), its summed scores are
-written as three days of current profiles (with their ``_prepared.json`` records, as
-`dimrec prepare` leaves them) under a temporary data folder; then each configuration runs
-as a fresh `dimrec train --top-k 50` process with two threads (``DIMREC_TRAIN__THREADS=2``):
-exact, dimsum at 0.1 and 0.5, and cosine (which chooses). It records the process's wall and
-CPU seconds and the manifest's step timings, so that the time *outside* the train step
-(Python start-up, imports, settings, writing the model) shows beside the train step itself
-(matrix = DuckDB's window sum, similarity = the kernel), and which algorithm cosine took.
+written as three days of current profiles (each with its description in the Parquet
+metadata, as `dimrec prepare` leaves them) under a temporary data folder; then each
+configuration runs as a fresh `dimrec train --top-k 50` process with two threads
+(``DIMREC_TRAIN__THREADS=2``): exact, dimsum at 0.1 and 0.5, and cosine (which chooses).
+It records the process's wall and CPU seconds and the manifest's step timings, so that the
+time *outside* the train step (Python start-up, imports, settings, writing the model) shows
+beside the train step itself (matrix = DuckDB's window sum, similarity = the kernel), and
+which algorithm cosine took.
 No user filter beyond the defaults' lower bound (``--min-items 1 --max-items 1000``), as in
 ``bench/train_local.py``.
 
@@ -73,11 +74,11 @@ print(t1 - t0, t2 - t1, t3 - t2, t4 - t3)
 
 def write_profiles(matrix: sp.csr_matrix, data: Path) -> None:
     """The matrix's entries spread over DAYS days of current profiles (user u<row>, item
-    i<column>), each day with the record `dimrec prepare` writes."""
+    i<column>), each day with the description `dimrec prepare` writes (no events behind it:
+    as when the events were pruned)."""
     from dimrec import partitions
-    from dimrec.fsio import atomic_write_bytes
     from dimrec.params import DEFAULT_WEIGHTS
-    from dimrec.train.profiles import dump_sidecar, sidecar_path
+    from dimrec.train.profiles import write_profiles as write_day
 
     coo = matrix.tocoo()
     store = partitions.profiles(str(data / "profiles"))
@@ -95,9 +96,7 @@ def write_profiles(matrix: sp.csr_matrix, data: Path) -> None:
             },
             schema=partitions.PROFILES_SCHEMA,
         )
-        store.write(day, table)
-        record = {"weights": DEFAULT_WEIGHTS, "rows": {"profiles": table.num_rows}}
-        atomic_write_bytes(store.fs, sidecar_path(store, day), dump_sidecar(record))
+        write_day(store, day, table, DEFAULT_WEIGHTS, {}, events_rows=table.num_rows)
 
 
 def environment(data: Path) -> dict[str, str]:
