@@ -1,11 +1,19 @@
-"""The local engine on the engine contract."""
+"""The local engine on the engine contract, and what it does ahead of the similarity step."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import textwrap
+
 import pytest
 
+from dimrec.params import TrainParams
+from dimrec.train.base import TrainResult
+from dimrec.train.local import cosine
 from dimrec.train.local.engine import LocalEngine
-from train.engine_contract import EngineContract
+from train.engine_contract import FILTER, EngineContract, Shopped
 
 
 class TestLocalEngine(EngineContract):
@@ -13,3 +21,54 @@ class TestLocalEngine(EngineContract):
     @classmethod
     def engine(cls) -> LocalEngine:
         return LocalEngine(threads=2)
+
+    def test_a_failed_load_ahead_changes_nothing(
+        self, exact: TrainResult, shopped: Shopped, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The kernels are loaded on a thread while the matrix is built; when that fails,
+        the similarity step loads them itself and the model is the same."""
+        calls: list[str] = []
+
+        def broken() -> None:
+            calls.append("load")
+            raise RuntimeError("no kernels here")
+
+        monkeypatch.setattr(cosine, "load_kernels", broken)
+        result = LocalEngine(threads=2).train(shopped[1], TrainParams(top_k=1000, **FILTER))
+        assert calls == ["load"]
+        assert result.neighbours.equals(exact.neighbours)
+
+
+_SIGNATURES = """
+    import json
+    import numpy as np
+    import scipy.sparse as sp
+    from dimrec.params import TrainParams
+    from dimrec.train.local import cosine, kernels
+
+    def signatures():
+        names = ["item_layout", "half_rows_topk", "group_deliveries", "finish_lists",
+                 "compact_lists"]
+        return {name: sorted(map(str, getattr(kernels, name).signatures)) for name in names}
+
+    cosine.load_kernels()
+    ahead = signatures()
+    rng = np.random.default_rng(5)
+    matrix = sp.random(3000, 400, density=0.02, format="csr", random_state=rng) * 6
+    for algorithm in ("exact", "dimsum"):
+        params = TrainParams(top_k=20, algorithm=algorithm, threshold=0.3)
+        cosine.compute_neighbours(matrix, params, threads=2)
+    print(json.dumps({"ahead": ahead, "after": signatures()}))
+"""
+
+
+def test_loading_ahead_loads_what_training_calls() -> None:
+    """In a fresh process, :func:`cosine.load_kernels` loads every kernel with the very
+    signatures exact and DIMSUM training then call: nothing is left to load in the
+    similarity step."""
+    script = textwrap.dedent(_SIGNATURES)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert all(found["ahead"].values())
+    assert found["after"] == found["ahead"]

@@ -115,6 +115,19 @@ def compute_neighbours(
     return neighbours
 
 
+def load_kernels() -> None:
+    """Load the compiled kernels — from Numba's cache, or compiled on the first run after an
+    install — by running them once on a tiny matrix: what the first training call would
+    otherwise pay (most of it Numba's own start-up). Safe on any thread (Numba compiles and
+    loads one kernel at a time); the local engine runs it while DuckDB reads the window.
+    Logs nothing, and computes nothing that is kept."""
+    tiny = sp.csr_matrix(np.array([[1.0, 1.0], [0.0, 1.0]]))
+    scaled = scaled_matrix(_canonical(tiny), math.inf, 0)
+    layout = _Layout.of(scaled.matrix, 2.0**scaled.bits)
+    lists = _run_blocks(layout, _plan_blocks(layout.cost, 1), 1, 1, None)
+    compact_lists(*lists)
+
+
 def _cores() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))

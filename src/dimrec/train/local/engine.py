@@ -1,5 +1,8 @@
 """The local engine: the window's matrix (DuckDB) and a similarity kernel on this machine.
 
+The cosine kernels are loaded (Numba's start-up and its cache) on a thread while the
+window's matrix is built, so that a run does not pay for the two one after the other.
+
 Follows the engine contract of ``dimrec.train.base``: :func:`dimrec.train.local.matrix.build_matrix`
 does steps 1–4, the algorithm's kernel step 5 after the optional reweighting of
 ``params.weighting`` (:func:`dimrec.train.local.algorithms.local_neighbours`), and
@@ -9,10 +12,11 @@ does steps 1–4, the algorithm's kernel step 5 after the optional reweighting o
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 
 from dimrec.logs import timed
-from dimrec.params import WEIGHTINGS, Algorithm, TrainParams, Weighting
+from dimrec.params import COSINE, WEIGHTINGS, Algorithm, TrainParams, Weighting
 from dimrec.train.base import Progress, TrainResult, check_supported
 from dimrec.train.local.algorithms import KERNELS, local_neighbours, resolve_cosine
 from dimrec.train.local.matrix import build_matrix
@@ -39,14 +43,19 @@ class LocalEngine:
     ) -> TrainResult:
         check_supported(self, params)
         timings: dict[str, float] = {}
-        with timed(timings, "matrix", log):
-            window = build_matrix(
-                profile_urls,
-                min_items=params.min_items,
-                max_items=params.max_items,
-                threads=self.threads,
-                half_life_days=params.half_life_days,
-            )
+        loading = _load_kernels_meanwhile(params.algorithm)
+        try:
+            with timed(timings, "matrix", log):
+                window = build_matrix(
+                    profile_urls,
+                    min_items=params.min_items,
+                    max_items=params.max_items,
+                    threads=self.threads,
+                    half_life_days=params.half_life_days,
+                )
+        finally:
+            if loading is not None:
+                loading.join()
         with timed(timings, "similarity", log):
             computed = resolve_cosine(window.matrix, params)
             neighbours = local_neighbours(
@@ -62,3 +71,24 @@ class LocalEngine:
             timings=timings,
             algorithm=computed.algorithm if computed is not params else None,
         )
+
+
+def _load_kernels_meanwhile(algorithm: Algorithm) -> threading.Thread | None:
+    """For the cosine kernels, a thread that imports Numba and loads the compiled kernels
+    (:func:`dimrec.train.local.cosine.load_kernels`, about 0.7 s of CPU on every run) while
+    the window's matrix is built, most of that time in DuckDB, which does not hold the GIL.
+    The caller joins it before the similarity step."""
+    if algorithm not in COSINE:
+        return None
+    thread = threading.Thread(target=_load_kernels, name="dimrec-load-kernels")
+    thread.start()
+    return thread
+
+
+def _load_kernels() -> None:
+    try:
+        from dimrec.train.local.cosine import load_kernels
+
+        load_kernels()
+    except Exception:  # the similarity step meets the same problem and reports it
+        log.debug("loading the cosine kernels ahead failed", exc_info=True)
