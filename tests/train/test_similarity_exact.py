@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from dimrec.errors import DataError, InvalidInputError
@@ -191,6 +191,27 @@ def reference_lists(dense: np.ndarray, top_k: int) -> dict[int, list[tuple[int, 
     return out
 
 
+def near_a_rounding_boundary(dense: np.ndarray, margin: float = 1e-15) -> bool:
+    """Whether a cosine of two columns lies within ``margin`` of a midpoint between two
+    12-decimal values. The engine computes in float64 (unit-norm columns, products in units
+    of 2⁻⁵²): a few 1e-16 from the exact value, so such a cosine may round either way (e.g.
+    0.679415619957|49984 rounds up). Examples with one are left out."""
+    n_items = dense.shape[1]
+    columns = [[Decimal(float(v)) for v in dense[:, i]] for i in range(n_items)]
+    norms = [sum((v * v for v in col), Decimal(0)).sqrt() for col in columns]
+    for i in range(n_items):
+        for j in range(i + 1, n_items):
+            if norms[i] == 0 or norms[j] == 0:
+                continue
+            dot = sum((x * y for x, y in zip(columns[i], columns[j], strict=True)), Decimal(0))
+            scaled = dot / (norms[i] * norms[j]) / TWELVE
+            if abs(scaled - scaled.to_integral_value(decimal.ROUND_FLOOR) - Decimal("0.5")) < (
+                Decimal(margin) / TWELVE
+            ):
+                return True
+    return False
+
+
 SCORES = st.sampled_from([0.0, 0.0, 0.0, 0.5, 1.0, 2.0, 2.5, 6.0])
 
 
@@ -223,6 +244,7 @@ def score_matrices(draw: st.DrawFn) -> np.ndarray:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(dense=score_matrices(), top_k=st.integers(1, 9), threads=st.sampled_from([1, 2]))
 def test_exact_equals_brute_force_reference(dense: np.ndarray, top_k: int, threads: int) -> None:
+    assume(not near_a_rounding_boundary(dense))
     result = compute_neighbours(sp.csr_matrix(dense), TrainParams(top_k=top_k), threads=threads)
     assert lists(result) == reference_lists(dense, top_k)
 
