@@ -117,17 +117,23 @@ def build_matrix(
             "FROM summed GROUP BY item",
             [2.0**bits],
         )
+        # Each user's number of items, once: the filter and the count of all users use it.
+        _run(
+            con,
+            'CREATE TEMP TABLE per_user AS SELECT "user", count(*) AS n FROM summed '
+            'GROUP BY "user"',
+        )
         _run(
             con,
             """
             CREATE TEMP TABLE kept AS
             SELECT "user", (row_number() OVER (ORDER BY "user") - 1)::INTEGER AS row
-            FROM summed GROUP BY "user" HAVING count(*) BETWEEN ? AND ?
+            FROM per_user WHERE n BETWEEN ? AND ?
             """,
             [min_items, max_items],
         )
         users_total, users_kept = _two_ints(
-            con, 'SELECT (SELECT count(DISTINCT "user") FROM summed), count(*) FROM kept'
+            con, "SELECT (SELECT count(*) FROM per_user), count(*) FROM kept"
         )
         if users_kept == 0:
             raise no_user_kept_error(min_items, max_items, users_total)
