@@ -6,14 +6,16 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
+from dimrec.errors import DataError, EngineError
 from dimrec.params import TrainParams
 from dimrec.train.base import TrainResult
-from dimrec.train.local import cosine
+from dimrec.train.local import algorithms, cosine
 from dimrec.train.local.engine import LocalEngine
-from train.engine_contract import FILTER, EngineContract, Shopped
+from train.engine_contract import FILTER, EngineContract, Shopped, write_profiles
 
 
 class TestLocalEngine(EngineContract):
@@ -37,6 +39,27 @@ class TestLocalEngine(EngineContract):
         result = LocalEngine(threads=2).train(shopped[1], TrainParams(top_k=1000, **FILTER))
         assert calls == ["load"]
         assert result.neighbours.equals(exact.neighbours)
+
+    @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+    def test_non_finite_scores_in_the_window_are_refused(
+        self, engine: LocalEngine, tmp_path: Path, bad: float
+    ) -> None:
+        urls = write_profiles(tmp_path, [("u1", "A", 1.0), ("u1", "B", bad), ("u2", "A", 2.0)])
+        with pytest.raises(DataError, match="1 of the window's profile scores are NaN or inf"):
+            engine.train(urls, TrainParams(min_items=1))
+
+
+def test_an_algorithm_without_a_local_kernel_is_an_engine_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with pytest.raises(EngineError, match="no kernel for algorithm 'pagerank'"):
+        algorithms.kernel("pagerank")
+    monkeypatch.setitem(algorithms.KERNELS, "ease", ("dimrec.train.local.nowhere", "fit"))
+    with pytest.raises(EngineError, match=r"ease kernel \(dimrec.train.local.nowhere.fit\)"):
+        algorithms.kernel("ease")
+    monkeypatch.setitem(algorithms.KERNELS, "ease", ("dimrec.train.local.ease", "nothing"))
+    with pytest.raises(EngineError, match="is not available"):
+        algorithms.kernel("ease")
 
 
 _SIGNATURES = """

@@ -124,13 +124,14 @@ def test_input_forms_give_the_same_answer() -> None:
         np.testing.assert_array_equal(array, kept)  # the caller's matrix is left as it was
 
 
-def test_progress_and_timings_are_reported() -> None:
+@pytest.mark.parametrize("threads", [1, 2])
+def test_progress_and_timings_are_reported(threads: int) -> None:
     calls: list[tuple[int, int]] = []
     timings: dict[str, float] = {}
     compute_neighbours(
         sp.csr_matrix(HAND),
         TrainParams(),
-        threads=2,
+        threads=threads,
         progress=lambda done, total: calls.append((done, total)),
         timings=timings,
     )
@@ -161,6 +162,13 @@ def test_unsupported_algorithm_and_threads_are_refused() -> None:
         compute_neighbours(sp.csr_matrix(HAND), TrainParams(), threads=-1)
     with pytest.raises(DataError, match="scipy sparse matrix"):
         compute_neighbours(HAND, TrainParams())  # type: ignore[arg-type]
+    with pytest.raises(DataError, match=r"2147483647 items do not fit 32-bit item indices"):
+        compute_neighbours(sp.csr_matrix((1, 2**31 - 1)), TrainParams())
+
+
+def test_neighbours_columns_must_have_the_same_length() -> None:
+    with pytest.raises(ValueError, match="same length"):
+        Neighbours(np.array([0, 1]), np.array([1]), np.array([0.5, 0.5]))
 
 
 # --- brute-force reference -----------------------------------------------------------------
