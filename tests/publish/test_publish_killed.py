@@ -55,6 +55,40 @@ def _env(tmp_path: Path, store_url: str) -> dict[str, str]:
     return env
 
 
+def _publish_killed_when_paused(
+    tmp_path: Path, url: str, backend: str
+) -> tuple[subprocess.CompletedProcess[str], bool]:
+    """Run PAUSED_PUBLISH in a child; SIGKILL it once it pauses (marker written). The ended
+    child (its output in ``stdout``) and whether it was killed paused."""
+    marker = tmp_path / "paused"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", PAUSED_PUBLISH, str(marker), backend],
+        env=_env(tmp_path, url),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    with proc:
+        try:
+            deadline = time.monotonic() + 120
+            while not marker.exists() and proc.poll() is None:
+                assert time.monotonic() < deadline, "the publish neither paused nor ended"
+                time.sleep(0.05)
+            paused = marker.exists()
+            if paused:
+                proc.send_signal(signal.SIGKILL)
+            proc.wait(60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(30)
+        output = proc.stdout.read() if proc.stdout is not None else ""
+    if paused:
+        assert proc.returncode == -signal.SIGKILL, output
+    return subprocess.CompletedProcess(proc.args, proc.returncode, output), paused
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
 def test_a_killed_publish_leaves_the_previous_version_whole(
@@ -70,25 +104,8 @@ def test_a_killed_publish_leaves_the_previous_version_whole(
     publisher.publish_model(store, load_model(models), StoreSettings())
     new = write_banded(models, ITEMS, NEIGHBOURS, 2, minute=2)
 
-    marker = tmp_path / "paused"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", PAUSED_PUBLISH, str(marker), backend],
-        env=_env(tmp_path, url),
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert marker.exists(), proc.stdout.read().decode() if proc.poll() is not None else ""
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.wait(30)
-        if proc.stdout is not None:
-            proc.stdout.close()
+    proc, paused = _publish_killed_when_paused(tmp_path, url, backend)
+    assert paused, proc.stdout
     assert proc.returncode == -signal.SIGKILL
 
     # the old version is current and complete; the new one is a staged, partial leftover
@@ -142,30 +159,8 @@ def test_a_killed_republish_keeps_the_rollback_copy(
         publisher.publish_model(store, load_model(models, version), StoreSettings())
     assert admin.rollback(store) == old.version
 
-    marker = tmp_path / "paused"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", PAUSED_PUBLISH, str(marker), backend],
-        env=_env(tmp_path, url),
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while not marker.exists() and proc.poll() is None:
-            assert time.monotonic() < deadline, "the publish neither paused nor ended"
-            time.sleep(0.05)
-        if marker.exists():  # it was rewriting the version: kill it there
-            proc.send_signal(signal.SIGKILL)
-        proc.wait(60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(30)
-        output = proc.stdout.read().decode() if proc.stdout is not None else ""
-        if proc.stdout is not None:
-            proc.stdout.close()
-
+    proc, _ = _publish_killed_when_paused(tmp_path, url, backend)
+    output = proc.stdout  # it may have finished the rewrite before pausing: either way
     infos = {i.version: i for i in store.versions()}
     assert new.version in infos, output
     assert not infos[new.version].staged, output
