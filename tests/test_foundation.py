@@ -51,6 +51,47 @@ def test_settings_typo_is_an_error(tmp_path: Path) -> None:
         load_settings(config)
 
 
+def test_settings_files_layer_in_order(tmp_path: Path) -> None:
+    base = tmp_path / "dimrec.toml"
+    base.write_text('[train]\ntop_k = 7\nalgorithm = "dimsum"\n[store]\nurl = "memory://"\n')
+    tuned = tmp_path / "tuned.toml"
+    tuned.write_text('[weights]\nbasket = 4.0\n[train]\nalgorithm = "ease"\n')
+    settings = load_settings([base, tuned])
+    assert settings.train.algorithm == "ease"  # the later file wins, key by key
+    assert settings.train.top_k == 7  # ... and keeps the earlier file's other keys
+    assert settings.store.url == "memory://"
+    assert settings.weights.basket == 4.0
+    assert settings.weights.purchase == 6.0
+    assert load_settings([tuned, base]).train.algorithm == "dimsum"
+
+
+def test_settings_file_problems_name_the_file(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[train]\n[train]\n")  # a table twice: what appending a fragment did
+    with pytest.raises(ConfigError, match=r"broken\.toml.*not valid TOML"):
+        load_settings(broken)
+    with pytest.raises(ConfigError, match=r"absent\.toml does not exist"):
+        load_settings([broken, tmp_path / "absent.toml"])
+
+
+def test_cli_layers_repeated_config_options(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from dimrec.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    base = tmp_path / "dimrec.toml"
+    base.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "store.db"}"\n')
+    other = tmp_path / "other.toml"
+    other.write_text("[serve]\nport = 8123\n")
+    result = CliRunner().invoke(app, ["-c", str(base), "-c", str(other), "versions"])
+    # Nothing published yet: the error names the first file's store (a second -c used to
+    # replace the first, and the default store var/store.db was named instead).
+    assert f"no SQLite store at {tmp_path / 'store.db'}" in str(result.exception)
+
+
 def test_example_settings_file_is_valid() -> None:
     example = Path(__file__).resolve().parents[1] / "dimrec.example.toml"
     settings = load_settings(example)

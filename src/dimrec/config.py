@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -299,10 +300,12 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003 (pydantic-settings' signature)
         file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG003
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_file = _CONFIG_FILE.get("path")
+        toml_files = _CONFIG_FILES.get("paths") or []
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        if toml_file is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        if toml_files:
+            sources.append(
+                TomlConfigSettingsSource(settings_cls, toml_file=toml_files, deep_merge=True)
+            )
         return tuple(sources)
 
 
@@ -327,26 +330,34 @@ def check_re2_with_group(pattern: str) -> None:
         raise ValueError(f"sku_regex {pattern!r} needs a group: the SKU it keeps") from None
 
 
-# The file read by the next Settings() call; set only inside load_settings.
-_CONFIG_FILE: dict[str, Path | None] = {}
+# The files read by the next Settings() call; set only inside load_settings.
+_CONFIG_FILES: dict[str, list[Path]] = {}
 
 
-def load_settings(path: str | Path | None = None, **overrides: object) -> Settings:
-    """Read settings: explicit ``overrides`` > ``DIMREC_*`` environment > the TOML file.
+def load_settings(
+    path: str | Path | Sequence[str | Path] | None = None, **overrides: object
+) -> Settings:
+    """Read settings: explicit ``overrides`` > ``DIMREC_*`` environment > the TOML file(s).
 
-    The file is ``path``, else ``$DIMREC_CONFIG``, else ``./dimrec.toml`` when it exists.
+    The files are ``path`` (one, or several layered in order: a later file's keys win over
+    an earlier one's, table by table, so ``-c dimrec.toml -c dimrec.tuned.toml`` reads the
+    second over the first), else ``$DIMREC_CONFIG``, else ``./dimrec.toml`` when it exists.
     """
-    explicit = path or os.environ.get("DIMREC_CONFIG")
-    toml_path = Path(explicit) if explicit else Path("dimrec.toml")
-    if explicit and not toml_path.exists():
-        raise ConfigError(f"settings file {toml_path} does not exist")
-    if explicit and not toml_path.is_file():
-        raise ConfigError(f"settings file {toml_path} is not a file")
-    found = toml_path if toml_path.is_file() else None
-    if found is not None:
-        _check_toml(found)
-    _CONFIG_FILE["path"] = found
-    source = f" ({found})" if found is not None else ""
+    given = [path] if isinstance(path, str | Path) else list(path or [])
+    explicit = [Path(p) for p in given] or (
+        [Path(os.environ["DIMREC_CONFIG"])] if os.environ.get("DIMREC_CONFIG") else []
+    )
+    for file in explicit:
+        if not file.exists():
+            raise ConfigError(f"settings file {file} does not exist")
+        if not file.is_file():
+            raise ConfigError(f"settings file {file} is not a file")
+    default = Path("dimrec.toml")
+    files = explicit or ([default] if default.is_file() else [])
+    for file in files:
+        _check_toml(file)
+    _CONFIG_FILES["paths"] = files
+    source = f" ({' + '.join(str(f) for f in files)})" if files else ""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
@@ -356,7 +367,7 @@ def load_settings(path: str | Path | None = None, **overrides: object) -> Settin
         cause = f": {exc.__cause__}" if exc.__cause__ else ""
         raise ConfigError(f"invalid settings{source}: {exc}{cause}") from None
     finally:
-        _CONFIG_FILE.clear()
+        _CONFIG_FILES.clear()
 
 
 def _check_toml(path: Path) -> None:

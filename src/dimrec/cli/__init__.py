@@ -52,11 +52,12 @@ def _version(value: bool) -> None:
 def root(
     ctx: typer.Context,
     config: Annotated[
-        Path | None,
+        list[Path] | None,
         typer.Option(
             "--config",
             "-c",
-            help="Settings file (default $DIMREC_CONFIG, else ./dimrec.toml if present).",
+            help="Settings file (default $DIMREC_CONFIG, else ./dimrec.toml if present); "
+            "repeat to layer files, a later one's keys winning (-c dimrec.toml -c more.toml).",
         ),
     ] = None,
     verbose: Annotated[

@@ -62,7 +62,8 @@ class AppState:
     """What the root command learnt: where the settings are and the log level asked for.
     The settings are read on first use, so ``dimrec CMD --help`` never reads them."""
 
-    config: Path | None = None
+    config: list[Path] | None = None
+    """The settings files given (-c, layered in order), if any."""
     log_level: str | None = None
     """The level given on the command line (``--log-level``, ``-v``), if any."""
     _settings: Settings | None = field(default=None, repr=False)
