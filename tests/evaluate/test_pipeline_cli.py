@@ -150,6 +150,32 @@ def test_cli_evaluate_and_tune(settings: Settings, tmp_path: Path) -> None:
     assert 'algorithm = "ease"' in (tmp_path / "tuned" / "dimrec.tuned.toml").read_text()
 
 
+def test_cli_tables_are_whole_when_piped(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    export(settings)
+    monkeypatch.delenv("COLUMNS", raising=False)  # piped: no terminal width to fit
+    config = tmp_path / "dimrec.toml"
+    config.write_text(f'[paths]\ndata = "{settings.paths.data}"\n', "utf-8")
+    out = tmp_path / "report"
+    systems = ["exact", "dimsum:0.5", "rp3beta", "popularity"]
+    args = ["-c", str(config), "evaluate", "--cutoff", "2026-03-03", "--out", str(out)]
+    result = CliRunner().invoke(app, [*args, *(f"--system={s}" for s in systems)])
+    assert result.exit_code == 0, result.output
+    assert not re.search(r"\d\.\d*…", result.output)  # no number cut short ("0.40…")
+    assert max(len(line) for line in result.output.splitlines()) > 80
+    data = json.loads((out / "report.json").read_text("utf-8"))
+    for system in data["systems"]:
+        start = f"│ {system['name']} "
+        row = next(line for line in result.output.splitlines() if line.startswith(start))
+        cells = [c.strip() for c in row.split("│") if c.strip()]
+        assert cells[0] == system["name"]
+        shown = [float(c) for c in cells[1:6]]  # HR, P, R, NDCG, MAP at 10, whole
+        expected = [system["metrics"][f"{m}@10"] for m in ("hr", "precision", "recall")]
+        expected += [system["metrics"][f"{m}@10"] for m in ("ndcg", "map")]
+        assert shown == pytest.approx(expected, abs=5e-5)
+
+
 def test_cli_bad_input_is_a_clear_error(
     settings: Settings,
     tmp_path: Path,

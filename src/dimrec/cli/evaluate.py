@@ -222,12 +222,13 @@ def tune(
     console = stdout()
     console.print(
         f"chosen on validation ({tuned.validation}): {tuned.best.label()} "
-        f"(NDCG@10 {tuned.best_trial().ndcg:.4f}, {len(tuned.trials)} trials)"
+        f"(NDCG@10 {tuned.best_trial().ndcg:.4f}, {len(tuned.trials)} trials)",
+        soft_wrap=True,
     )
     console.print(rich_table(tuned.test, reference=tuned.reference))
     console.print(f"report: {result.report_url}", soft_wrap=True)
     console.print(f"configuration: {result.fragment_url}", soft_wrap=True)
-    console.print(result.fragment, highlight=False, markup=False)
+    console.print(result.fragment, highlight=False, markup=False, soft_wrap=True)
 
 
 def _data(
