@@ -12,8 +12,8 @@ from dimrec.partitions import EVENTS_SCHEMA
 
 DAY0 = dt.date(2026, 3, 1)
 
-#: user, item, action, day offset from DAY0, hour
-Row = tuple[str, str, str, int, int]
+#: user, item, action, day offset from DAY0, hour (a fraction counts minutes: 9.25 is 9:15)
+Row = tuple[str, str, str, int, float]
 
 
 def table(rows: Iterable[Row]) -> pa.Table:
@@ -24,7 +24,8 @@ def table(rows: Iterable[Row]) -> pa.Table:
             "item": [r[1] for r in rows],
             "action": [r[2] for r in rows],
             "ts": [
-                dt.datetime.combine(DAY0 + dt.timedelta(days=r[3]), dt.time(r[4]), dt.UTC)
+                dt.datetime.combine(DAY0 + dt.timedelta(days=r[3]), dt.time(0), dt.UTC)
+                + dt.timedelta(hours=r[4])
                 for r in rows
             ],
         },

@@ -12,7 +12,7 @@ from evaluate_helpers import day, interactions, table
 from dimrec.errors import DataError, InvalidInputError, SchemaError
 from dimrec.evaluate.interactions import Interactions
 from dimrec.evaluate.split import SplitSpec, TimeSplit, UserSplit
-from dimrec.evaluate.task import build_task
+from dimrec.evaluate.task import Task, build_task
 
 ROWS = [
     ("u1", "a", "browse", 0, 9),
@@ -93,30 +93,49 @@ def test_per_user_split_takes_each_users_last_events() -> None:
     assert len(period) == len(data.history)
 
 
-def test_session_task() -> None:
+def test_session_task_asks_each_session_with_its_first_half() -> None:
+    m = 1 / 60  # a minute, in hours
     rows = [
         ("s1", "a", "browse", 5, 9),
-        ("s1", "a", "browse", 5, 10),
-        ("s1", "b", "browse", 5, 11),
-        ("s1", "c", "purchase", 5, 12),
-        ("s1", "a", "purchase", 5, 13),  # a query item: never a target
-        ("s1", "d", "purchase", 6, 9),  # another day: not in the first session day
+        ("s1", "a", "browse", 5, 9 + 5 * m),
+        ("s1", "b", "browse", 5, 9 + 10 * m),
+        ("s1", "c", "purchase", 5, 9 + 15 * m),
+        ("s1", "a", "purchase", 5, 9 + 20 * m),  # a query item: never a target
+        ("s1", "d", "basket", 5, 9 + 25 * m),
+        ("s1", "e", "browse", 5, 15),  # hours later: a second session
+        ("s1", "f", "browse", 5, 15 + 10 * m),
+        ("s1", "a", "browse", 6, 9),  # another day, one item: nothing to predict
         ("s2", "b", "basket", 5, 9),  # one item only: nothing to predict
         ("h", "a", "browse", 1, 9),
     ]
     ev = interactions(rows)
     data = TimeSplit(day(4), test_days=2).apply(ev)
-    task = build_task(data, mode="session", session_items=1)
-    assert names(ev, task.shoppers, "users") == ["s1"]
-    assert names(ev, task.targets.indices, "items") == ["c"]
-    query, _ = task.queries(data.window(None), {"browse": 0.5, "basket": 2, "purchase": 6})
-    assert dict(zip(names(ev, query.indices, "items"), query.data.tolist(), strict=True)) == {
-        "a": 1.0
-    }
-    two = build_task(data, mode="session", session_items=2, target_actions=["purchase"])
-    assert names(ev, two.targets.indices, "items") == ["c"]
-    q2, _ = two.queries(data.window(None), {"browse": 0.5, "basket": 2, "purchase": 6})
-    assert sorted(names(ev, q2.indices, "items")) == ["a", "b"]
+    weights = {"browse": 0.5, "basket": 2, "purchase": 6}
+
+    def asked(task: Task) -> list[tuple[str, list[str], dict[str, float]]]:
+        query, _ = task.queries(data.window(None), weights)
+        return [
+            (
+                str(ev.users[task.shoppers[r]]),
+                names(ev, task.targets[r].indices, "items"),
+                dict(
+                    zip(names(ev, query[r].indices, "items"), query[r].data.tolist(), strict=True)
+                ),
+            )
+            for r in range(len(task))
+        ]
+
+    # Session 1 touches a, b, c, d: its first half (a, b) asks for what follows (c, d).
+    assert asked(build_task(data, mode="session")) == [
+        ("s1", ["c", "d"], {"a": 1.0, "b": 0.5}),
+        ("s1", ["f"], {"e": 0.5}),
+    ]
+    first = build_task(data, mode="session", session_items=1)
+    assert asked(first)[0] == ("s1", ["b", "c", "d"], {"a": 1.0})
+    bought = build_task(data, mode="session", target_actions=["purchase"])
+    assert asked(bought) == [("s1", ["c"], {"a": 1.0, "b": 0.5})]
+    with pytest.raises(InvalidInputError, match="'half' or a number"):
+        build_task(data, mode="session", session_items=0)
 
 
 def test_bad_input_is_named() -> None:

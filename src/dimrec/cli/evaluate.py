@@ -55,10 +55,20 @@ ModeOption = Annotated[
     ),
 ]
 SessionItemsOption = Annotated[
-    int, typer.Option("--session-items", help="Session mode: items in the query.")
+    str,
+    typer.Option(
+        "--session-items",
+        help="Session mode: the query is each test session's first half (half), or its "
+        "first N distinct items; the rest of the session holds the targets.",
+    ),
 ]
 TargetsOption = Annotated[
-    str, typer.Option("--targets", help="Actions that count as a hit, comma-separated.")
+    str | None,
+    typer.Option(
+        "--targets",
+        help="Actions that count as a hit, comma-separated (default: basket,purchase in "
+        "history mode, any action in session mode).",
+    ),
 ]
 KOption = Annotated[str, typer.Option("--k", help="Cut-offs k, comma-separated.")]
 OutOption = Annotated[
@@ -98,8 +108,8 @@ def evaluate(
     cutoff_fraction: FractionOption = None,
     per_user: PerUserOption = None,
     mode: ModeOption = "history",
-    session_items: SessionItemsOption = 1,
-    targets: TargetsOption = "basket,purchase",
+    session_items: SessionItemsOption = "half",
+    targets: TargetsOption = None,
     k: KOption = "5,10,20",
     window_days: Annotated[
         int | None,
@@ -119,6 +129,7 @@ def evaluate(
     settings = settings_of(ctx)
     from dimrec.evaluate import flow  # the evaluation stack loads only when it runs
     from dimrec.evaluate.systems import DEFAULT_SYSTEMS
+    from dimrec.evaluate.task import parse_session_query
 
     with step_progress() as progress:
         result = flow.evaluate(
@@ -128,8 +139,8 @@ def evaluate(
             systems=system or DEFAULT_SYSTEMS,
             ks=_ints(k, "--k"),
             mode=_mode(mode),
-            target_actions=_words(targets),
-            session_items=session_items,
+            target_actions=_words(targets) if targets else None,
+            session_items=parse_session_query(session_items),
             window_days=window_days,
             half_life_days=half_life,
             report_to=out,
@@ -176,8 +187,8 @@ def tune(
     cutoff_fraction: FractionOption = None,
     per_user: PerUserOption = None,
     mode: ModeOption = "history",
-    session_items: SessionItemsOption = 1,
-    targets: TargetsOption = "basket,purchase",
+    session_items: SessionItemsOption = "half",
+    targets: TargetsOption = None,
     k: KOption = "5,10,20",
     min_rating: MinRatingOption = 4.0,
     out: OutOption = None,
@@ -200,6 +211,7 @@ def tune(
     }
     from dimrec.evaluate import flow
     from dimrec.evaluate.report import rich_table
+    from dimrec.evaluate.task import parse_session_query
     from dimrec.evaluate.tune import load_grid
 
     chosen_grid = load_grid(grid or "", **overrides)
@@ -211,8 +223,8 @@ def tune(
             grid=chosen_grid,
             ks=_ints(k, "--k"),
             mode=_mode(mode),
-            target_actions=_words(targets),
-            session_items=session_items,
+            target_actions=_words(targets) if targets else None,
+            session_items=parse_session_query(session_items),
             baselines=baselines,
             report_to=out,
             fragment_to=fragment,

@@ -21,7 +21,7 @@ from dimrec.evaluate.runner import Evaluation
 from dimrec.evaluate.runner import evaluate as evaluate_systems
 from dimrec.evaluate.split import SplitSpec
 from dimrec.evaluate.systems import DEFAULT_SYSTEMS, parse_systems
-from dimrec.evaluate.task import DEFAULT_TARGET_ACTIONS, Mode
+from dimrec.evaluate.task import Mode, SessionQuery
 from dimrec.evaluate.tune import TuneGrid, TuneResult, toml_fragment
 from dimrec.evaluate.tune import tune as tune_systems
 from dimrec.fsio import atomic_write_bytes, url_to_fs
@@ -57,7 +57,7 @@ def evaluate(
     ks: Sequence[int] = (5, 10, 20),
     mode: Mode = "history",
     target_actions: Sequence[str] | None = None,
-    session_items: int = 1,
+    session_items: SessionQuery = "half",
     window_days: int | None = None,
     half_life_days: float | None = None,
     report_to: str | None = None,
@@ -69,7 +69,6 @@ def evaluate(
     from ``settings.train``; the events from the export (or a public data set, ``data``); each
     neighbour list is read up to ``settings.store.sim_cap`` items, as the server does."""
     systems = DEFAULT_SYSTEMS if systems is None else systems
-    target_actions = DEFAULT_TARGET_ACTIONS if target_actions is None else target_actions
     data = data or DataSpec()
     split = split or SplitSpec()
     events = _evaluation_events(settings, data, split, window_days)
@@ -108,7 +107,7 @@ def tune(
     ks: Sequence[int] = (5, 10, 20),
     mode: Mode = "history",
     target_actions: Sequence[str] | None = None,
-    session_items: int = 1,
+    session_items: SessionQuery = "half",
     baselines: bool = True,
     report_to: str | None = None,
     fragment_to: str | None = None,
@@ -119,7 +118,6 @@ def tune(
     chosen configuration as a ``dimrec.toml`` fragment (default ``dimrec.tuned.toml`` in
     the report folder)."""
 
-    target_actions = DEFAULT_TARGET_ACTIONS if target_actions is None else target_actions
     data = data or DataSpec()
     split = split or SplitSpec()
     grid = grid or TuneGrid()

@@ -35,7 +35,7 @@ from dimrec.evaluate.metrics import (
 )
 from dimrec.evaluate.scoring import cap_lists, recommend
 from dimrec.evaluate.split import Split, SplitData
-from dimrec.evaluate.task import DEFAULT_TARGET_ACTIONS, Mode, Task, build_task
+from dimrec.evaluate.task import Mode, SessionQuery, Task, build_task
 from dimrec.logs import log_context
 from dimrec.train.local.ease import check_catalogue
 
@@ -108,8 +108,8 @@ def evaluate(
     dataset: str = "events",
     ks: Sequence[int] = DEFAULT_KS,
     mode: Mode = "history",
-    target_actions: Sequence[str] = DEFAULT_TARGET_ACTIONS,
-    session_items: int = 1,
+    target_actions: Sequence[str] | None = None,
+    session_items: SessionQuery = "half",
     list_cap: int | None = None,
     threads: int = 0,
     progress: EvalProgress | None = None,

@@ -8,9 +8,13 @@ Two modes:
   scored by its action's weight, as the server weighs its ``browsed/basket/purchased``
   inputs. The targets are those new items. Shoppers and targets do not depend on the
   model's window, so every configuration is scored on the same shoppers (paired).
-- ``session``: the first ``session_items`` distinct items a shopper touches on their first
-  test day are the query; the items they go on to reach with a target action that day are
-  the targets. History is not used, so new shoppers count too.
+- ``session``: every session of the test (:mod:`dimrec.train.sessions`: a user's events of
+  a day without a pause over 30 minutes) is asked once. Its first half — the events before
+  its ⌊n/2⌋+1-th distinct item, n its distinct items (``session_items="half"``, the usual
+  protocol) — or the events before its ``session_items``+1-th distinct item is the query,
+  each event weighted by its action; the items it goes on to reach with a target action
+  (by default any action: what the shopper looks at next) are the targets. History is not
+  used, so new shoppers count too.
 """
 
 from __future__ import annotations
@@ -26,20 +30,49 @@ import scipy.sparse as sp
 from dimrec.errors import DataError, InvalidInputError
 from dimrec.evaluate.interactions import ACTION_CODE, Interactions
 from dimrec.evaluate.split import SplitData
+from dimrec.train.sessions import cut_sessions
 
 Mode = Literal["history", "session"]
+MODES: tuple[Mode, ...] = ("history", "session")
 DEFAULT_TARGET_ACTIONS: tuple[str, ...] = ("basket", "purchase")
+#: Targets of session mode when none are given: the next items touched, by any action.
+SESSION_TARGET_ACTIONS: tuple[str, ...] = ("browse", "basket", "purchase")
+#: The query of a session: its first half, or its first N distinct items.
+SessionQuery = int | Literal["half"]
+
+
+def default_targets(mode: Mode) -> tuple[str, ...]:
+    """The target actions of ``mode`` when none are given."""
+    return SESSION_TARGET_ACTIONS if mode == "session" else DEFAULT_TARGET_ACTIONS
+
+
+def parse_session_query(text: str | int) -> SessionQuery:
+    """``"half"`` or a whole number ≥ 1 (InvalidInputError otherwise)."""
+    if isinstance(text, str) and text.strip().lower() == "half":
+        return "half"
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise InvalidInputError(
+            f"the session query is 'half' or a number of items of at least 1 (got {text!r})"
+        )
+    return number
 
 
 @dataclass(frozen=True)
 class Task:
     mode: Mode
     shoppers: npt.NDArray[np.int32]
-    """User codes of the shoppers asked, ascending."""
+    """User code of each row asked: history mode, each shopper once, ascending; session
+    mode, a row per test session (a user may have several)."""
     targets: sp.csr_matrix
-    """Shoppers × items, 1 where the item is a target."""
-    session_query: Interactions | None
+    """Rows × items, 1 where the item is a target."""
+    session_query: Interactions | None = None
     """Session mode: the query events (history mode builds queries from the window)."""
+    query_rows: npt.NDArray[np.int64] | None = None
+    """Session mode: the row of each query event."""
 
     def __len__(self) -> int:
         return len(self.shoppers)
@@ -51,10 +84,13 @@ class Task:
     ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
         """Shoppers × items: the query weights (Σ weight(action) over the query events) and
         the inputs (1 for every item in the query, whatever its weight)."""
-        events = self.session_query if self.session_query is not None else window
-        row_of = np.full(events.n_users, -1, dtype=np.int64)
-        row_of[self.shoppers] = np.arange(len(self.shoppers))
-        rows = row_of[events.user]
+        if self.session_query is not None and self.query_rows is not None:
+            events, rows = self.session_query, self.query_rows
+        else:
+            events = window
+            row_of = np.full(events.n_users, -1, dtype=np.int64)
+            row_of[self.shoppers] = np.arange(len(self.shoppers))
+            rows = row_of[events.user]
         mine = rows >= 0
         table = np.array([float(weights.get(a, 0.0)) for a in ACTION_CODE])
         shape = (len(self.shoppers), events.n_items)
@@ -71,10 +107,12 @@ def build_task(
     split: SplitData,
     *,
     mode: Mode = "history",
-    target_actions: Sequence[str] = DEFAULT_TARGET_ACTIONS,
-    session_items: int = 1,
+    target_actions: Sequence[str] | None = None,
+    session_items: SessionQuery = "half",
 ) -> Task:
-    """The shoppers, targets and (session mode) queries of ``split``'s test."""
+    """The shoppers, targets and (session mode) queries of ``split``'s test. Target actions
+    default to :func:`default_targets` of the mode."""
+    target_actions = default_targets(mode) if target_actions is None else target_actions
     unknown = [a for a in target_actions if a not in ACTION_CODE]
     if unknown or not target_actions:
         raise InvalidInputError(
@@ -84,17 +122,24 @@ def build_task(
     if mode == "history":
         task = _history_task(split, codes)
     elif mode == "session":
-        if session_items < 1:
-            raise InvalidInputError(f"session_items must be at least 1 (got {session_items})")
-        task = _session_task(split.test, codes, session_items)
+        task = _session_task(split.test, codes, parse_session_query(session_items))
     else:
         raise InvalidInputError(f"unknown evaluation mode {mode!r}; use history or session")
     if not len(task):
         raise DataError(
             f"no test shopper: nobody in the test reached a new item with "
-            f"{'/'.join(target_actions)} ({split.description}, {mode} mode)"
+            f"{'/'.join(target_actions)} ({split.description}, {mode} mode){_hint(mode)}"
         )
     return task
+
+
+def _hint(mode: Mode) -> str:
+    if mode == "history":
+        return (
+            "; history mode asks shoppers who were seen before the test: for session data "
+            "(visitors who rarely return) use --mode session"
+        )
+    return "; session mode needs test sessions of two or more distinct items"
 
 
 def _keys(
@@ -113,43 +158,51 @@ def _history_task(split: SplitData, codes: npt.NDArray[np.int8]) -> Task:
     keys = np.unique(_keys(test.user[wanted], test.item[wanted], n_items))
     users = keys // n_items
     keep = known_users[users] & ~np.isin(keys, seen, assume_unique=True)
-    return _task("history", keys[keep], n_items, None)
+    keys = keys[keep]
+    shoppers, rows = np.unique(keys // n_items, return_inverse=True)
+    targets = _targets(rows, keys % n_items, len(shoppers), n_items)
+    return Task("history", shoppers.astype(np.int32), targets)
 
 
-def _session_task(test: Interactions, codes: npt.NDArray[np.int8], session_items: int) -> Task:
+def _session_task(test: Interactions, codes: npt.NDArray[np.int8], query: SessionQuery) -> Task:
     n_items = test.n_items
-    order = np.lexsort((np.arange(len(test)), test.ts, test.day, test.user))
-    user, item, day = test.user[order], test.item[order], test.day[order]
-    starts = np.r_[0, np.flatnonzero(np.diff(user)) + 1]
-    sizes = np.diff(np.r_[starts, len(user)])
-    first_day = np.repeat(day[starts], sizes)
-    on_first = day == first_day
-    # The rank of each event's item among the distinct items of the user's first day.
-    key = _keys(user, item, n_items)
+    sessions = cut_sessions(test.user, test.day, test.ts)
+    order = sessions.order
+    session = sessions.session_of()
+    item = test.item[order].astype(np.int64)
+    # Each session's distinct items in the order they are first touched.
+    key = session * n_items + item
     first_seen = np.zeros(len(key), dtype=bool)
-    _, first_index = np.unique(np.where(on_first, key, -1), return_index=True)
-    first_seen[first_index] = True
-    first_seen &= on_first
-    distinct_rank = np.cumsum(first_seen) - np.repeat(
-        np.cumsum(first_seen)[starts] - first_seen[starts], sizes
-    )
-    # distinct_rank counts distinct items seen so far (1-based) within the user's events.
-    in_query = on_first & (distinct_rank <= session_items)
+    first_seen[np.unique(key, return_index=True)[1]] = True
+    seen_so_far = np.cumsum(first_seen)
+    before = np.repeat(seen_so_far[sessions.starts] - 1, sessions.sizes)
+    distinct_rank = seen_so_far - before  # distinct items touched up to this event (1-based)
+    counted = first_seen.astype(np.int64)
+    distinct = np.add.reduceat(counted, sessions.starts) if len(order) else counted
+    size = np.maximum(distinct // 2, 1) if query == "half" else np.full(len(distinct), query)
+    in_query = distinct_rank <= np.repeat(size, sessions.sizes)
+    after = ~in_query & np.isin(test.action[order], codes)
     query_keys = np.unique(key[in_query])
-    after = on_first & (distinct_rank > session_items) & np.isin(test.action[order], codes)
     target_keys = np.unique(key[after])
     target_keys = target_keys[~np.isin(target_keys, query_keys, assume_unique=True)]
-    query_events = test.select(order[in_query])
-    return _task("session", target_keys, n_items, query_events)
-
-
-def _task(
-    mode: Mode, target_keys: npt.NDArray[np.int64], n_items: int, query: Interactions | None
-) -> Task:
-    users = (target_keys // n_items).astype(np.int64)
-    items = (target_keys % n_items).astype(np.int64)
-    shoppers, rows = np.unique(users, return_inverse=True)
-    targets = sp.csr_matrix(
-        (np.ones(len(items)), (rows, items)), shape=(len(shoppers), n_items), dtype=np.float64
+    asked, rows = np.unique(target_keys // n_items, return_inverse=True)
+    targets = _targets(rows, target_keys % n_items, len(asked), n_items)
+    row_of = np.full(len(sessions), -1, dtype=np.int64)
+    row_of[asked] = np.arange(len(asked))
+    query_events = in_query & (row_of[session] >= 0)
+    shoppers = test.user[order[sessions.starts[asked]]].astype(np.int32)
+    return Task(
+        "session",
+        shoppers,
+        targets,
+        session_query=test.select(order[query_events]),
+        query_rows=row_of[session[query_events]],
     )
-    return Task(mode, shoppers.astype(np.int32), targets, query)
+
+
+def _targets(
+    rows: npt.NDArray[np.int64], items: npt.NDArray[np.int64], n_rows: int, n_items: int
+) -> sp.csr_matrix:
+    return sp.csr_matrix(
+        (np.ones(len(items)), (rows, items)), shape=(n_rows, n_items), dtype=np.float64
+    )

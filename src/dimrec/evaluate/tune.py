@@ -37,7 +37,7 @@ from dimrec.evaluate.fit import Config
 from dimrec.evaluate.interactions import Interactions
 from dimrec.evaluate.runner import Candidate, Evaluation, evaluate
 from dimrec.evaluate.split import Split
-from dimrec.evaluate.task import DEFAULT_TARGET_ACTIONS, Mode
+from dimrec.evaluate.task import Mode, SessionQuery
 from dimrec.params import Algorithm, TrainParams, Weighting
 
 log = logging.getLogger(__name__)
@@ -117,8 +117,8 @@ def tune(
     grid: TuneGrid | None = None,
     dataset: str = "events",
     mode: Mode = "history",
-    target_actions: Sequence[str] = DEFAULT_TARGET_ACTIONS,
-    session_items: int = 1,
+    target_actions: Sequence[str] | None = None,
+    session_items: SessionQuery = "half",
     ks: Sequence[int] = (5, 10, 20),
     baselines: bool = True,
     threads: int = 0,
