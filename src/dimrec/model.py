@@ -96,6 +96,10 @@ class Training(_Part):
     counts: ModelCounts
     timings: dict[str, float] = Field(default_factory=dict)
     """Wall seconds per step."""
+    tuned_by: str | None = None
+    """The tune run (``tune-<version>``) whose applied choice the parameters came from; None
+    when they came from the settings or the command line alone (and in manifests written
+    before this field existed)."""
 
 
 class FileEntry(_Part):

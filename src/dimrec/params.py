@@ -18,12 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from dimrec.errors import InvalidInputError, describe_validation
 
-Algorithm = Literal["cosine", "exact", "dimsum", "rp3beta", "ease"]
+Algorithm = Literal["cosine", "exact", "dimsum", "rp3beta", "ease", "sequential"]
 ALGORITHMS: tuple[Algorithm, ...] = get_args(Algorithm)
 #: Cosine algorithms (exact, estimated by DIMSUM, or either as the data makes worth it —
 #: ``cosine``, see :func:`dimrec.train.dimsum.choose_cosine`): symmetric lists, similarities
 #: in [0, 1].
 COSINE: tuple[Algorithm, ...] = ("cosine", "exact", "dimsum")
+#: Algorithms that learn from the order of events within sessions, not only the matrix.
+ORDERED: tuple[Algorithm, ...] = ("sequential",)
 
 Weighting = Literal["none", "bm25", "tfidf"]
 WEIGHTINGS: tuple[Weighting, ...] = get_args(Weighting)
@@ -55,7 +57,8 @@ class ModelParams(BaseModel):
     algorithm: Algorithm = "cosine"
     """cosine (exact, or DIMSUM at ``threshold`` where exact would be very large and sampling
     saves most of the work: train.dimsum.choose_cosine), exact cosine, dimsum (sampled
-    cosine), rp3beta or ease. A model's manifest records the one computed."""
+    cosine), rp3beta, ease or sequential (rules). A model's manifest records the one
+    computed."""
     threshold: float = Field(0.1, ge=0, le=1, json_schema_extra=_only("dimsum", "cosine"))
     """DIMSUM: each similarity above it is estimated within 20% relative error with
     probability ≥ 0.95, whatever the action weights (see train.dimsum)."""
@@ -75,9 +78,13 @@ class ModelParams(BaseModel):
     """ease: L2 penalty λ added to the diagonal of XᵀX."""
     ease_max_items: int = Field(30_000, ge=1, json_schema_extra=_only("ease"))
     """ease: most items it accepts (it inverts a dense items × items matrix)."""
-    weighting: Weighting = "none"
-    """Reweight the user × item matrix before the similarity, any algorithm (see
-    train.local.weighting); shoppers' queries keep their plain action weights."""
+    sr_steps: int = Field(10, ge=1, json_schema_extra=_only("sequential"))
+    """sequential: how many steps ahead in a session a rule reaches (weight 1/distance)."""
+    weighting: Weighting = Field(
+        "none", json_schema_extra=_only("exact", "dimsum", "rp3beta", "ease")
+    )
+    """Reweight the user × item matrix before the similarity (see train.local.weighting);
+    shoppers' queries keep their plain action weights."""
     half_life_days: float | None = Field(None, gt=0)
     """Time decay: a day's profile scores are halved every half_life_days of age, counted in
     whole days back from the newest day of the window (None: no decay)."""

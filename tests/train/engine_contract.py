@@ -20,7 +20,7 @@ import pytest
 
 from dimrec import partitions
 from dimrec.errors import DataError, EngineError
-from dimrec.params import ALGORITHMS, WEIGHTINGS, TrainParams
+from dimrec.params import ALGORITHMS, ORDERED, WEIGHTINGS, TrainParams
 from dimrec.train.base import Engine, TrainResult
 from dimrec.train.dimsum import dimsum_gamma
 from train.engine_helpers import (
@@ -268,13 +268,16 @@ class EngineContract:
     ) -> None:
         data = shop(200, 30, seed=5)
         urls = data.write(str(tmp_path / "profiles"))
+        events = data.write_events(str(tmp_path / "events"))
         for algorithm in ALGORITHMS:
             params = TrainParams(algorithm=algorithm, top_k=4, **FILTER)
+            ordered = events if algorithm in ORDERED else None
             if algorithm in engine.algorithms:
-                assert engine.train(urls, params).neighbours.num_rows > 0
+                result = engine.train(urls, params, event_urls=ordered)
+                assert result.neighbours.num_rows > 0
             else:
                 with pytest.raises(EngineError, match=f"algorithm '{algorithm}'"):
-                    engine.train(urls, params)
+                    engine.train(urls, params, event_urls=ordered)
         for weighting in WEIGHTINGS:
             params = TrainParams(weighting=weighting, top_k=4, **FILTER)
             if weighting in engine.weightings:

@@ -32,6 +32,24 @@ class Shop:
             store.write(day, table)
         return [str(store.fs.unstrip_protocol(store.path(day))) for day in sorted(self.days)]
 
+    def write_events(self, events_url: str) -> list[str]:
+        """One browse event (no time) per profile row, as events partitions: the order a
+        sequential algorithm sees is each user's items of a day in id order. Their URLs."""
+        store = partitions.events(events_url)
+        for day, table in sorted(self.days.items()):
+            n = table.num_rows
+            events = pa.table(
+                {
+                    "user": table.column("user"),
+                    "item": table.column("item"),
+                    "action": pa.array(["browse"] * n),
+                    "ts": pa.array([None] * n, pa.timestamp("us", tz="UTC")),
+                },
+                schema=partitions.EVENTS_SCHEMA,
+            )
+            store.write(day, events)
+        return [str(store.fs.unstrip_protocol(store.path(day))) for day in sorted(self.days)]
+
     def summed(self) -> dict[tuple[str, str], float]:
         """(user, item) → score over all days, in plain Python."""
         scores: dict[tuple[str, str], float] = defaultdict(float)

@@ -27,11 +27,12 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from dimrec.errors import EngineError
-from dimrec.evaluate.interactions import Interactions
+from dimrec.evaluate.interactions import ACTIONS, Interactions
 from dimrec.evaluate.scoring import similarity_matrix
 from dimrec.params import TrainParams
 from dimrec.train.base import no_user_kept_error
-from dimrec.train.local.algorithms import kernel, local_neighbours
+from dimrec.train.local.algorithms import local_neighbours
+from dimrec.train.sessions import SessionItems
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,8 @@ class WindowMatrix:
     users: int
     n_codes: int
     """Size of the evaluation's item vocabulary."""
+    sessions: SessionItems
+    """The kept users' events in session order, items as columns of ``matrix``."""
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,15 @@ def window_matrix(
         (kept.data, column[kept.indices], kept.indptr), shape=(kept.shape[0], len(items))
     )
     compact.sort_indices()
-    return WindowMatrix(compact, items, popular, kept.shape[0], window.n_items)
+    users = np.flatnonzero((distinct >= p.min_items) & (distinct <= p.max_items))
+    mine = np.isin(window.user, users) & (column[window.item] >= 0)
+    decay = window.scores(
+        dict.fromkeys(ACTIONS, 1.0), half_life_days=p.half_life_days, as_of_day=as_of_day
+    )
+    sessions = SessionItems.of(
+        window.user[mine], column[window.item[mine]], window.day[mine], window.ts[mine], decay[mine]
+    )
+    return WindowMatrix(compact, items, popular, kept.shape[0], window.n_items, sessions)
 
 
 def _popularity(full: sp.csr_matrix) -> npt.NDArray[np.int64]:
@@ -138,7 +149,7 @@ def build(kind: Kind, config: Config, wm: WindowMatrix, *, threads: int = 0) -> 
         p = config.params
         _warm_up(p)
         start = time.perf_counter()
-        neighbours = local_neighbours(wm.matrix, p, threads=threads)
+        neighbours = local_neighbours(wm.matrix, p, sessions=wm.sessions, threads=threads)
         seconds = time.perf_counter() - start
         local = similarity_matrix(neighbours, wm.matrix.shape[1])
     else:
@@ -158,7 +169,9 @@ def _warm_up(params: TrainParams) -> None:
     if params.algorithm in _WARM:
         return
     tiny = sp.csr_matrix(np.array([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0], [1.0, 0.0, 1.0]]))
-    kernel(params.algorithm)(tiny, params.model_copy(update={"top_k": 2}), threads=1)
+    sessions = SessionItems.of(*(np.array(v) for v in ([0, 0, 1], [0, 1, 2], [0, 0, 0], [0, 1, 2])))
+    small = params.model_copy(update={"top_k": 2})
+    local_neighbours(tiny, small, sessions=sessions, threads=1)
     _WARM.add(params.algorithm)
 
 

@@ -64,9 +64,11 @@ class Engine(Protocol):
         params: TrainParams,
         *,
         progress: Progress | None = None,
+        event_urls: Sequence[str] | None = None,
     ) -> TrainResult:
-        """Train on the given daily profile files (fsspec URLs). Raises DataError when
-        nothing is left to train on."""
+        """Train on the given daily profile files (fsspec URLs); ``event_urls`` are the same
+        days' events files, given when the algorithm learns from the order of events
+        (``dimrec.params.ORDERED``). Raises DataError when nothing is left to train on."""
 
 
 def check_supported(engine: Engine, params: TrainParams) -> None:

@@ -13,8 +13,8 @@ from dimrec.errors import DataError
 _DAY_IN_PATH = re.compile(r"date=(\d{4}-\d{2}-\d{2})")
 
 
-def file_decay_factors(urls: Sequence[str], half_life_days: float) -> list[float]:
-    """Each profile file's factor, in ``urls`` order.
+def file_days(urls: Sequence[str]) -> list[dt.date]:
+    """The day of each daily file (``date=YYYY-MM-DD`` in its path), in ``urls`` order.
 
     Raises DataError when a path does not name its day.
     """
@@ -27,5 +27,14 @@ def file_decay_factors(urls: Sequence[str], half_life_days: float) -> list[float
                 f"(date=YYYY-MM-DD); {url} has none"
             )
         days.append(dt.date.fromisoformat(match.group(1)))
+    return days
+
+
+def file_decay_factors(urls: Sequence[str], half_life_days: float) -> list[float]:
+    """Each profile file's factor, in ``urls`` order.
+
+    Raises DataError when a path does not name its day.
+    """
+    days = file_days(urls)
     newest = max(days)
     return [0.5 ** ((newest - day).days / half_life_days) for day in days]

@@ -58,3 +58,38 @@ def cut_sessions(
     if n > 1:
         new[1:] = (u[1:] != u[:-1]) | (d[1:] != d[:-1]) | (np.diff(t) > gap_seconds)
     return Sessions(order, np.flatnonzero(new).astype(np.int64))
+
+
+@dataclass(frozen=True)
+class SessionItems:
+    """The items of sessions in time order: what an order-aware kernel learns from."""
+
+    items: npt.NDArray[np.int32]
+    """Item index (a column of the window matrix) of each event, in session order."""
+    starts: npt.NDArray[np.int64]
+    """Index into ``items`` of each session's first event; ascending."""
+    weights: npt.NDArray[np.float64]
+    """Each event's weight (its day's time-decay factor; 1 without decay)."""
+
+    @property
+    def sizes(self) -> npt.NDArray[np.int64]:
+        sizes: npt.NDArray[np.int64] = np.diff(np.r_[self.starts, len(self.items)])
+        return sizes
+
+    @classmethod
+    def of(
+        cls,
+        user: npt.NDArray[np.integer],
+        item: npt.NDArray[np.integer],
+        day: npt.NDArray[np.integer],
+        ts: npt.NDArray[np.integer],
+        weights: npt.NDArray[np.float64] | None = None,
+    ) -> SessionItems:
+        """Cut events (aligned arrays: user, item index, day, seconds) into sessions."""
+        sessions = cut_sessions(user, day, ts)
+        weight = np.ones(len(item)) if weights is None else np.asarray(weights, np.float64)
+        return cls(
+            np.asarray(item)[sessions.order].astype(np.int32),
+            sessions.starts,
+            weight[sessions.order],
+        )

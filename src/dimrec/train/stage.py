@@ -18,7 +18,7 @@ from dimrec.errors import DataError, MissingDataError
 from dimrec.fsio import join, url_to_fs
 from dimrec.logs import log_context, timed
 from dimrec.model import Model, ModelCounts, ModelWindow, Training, new_version, write_model
-from dimrec.params import TrainParams
+from dimrec.params import ORDERED, TrainParams
 from dimrec.train.base import Engine, Progress, TrainResult, check_supported
 from dimrec.train.profiles import prepared_weights
 
@@ -61,13 +61,17 @@ def train_model(
     allow_missing: bool = False,
     progress: Progress | None = None,
     timings: Mapping[str, float] | None = None,
+    events_url: str | None = None,
+    tuned_by: str | None = None,
 ) -> Model:
     """Train on the window's profiles with ``engine`` and write a new model version.
 
     Raises MissingDataError when the window has no profiles at all or, unless
     ``allow_missing``, when some of its days have none (naming them); DataError when a day's
     profiles were computed with other weights or nothing is left to train on. ``timings``
-    of earlier steps (e.g. prepare) are recorded in the manifest too.
+    of earlier steps (e.g. prepare) are recorded in the manifest too. An algorithm that
+    learns from the order of events (``ORDERED``) also reads the window's days under
+    ``events_url``. ``tuned_by`` names the tune run the parameters came from.
     """
     check_supported(engine, params)
     store = partitions.profiles(profiles_url)
@@ -78,10 +82,11 @@ def train_model(
     _check_weights(store, present, params)
     steps: dict[str, float] = dict(timings or {})
     urls = [_url_of(store, day) for day in present]
+    event_urls = _event_urls(events_url, present) if params.algorithm in ORDERED else None
     with log_context(engine=engine.name, algorithm=params.algorithm):
         log.info("training on %s with %s", window.describe(), params.model_dump_json())
         with timed(steps, "train", log):
-            result = engine.train(urls, params, progress=progress)
+            result = engine.train(urls, params, progress=progress, event_urls=event_urls)
         steps.update(result.timings)
         version = new_version()
         training = Training(
@@ -101,6 +106,7 @@ def train_model(
             engine=engine.name,
             counts=ModelCounts.model_validate(result.counts),
             timings=steps,
+            tuned_by=tuned_by,
         )
         with log_context(version=version):
             model = _write(models_url, version, result, training)
@@ -140,6 +146,22 @@ def _check_weights(
             f"profiles of {dates.describe_days(other)} were computed with "
             f"other weights than {wanted}; prepare them again (`dimrec prepare --force`)"
         )
+
+
+def _event_urls(events_url: str | None, days: Sequence[dt.date]) -> list[str]:
+    """The events files of ``days``; MissingDataError naming the days whose events are gone
+    (an order-aware algorithm cannot learn from profiles alone)."""
+    if events_url is None:
+        raise MissingDataError("this algorithm learns from the events' order: give events_url")
+    store = partitions.events(events_url)
+    gone = [day for day in days if not store.exists(day)]
+    if gone:
+        raise MissingDataError(
+            f"the algorithm learns from the order of events, and the events of "
+            f"{', '.join(day.isoformat() for day in gone)} are gone (only their profiles are "
+            "left); export those days again, or train another algorithm"
+        )
+    return [_url_of(store, day) for day in days]
 
 
 def _url_of(store: partitions.DayPartitions, day: dt.date) -> str:

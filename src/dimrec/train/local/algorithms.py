@@ -12,11 +12,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from dimrec.errors import EngineError
-from dimrec.params import COSINE, Algorithm, TrainParams
+from dimrec.params import COSINE, ORDERED, Algorithm, TrainParams
 from dimrec.train.base import Progress
 from dimrec.train.dimsum import choose_cosine, dimsum_products, exact_products
 from dimrec.train.local.weighting import apply_weighting
 from dimrec.train.neighbours import Neighbours
+from dimrec.train.sessions import SessionItems
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ KERNELS: dict[Algorithm, tuple[str, str]] = {
     "dimsum": ("dimrec.train.local.cosine", "compute_neighbours"),
     "rp3beta": ("dimrec.train.local.rp3beta", "compute_rp3beta_neighbours"),
     "ease": ("dimrec.train.local.ease", "compute_ease_neighbours"),
+    "sequential": ("dimrec.train.local.sequential", "compute_sequential_neighbours"),
 }
 
 
@@ -75,14 +77,21 @@ def local_neighbours(
     matrix: sp.csr_matrix,
     params: TrainParams,
     *,
+    sessions: SessionItems | None = None,
     threads: int = 0,
     progress: Progress | None = None,
     timings: dict[str, float] | None = None,
 ) -> Neighbours:
     """Every item's top ``params.top_k`` neighbours of ``matrix`` reweighted by
-    ``params.weighting``. ``timings`` receives the cosine kernel's step timings."""
+    ``params.weighting``. ``sessions`` (the window's events in session order, item indices
+    of ``matrix``'s columns) feed the algorithms of ``ORDERED``; ``timings`` receives the
+    cosine kernel's step timings."""
     compute = kernel(params.algorithm)
-    weighted = apply_weighting(matrix, params.weighting)
+    extra: dict[str, object] = {}
     if params.algorithm in COSINE:
-        return compute(weighted, params, threads=threads, progress=progress, timings=timings)
-    return compute(weighted, params, threads=threads, progress=progress)
+        extra["timings"] = timings
+    if params.algorithm in ORDERED:
+        extra["sessions"] = sessions
+    else:
+        matrix = apply_weighting(matrix, params.weighting)
+    return compute(matrix, params, threads=threads, progress=progress, **extra)

@@ -4,8 +4,10 @@ The cosine kernels are loaded (Numba's start-up and its cache) on a thread while
 window's matrix is built, so that a run does not pay for the two one after the other.
 
 Follows the engine contract of ``dimrec.train.base``: :func:`dimrec.train.local.matrix.build_matrix`
-does steps 1–4, the algorithm's kernel step 5 after the optional reweighting of
-``params.weighting`` (:func:`dimrec.train.local.algorithms.local_neighbours`), and
+does steps 1–4 (and, for the algorithms that learn from order, the kept users' events are
+read in session order by :func:`dimrec.train.local.sequences.read_sessions`), the
+algorithm's kernel step 5 after the optional reweighting of ``params.weighting``
+(:func:`dimrec.train.local.algorithms.local_neighbours`), and
 :meth:`Neighbours.to_table` turns item indices back into ids for step 6.
 """
 
@@ -16,10 +18,11 @@ import threading
 from collections.abc import Sequence
 
 from dimrec.logs import timed
-from dimrec.params import COSINE, WEIGHTINGS, Algorithm, TrainParams, Weighting
+from dimrec.params import COSINE, ORDERED, WEIGHTINGS, Algorithm, TrainParams, Weighting
 from dimrec.train.base import Progress, TrainResult, check_supported
 from dimrec.train.local.algorithms import KERNELS, local_neighbours, resolve_cosine
 from dimrec.train.local.matrix import build_matrix
+from dimrec.train.local.sequences import read_sessions
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +43,10 @@ class LocalEngine:
         params: TrainParams,
         *,
         progress: Progress | None = None,
+        event_urls: Sequence[str] | None = None,
     ) -> TrainResult:
         check_supported(self, params)
+        ordered = params.algorithm in ORDERED
         timings: dict[str, float] = {}
         loading = _load_kernels_meanwhile(params.algorithm)
         try:
@@ -52,14 +57,31 @@ class LocalEngine:
                     max_items=params.max_items,
                     threads=self.threads,
                     half_life_days=params.half_life_days,
+                    with_users=ordered,
                 )
         finally:
             if loading is not None:
                 loading.join()
+        sessions = None
+        if ordered:
+            assert window.users is not None
+            with timed(timings, "sessions", log):
+                sessions = read_sessions(
+                    event_urls or [],
+                    window.users,
+                    window.items,
+                    half_life_days=params.half_life_days,
+                    threads=self.threads,
+                )
         with timed(timings, "similarity", log):
             computed = resolve_cosine(window.matrix, params)
             neighbours = local_neighbours(
-                window.matrix, computed, threads=self.threads, progress=progress, timings=timings
+                window.matrix,
+                computed,
+                sessions=sessions,
+                threads=self.threads,
+                progress=progress,
+                timings=timings,
             )
         with timed(timings, "table", log):
             table = neighbours.to_table(window.items)

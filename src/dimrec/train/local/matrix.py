@@ -68,6 +68,8 @@ class WindowMatrix:
     """``dimrec.model.POPULARITY_SCHEMA`` over all users of the window, best first."""
     counts: dict[str, int]
     """profiles, users, users_dropped, items."""
+    users: pa.Array | None = None
+    """User ids (strings) in row order, when asked for (``with_users``)."""
 
 
 def build_matrix(
@@ -77,6 +79,7 @@ def build_matrix(
     max_items: int,
     threads: int = 0,
     half_life_days: float | None = None,
+    with_users: bool = False,
 ) -> WindowMatrix:
     """Read the profile files and build the window's matrix and popularity table.
 
@@ -95,7 +98,7 @@ def build_matrix(
         }
     )
     try:
-        sources = _register(con, profile_urls)
+        sources = register_files(con, profile_urls)
         factors = decay_factors(profile_urls, sources, half_life_days)  # checks the paths
         bits = _fixed_point_bits(con, sources)
         # Scores are summed as integers (units of 2^-bits): integer sums do not depend on
@@ -137,6 +140,7 @@ def build_matrix(
         )
         if users_kept == 0:
             raise no_user_kept_error(min_items, max_items, users_total)
+        users = _arrow(con, 'SELECT "user" FROM kept ORDER BY row') if with_users else None
         entries = _arrow(
             con,
             """
@@ -169,7 +173,13 @@ def build_matrix(
         popular.column("score").to_numpy(),
         popular.column("users").to_numpy(),
     )
-    return WindowMatrix(matrix, items, popularity, counts)
+    return WindowMatrix(
+        matrix,
+        items,
+        popularity,
+        counts,
+        None if users is None else users.column("user").combine_chunks(),
+    )
 
 
 def _item_columns(item: pa.ChunkedArray) -> tuple[pa.Array, npt.NDArray[np.int32]]:
@@ -209,7 +219,7 @@ def _fixed_point_bits(con: duckdb.DuckDBPyConnection, sources: Sequence[str]) ->
     return min(1000, max(-1000, 52 - math.ceil(math.log2(largest)) - 1))
 
 
-def _register(con: duckdb.DuckDBPyConnection, urls: Sequence[str]) -> list[str]:
+def register_files(con: duckdb.DuckDBPyConnection, urls: Sequence[str]) -> list[str]:
     """Paths DuckDB can read: local paths as they are, other URLs through their fsspec
     filesystem registered with DuckDB."""
     sources = []

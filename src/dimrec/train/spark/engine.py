@@ -88,10 +88,13 @@ class SparkEngine:
         params: TrainParams,
         *,
         progress: Progress | None = None,
+        event_urls: Sequence[str] | None = None,
     ) -> TrainResult:
         """Train on the given daily profile files (fsspec URLs Spark can read, or any
         fsspec URL for small data read on the driver). Raises DataError when nothing is
-        left to train on, EngineError for what Spark does not compute."""
+        left to train on, EngineError for what Spark does not compute (``event_urls``, for
+        the algorithms that learn from order, are not used: Spark computes none of them)."""
+        del event_urls
         check_supported(self, params)
         if not profile_urls:
             raise DataError("the window has no profile files to train on")
