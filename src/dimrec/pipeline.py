@@ -22,9 +22,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from dimrec import dates, partitions
+from dimrec import dates, partitions, tuned
 from dimrec.config import Settings
-from dimrec.errors import MissingDataError
+from dimrec.errors import EngineError, MissingDataError
 from dimrec.export import DayGuard, ExportSummary, export_range, open_warehouse
 from dimrec.logs import log_context, timed
 from dimrec.model import Model, load_model
@@ -38,6 +38,7 @@ from dimrec.train.base import check_supported
 from dimrec.train.engines import check_engine_name, open_engine, spark_prepare
 from dimrec.train.profiles import PreparedDay, prepare_day
 from dimrec.train.stage import Window, check_window, train_model
+from dimrec.tuned import TunedConfig
 from dimrec.upkeep import doctor as checks
 from dimrec.upkeep.doctor import Report
 from dimrec.upkeep.leftovers import MIN_AGE_SECONDS, Leftover, find_leftovers
@@ -195,6 +196,22 @@ def _said(day: PreparedDay) -> str:
 # ── train: profiles → models/<version> ─────────────────────────────────────────────────────
 
 
+def training_params(
+    settings: Settings, overrides: Mapping[str, object] | None = None
+) -> tuple[TrainParams, TunedConfig | None]:
+    """The training parameters and the applied tune they came from (if any). Highest first:
+    ``overrides`` (command line, job parameters; None values ignored) > the applied tune
+    (:mod:`dimrec.tuned`) > the settings (environment, ``[train]``/``[weights]``) > the
+    defaults. InvalidInputError names a bad override."""
+    return tuned.training_params(settings, overrides)
+
+
+def training_window(settings: Settings) -> tuple[int, int]:
+    """``(days_init, days_end)`` of the training window: the settings' ``[train]`` window,
+    its length set by the applied tune when it chose one."""
+    return tuned.training_window(settings)
+
+
 def train(
     settings: Settings,
     *,
@@ -202,6 +219,7 @@ def train(
     days_end: int | None = None,
     as_of: str | dt.date | None = None,
     params: TrainParams | None = None,
+    overrides: Mapping[str, object] | None = None,
     engine: str | None = None,
     allow_missing: bool | None = None,
     progress: StepProgress | None = None,
@@ -209,21 +227,34 @@ def train(
     """Train a model on the window ``days_init``..``days_end`` days before ``as_of`` (default
     today) and write it under ``models/<version>/``.
 
-    Days whose profiles are missing or stale are prepared from their events first (the
-    others are cached). Unset arguments come from ``settings.train``. Errors: a window with
+    Without ``params`` the parameters are :func:`training_params` with ``overrides`` (the
+    applied tune over the settings), and the manifest names the applied tune's run. Days
+    whose profiles are missing or stale are prepared from their events first (the others are
+    cached). Unset window arguments come from :func:`training_window`. Errors: a window with
     no data, missing days (unless ``allow_missing``), bad parameters, nothing left after the
     user filter — each before anything is written to ``models/``.
     """
-    params = params if params is not None else settings.train_params()
+    config = None
+    if params is None:
+        params, config = training_params(settings, overrides)
+    default_init, default_end = training_window(settings)
     window = Window.resolve(
-        settings.train.days_init if days_init is None else days_init,
-        settings.train.days_end if days_end is None else days_end,
+        default_init if days_init is None else days_init,
+        default_end if days_end is None else days_end,
         dates.parse_date(as_of) if as_of is not None else None,
         max_days=settings.max_window_days,
     )
     allow = settings.train.allow_missing if allow_missing is None else allow_missing
     trainer = open_engine(engine or settings.train.engine, settings)
-    check_supported(trainer, params)
+    try:
+        check_supported(trainer, params)
+    except EngineError as exc:
+        if config is None:
+            raise
+        raise EngineError(
+            f"{exc} (the applied tune {config.run} chose it; `dimrec tuned --clear` removes "
+            "it, or tune again with --algorithms exact)"
+        ) from None
     events = partitions.events(settings.paths.events_url())
     profiles = partitions.profiles(settings.paths.profiles_url())
     runs = RunLog(settings.paths.runs_url())
@@ -241,6 +272,7 @@ def train(
             )
         model = train_model(
             profiles_url=profiles.url,
+            events_url=events.url,
             models_url=settings.paths.models_url(),
             window=window,
             params=params,
@@ -248,6 +280,7 @@ def train(
             allow_missing=allow,
             progress=_step(progress, "similarity"),
             timings=timings,
+            tuned_by=config.run if config is not None else None,
         )
         counts = model.manifest.counts
         run.version = model.version
@@ -283,15 +316,20 @@ def publish(
     The model's checksums are verified first; a version already current is a no-op (see
     ``summary.published``); PublishRefusedError when the catalogue would shrink below
     ``store.min_item_fraction`` of the current one (unless ``force``). Older versions beyond
-    ``store.keep_versions`` are pruned afterwards.
+    ``store.keep_versions`` are pruned afterwards. A model trained with an applied tune keeps
+    its whole top-K lists (the tune evaluated them so), whatever ``store.sim_cap``.
     """
     with RunLog(settings.paths.runs_url()).running("publish") as run:
         model = load_model(settings.paths.models_url(), version)
         window = model.manifest.window
         run.day, run.version = (window.days or (window.as_of,))[-1], model.version
+        store_settings = settings.store
+        if model.manifest.tuned_by is not None:  # keep as many neighbours as tune evaluated
+            top_k = model.manifest.params.top_k
+            store_settings = store_settings.model_copy(update={"sim_cap": top_k})
         with open_settings_store(settings) as store:
             summary = publisher.publish_model(
-                store, model, settings.store, force=force, progress=_step(progress, "publish")
+                store, model, store_settings, force=force, progress=_step(progress, "publish")
             )
         run.message = summary.message
     return summary

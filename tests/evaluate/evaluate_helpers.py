@@ -60,3 +60,33 @@ def paired_shop(days: int = 5, pairs: int = 10, teachers: int = 5, popular: int 
                 rows.append((f"s{d - 1}_{k}", f"b{k}", "purchase", d, 11))
         rows += [(f"p{d}_{n}", "pop", "purchase", d, 12) for n in range(popular)]
     return rows
+
+
+def closed_day_shop(days: int = 7, closed: tuple[int, ...] = (5,), pairs: int = 10) -> list[Row]:
+    """The paired shop of :func:`paired_shop`, closed on the ``closed`` days (no events at
+    all): shopper ``x{d}_{k}`` looks at ``a{k}`` on open day d and buys ``b{k}`` on the next
+    open day."""
+    open_days = [d for d in range(days) if d not in closed]
+    rows: list[Row] = []
+    for n, d in enumerate(open_days):
+        for k in range(pairs):
+            for t in range(5):
+                user = f"t{d}_{k}_{t}"
+                rows += [(user, f"a{k}", "purchase", d, 8), (user, f"b{k}", "purchase", d, 9)]
+            rows.append((f"x{d}_{k}", f"a{k}", "browse", d, 10))
+            if n > 0:
+                rows.append((f"x{open_days[n - 1]}_{k}", f"b{k}", "purchase", d, 11))
+    return rows
+
+
+def visits(days: int = 6, per_day: int = 30, items: int = 6) -> list[Row]:
+    """Session data: every visitor comes once and walks ``i{n}`` → ``i{n+1}`` → ``i{n+2}``
+    (items in a ring) a minute apart; nobody returns."""
+    rows: list[Row] = []
+    for d in range(days):
+        for v in range(per_day):
+            first = v % items
+            for step in range(3):
+                item = f"i{(first + step) % items}"
+                rows.append((f"v{d}_{v}", item, "browse", d, 9 + step / 60))
+    return rows

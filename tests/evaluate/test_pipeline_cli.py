@@ -9,23 +9,66 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from evaluate_helpers import day, paired_shop, table
+from evaluate_helpers import Row, closed_day_shop, day, paired_shop, table, visits
 from typer.testing import CliRunner
 
 from dimrec import partitions
 from dimrec.cli import app, main
 from dimrec.config import Settings, load_settings
+from dimrec.errors import DataError
 from dimrec.evaluate import flow
 from dimrec.evaluate.datasets import DataSpec
 from dimrec.evaluate.split import SplitSpec
 from dimrec.evaluate.tune import TUNED, TuneGrid
 
 
-def export(settings: Settings, days: int = 5) -> None:
-    rows = paired_shop(days=days)
+def export(settings: Settings, days: int = 5, rows: list[Row] | None = None) -> None:
+    """Write ``rows`` (default the paired shop) as the export would: a partition a day with
+    events (a day without events has none)."""
+    rows = paired_shop(days=days) if rows is None else rows
     store = partitions.events(settings.paths.events_url())
-    for d in range(days):
+    for d in sorted({r[3] for r in rows}):
         store.write(day(d), table([r for r in rows if r[3] == d]))
+
+
+SMALL_GRID = TuneGrid(
+    algorithms=["exact", "rp3beta"],
+    rp3_alpha=[1.0],
+    rp3_beta=[0.0],
+    weighting=["none"],
+    weights=[{"browse": 0.5, "basket": 2.0, "purchase": 6.0}],
+    user_filters=[(2, 100)],
+    half_life_days=[None],
+    comparison_thresholds=[0.5],
+)
+
+
+def test_tune_validates_on_days_with_events_and_names_its_steps(settings: Settings) -> None:
+    # Closed on day 5: the test is day 6, and validation tests on day 4, not the closed day.
+    export(settings, rows=closed_day_shop(days=7, closed=(5,)))
+    summary = flow.tune(settings, grid=SMALL_GRID, ks=(10,), baselines=False)
+    result = summary.result
+    assert result.validation == "time split: history ≤ 2026-03-04, test 2026-03-05…2026-03-05"
+    assert result.test.split == "time split: history ≤ 2026-03-06, test 2026-03-07…2026-03-07"
+    assert result.test.mode == "history"
+    assert result.test.system(TUNED).mean("ndcg", 10) == pytest.approx(1.0)
+    # A cut-off whose training period leaves one day with events: no validation split.
+    with pytest.raises(DataError, match=r"^tune's validation split \(carved from the training"):
+        flow.tune(settings, split=SplitSpec(cutoff=day(0)), grid=SMALL_GRID, baselines=False)
+    with pytest.raises(DataError, match=r"^the test split .*no events in the 1 test day"):
+        flow.tune(settings, split=SplitSpec(cutoff=day(4)), grid=SMALL_GRID, baselines=False)
+
+
+def test_tune_chooses_session_mode_for_session_data(settings: Settings) -> None:
+    export(settings, rows=visits())
+    summary = flow.tune(settings, grid=SMALL_GRID, ks=(10,), baselines=False)
+    test = summary.result.test
+    assert test.mode == "session"
+    assert test.notes[0].startswith("session mode (only 0% of the test's 30 users")
+    assert summary.config.mode == "session"
+    # Each visitor's first item (the first half of three) asks for the next two in the ring.
+    assert test.shoppers == 30
+    assert test.system(TUNED).mean("hr", 10) == 1.0
 
 
 def test_evaluate_writes_a_self_contained_report(settings: Settings) -> None:

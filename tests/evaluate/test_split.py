@@ -12,7 +12,7 @@ from evaluate_helpers import day, interactions, table
 from dimrec.errors import DataError, InvalidInputError, SchemaError
 from dimrec.evaluate.interactions import Interactions
 from dimrec.evaluate.split import SplitSpec, TimeSplit, UserSplit
-from dimrec.evaluate.task import Task, build_task
+from dimrec.evaluate.task import Task, build_task, choose_mode
 
 ROWS = [
     ("u1", "a", "browse", 0, 9),
@@ -67,6 +67,69 @@ def test_validation_is_carved_from_the_history_only() -> None:
     assert (period.day <= split.apply(ev).history.day.max()).all()
     with pytest.raises(DataError, match="too short"):
         TimeSplit(day(0), test_days=1).validation(ev)
+
+
+def test_validation_tests_on_days_that_have_events() -> None:
+    # A shop closed on day 5 (no events): the test is day 6; validation must not test on
+    # the closed day 5 but on day 4, the history's last day with events.
+    rows = [(f"u{d}", "a", "purchase", d, 9) for d in (0, 1, 2, 3, 4, 6)]
+    ev = interactions(rows)
+    rule, period = TimeSplit(day(5), test_days=1).validation(ev)
+    assert rule == TimeSplit(day(3), test_days=1)
+    assert len(rule.apply(period).test) == 1  # day 4
+    # Only one day with events before the cut-off: nothing to carve a validation from.
+    with pytest.raises(DataError, match=r"too short.*export more days"):
+        TimeSplit(day(0), test_days=1).validation(ev)
+
+
+def test_the_default_test_holds_enough_events() -> None:
+    # 40 events a day for 30 days (1,200): the default test needs 10% of them (120), three
+    # days' worth, as 1,000 events would need more.
+    rows = [(f"u{n}", f"i{n % 7}", "purchase", d, 9) for d in range(30) for n in range(40)]
+    ev = interactions(rows)
+    assert SplitSpec().make(ev) == TimeSplit(day(26), test_days=3)
+    assert SplitSpec(test_days=1).make(ev) == TimeSplit(day(28), test_days=1)
+    assert SplitSpec(cutoff=day(10)).make(ev) == TimeSplit(day(10), test_days=1)
+    # A busy day (2,000 events) is a test of its own.
+    busy = rows + [(f"b{n}", "i1", "browse", 30, 9) for n in range(2000)]
+    assert SplitSpec().make(interactions(busy)) == TimeSplit(day(29), test_days=1)
+
+
+def test_auto_mode_goes_by_returning_shoppers() -> None:
+    m = 1 / 60
+    # Returning shoppers: u1 and u2 come back on the test day (day 2).
+    returning = [
+        ("u1", "a", "browse", 0, 9),
+        ("u1", "b", "browse", 0, 9 + m),
+        ("u2", "b", "browse", 1, 9),
+        ("u2", "c", "browse", 1, 9 + m),
+        ("u1", "c", "purchase", 2, 9),
+        ("u2", "a", "purchase", 2, 9),
+        ("u3", "a", "browse", 2, 9),  # new, with a two-item session
+        ("u3", "b", "browse", 2, 9 + m),
+    ]
+    data = TimeSplit(day(1)).apply(interactions(returning))
+    mode, why = choose_mode(data)
+    assert mode == "history"
+    assert "67% of the test's 3 users" in why
+    # Visitors who never return: session data.
+    visits = [(f"v{n}", f"i{n % 3}", "browse", n // 2, 9 + (n % 2) * m) for n in range(8)]
+    data = TimeSplit(day(2)).apply(interactions(visits))
+    mode, why = choose_mode(data)
+    assert mode == "session"
+    assert "only 0%" in why
+    assert choose_mode(data, "history") == ("history", "history mode (asked for)")
+    # Mostly new visitors, but every session holds one item: only history mode finds a
+    # shopper (u1, back to buy c), so it is chosen after all.
+    lone = [("u1", "a", "browse", 0, 9), ("u1", "c", "purchase", 2, 9)]
+    lone += [(f"new{n}", "b", "browse", 2, 10) for n in range(9)]
+    data = TimeSplit(day(1)).apply(interactions(lone))
+    mode, why = choose_mode(data)
+    assert mode == "history"
+    assert why == (
+        "history mode (10% of the test's 10 users were seen before it, but session mode "
+        "finds no shopper)"
+    )
 
 
 def test_cut_off_at_a_fraction_of_the_date_range() -> None:

@@ -16,7 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from dimrec import pipeline, tuned
 from dimrec.config import Settings, load_settings
+from dimrec.model import load_model
 from dimrec.publish.stores import open_store
 from dimrec.schedule.jobs import FINAL_STATES, JobRecord
 from dimrec.schedule.queue import JobQueue
@@ -134,6 +136,41 @@ def test_daily_chain_runs_and_the_api_serves_the_new_version(
             assert [info.version for info in store.versions()] == [version]
         popular = httpx.get(f"{url}/make_recommendation", params={"n": 3}, timeout=10).json()
         assert popular["version"] == version
+
+
+def test_tune_apply_then_the_daily_chain_publishes_the_tuned_model(
+    shop: tuple[Path, Settings], start_worker: Callable[[], subprocess.Popen[bytes]]
+) -> None:
+    config, settings = shop
+    days = [AS_OF - dt.timedelta(days=n) for n in range(DAYS, 0, -1)]
+    pipeline.export_days(settings, days).raise_for_missing()
+    grid = config.parent / "grid.toml"
+    grid.write_text('algorithms = ["rp3beta"]\nrp3_beta = [0.0, 0.5]\nhalf_life_days = [7.0]\n')
+    command = [sys.executable, "-m", "dimrec", "-c", str(config), "tune", "--grid", str(grid)]
+    tuned_run = subprocess.run(
+        [*command, "--no-baselines", "--apply"], capture_output=True, text=True, check=False
+    )
+    assert tuned_run.returncode == 0, tuned_run.stderr
+    applied = tuned.applied(settings.paths.models_url())
+    assert applied is not None
+    assert applied.params["algorithm"] == "rp3beta"
+    assert f"applied ({tuned.applied_url(settings.paths.models_url())})" in tuned_run.stdout
+
+    start_worker()
+    queue = JobQueue(settings)
+    job = queue.submit("daily", {"as_of": AS_OF.isoformat()})
+    record, _ = wait_final(queue, job.id)
+    assert record.state == "succeeded", record.message
+    assert record.result is not None
+    version = record.result["train"]["version"]
+    with open_store(settings.store.url) as store:
+        assert store.current() == version
+    manifest = load_model(settings.paths.models_url(), version).manifest
+    assert manifest.tuned_by == applied.run
+    assert manifest.params.algorithm == "rp3beta"
+    assert manifest.params.rp3_beta == applied.params["rp3_beta"]
+    assert manifest.params.half_life_days == 7.0  # the tune's, not the settings' (none)
+    assert manifest.params.top_k == applied.params["top_k"] == 20  # [train] top_k, kept
 
 
 def test_a_job_queued_when_the_worker_is_killed_runs_once_after_restart(

@@ -32,7 +32,14 @@ CutoffOption = Annotated[
     str | None,
     typer.Option("--cutoff", help="Last training day; the test starts the day after."),
 ]
-TestDaysOption = Annotated[int, typer.Option("--test-days", help="Days in the test.")]
+TestDaysOption = Annotated[
+    int | None,
+    typer.Option(
+        "--test-days",
+        help="Days in the test (default: 1 after --cutoff; without a split option, the last "
+        "days holding 1,000 events or 10% of them).",
+    ),
+]
 FractionOption = Annotated[
     float | None,
     typer.Option(
@@ -50,8 +57,9 @@ ModeOption = Annotated[
     str,
     typer.Option(
         "--mode",
-        help="history: query = the shopper's history; session: the first items of their "
-        "test-day session.",
+        help="history: the query is the shopper's history before the test; session: the "
+        "first half of each test session; auto (default): history when at least 20% of the "
+        "test's users were seen before it, else session.",
     ),
 ]
 SessionItemsOption = Annotated[
@@ -84,6 +92,7 @@ def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
     app.command("evaluate")(evaluate)
     app.command("tune")(tune)
+    app.command("tuned")(tuned)
 
 
 def evaluate(
@@ -104,10 +113,10 @@ def evaluate(
     first: FromOption = None,
     last: ToOption = None,
     cutoff: CutoffOption = None,
-    test_days: TestDaysOption = 1,
+    test_days: TestDaysOption = None,
     cutoff_fraction: FractionOption = None,
     per_user: PerUserOption = None,
-    mode: ModeOption = "history",
+    mode: ModeOption = "auto",
     session_items: SessionItemsOption = "half",
     targets: TargetsOption = None,
     k: KOption = "5,10,20",
@@ -183,10 +192,10 @@ def tune(
     first: FromOption = None,
     last: ToOption = None,
     cutoff: CutoffOption = None,
-    test_days: TestDaysOption = 1,
+    test_days: TestDaysOption = None,
     cutoff_fraction: FractionOption = None,
     per_user: PerUserOption = None,
-    mode: ModeOption = "history",
+    mode: ModeOption = "auto",
     session_items: SessionItemsOption = "half",
     targets: TargetsOption = None,
     k: KOption = "5,10,20",
@@ -194,12 +203,23 @@ def tune(
     out: OutOption = None,
     fragment: Annotated[
         str | None,
-        typer.Option("--fragment", help="Where to write the chosen dimrec.toml fragment."),
+        typer.Option(
+            "--fragment", help="Where to write the choice as a settings file to layer with -c."
+        ),
     ] = None,
+    apply: Annotated[
+        bool,
+        typer.Option(
+            "--apply",
+            help="Apply the choice: `dimrec train` and the daily chain use it from now on "
+            "(see `dimrec tuned`).",
+        ),
+    ] = False,
 ) -> None:
     """Choose algorithm and parameters by NDCG@10 on a validation split carved from the
     training period (never the test days), retrain on the whole training period, evaluate
-    once on the test and write the choice as a dimrec.toml fragment."""
+    once on the test and write the choice (tuned.json, and dimrec.tuned.toml to layer over
+    your settings with -c). With --apply, train and the daily chain use it from now on."""
     settings = settings_of(ctx)
     overrides: dict[str, object] = {
         "algorithms": _words(algorithms) if algorithms else None,
@@ -228,19 +248,85 @@ def tune(
             baselines=baselines,
             report_to=out,
             fragment_to=fragment,
+            apply=apply,
             progress=progress,
         )
-    tuned = result.result
+    outcome = result.result
     console = stdout()
     console.print(
-        f"chosen on validation ({tuned.validation}): {tuned.best.label()} "
-        f"(NDCG@10 {tuned.best_trial().ndcg:.4f}, {len(tuned.trials)} trials)",
+        f"chosen on validation ({outcome.validation}): {outcome.best.label()} "
+        f"(NDCG@10 {outcome.best_trial().ndcg:.4f}, {len(outcome.trials)} trials)",
         soft_wrap=True,
     )
-    console.print(rich_table(tuned.test, reference=tuned.reference))
+    console.print(rich_table(outcome.test, reference=outcome.reference))
     console.print(f"report: {result.report_url}", soft_wrap=True)
     console.print(f"configuration: {result.fragment_url}", soft_wrap=True)
     console.print(result.fragment, highlight=False, markup=False, soft_wrap=True)
+    if result.applied_url is not None:
+        console.print(
+            f"applied ({result.applied_url}): `dimrec train` and the daily chain use it now",
+            soft_wrap=True,
+        )
+
+
+def tuned(
+    ctx: typer.Context,
+    apply: Annotated[
+        str | None,
+        typer.Option(
+            "--apply",
+            help="Apply the choice of an earlier tune run (its name, tune-<version>, or its "
+            "folder).",
+        ),
+    ] = None,
+    clear: Annotated[
+        bool,
+        typer.Option("--clear", help="Remove the applied tune: back to the settings' [train]."),
+    ] = False,
+) -> None:
+    """Show the applied tune: the configuration `dimrec train` and the daily chain use over
+    the settings' [train] and [weights] (command-line and job parameters still win)."""
+    settings = settings_of(ctx)
+    from rich.table import Table
+
+    from dimrec import tuned as applied_tune
+    from dimrec.fsio import join
+
+    console = stdout()
+    models = settings.paths.models_url()
+    if apply and clear:
+        raise InvalidInputError("give --apply or --clear, not both")
+    if clear:
+        gone = applied_tune.clear(models)
+        console.print("applied tune removed" if gone else "no tune was applied", soft_wrap=True)
+        return
+    if apply:
+        folder = join(models, "evaluations", apply) if "/" not in apply else apply
+        applied_tune.apply_run(models, folder)
+    config = applied_tune.applied(models)
+    if config is None:
+        console.print(
+            "no tune applied: training uses the settings' [train] and [weights] "
+            "(`dimrec tune --apply` applies a choice)",
+            soft_wrap=True,
+        )
+        return
+    console.print(f"applied tune {config.run} ({config.created_at}, {config.dataset})")
+    table = Table(show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for name, value in config.params.items():
+        table.add_row(name, str(value))
+    table.add_row("weights", ", ".join(f"{k} {v:g}" for k, v in config.weights.items()))
+    table.add_row(
+        "window",
+        "the settings' window" if config.window_days is None else f"{config.window_days} days",
+    )
+    table.add_row("sim_cap", str(config.sim_cap))
+    table.add_row("chosen on", f"{config.validation} ({config.mode} mode)")
+    table.add_row("scores", ", ".join(f"{k} {v:.4f}" for k, v in config.scores.items()))
+    table.add_row("report", config.report)
+    console.print(table)
 
 
 def _data(
@@ -258,7 +344,7 @@ def _data(
 
 
 def _split(
-    cutoff: str | None, test_days: int, fraction: float | None, per_user: float | None
+    cutoff: str | None, test_days: int | None, fraction: float | None, per_user: float | None
 ) -> SplitSpec:
     from dimrec.evaluate.split import SplitSpec
 
@@ -271,8 +357,8 @@ def _split(
 
 
 def _mode(mode: str) -> Any:
-    if mode not in ("history", "session"):
-        raise InvalidInputError(f"--mode must be history or session (got {mode!r})")
+    if mode not in ("history", "session", "auto"):
+        raise InvalidInputError(f"--mode must be history, session or auto (got {mode!r})")
     return mode
 
 

@@ -126,7 +126,7 @@ def train(
     param: ParamOption = None,
 ) -> None:
     """Train a model on a window of days and write it as a new version under models/.
-    Unset options come from the [train] settings."""
+    Unset options come from the applied tune (`dimrec tuned`), else the [train] settings."""
     from dimrec import pipeline
 
     settings = settings_of(ctx)
@@ -143,14 +143,13 @@ def train(
         "rp3_beta": rp3_beta,
         "ease_lambda": ease_lambda,
     }
-    params = settings.train_params(**{**named, **parse_params(param)})
     with step_progress() as progress:
         model = pipeline.train(
             settings,
             days_init=days_init,
             days_end=days_end,
             as_of=as_of,
-            params=params,
+            overrides={**named, **parse_params(param)},
             engine=engine,
             allow_missing=allow_missing or None,
             progress=progress,
@@ -167,6 +166,8 @@ def _print_model(manifest: Manifest, url: str) -> None:
     table.add_column(style="bold")
     table.add_column(overflow="fold")
     table.add_row("engine", f"{manifest.engine}, {manifest.params.algorithm}")
+    if manifest.tuned_by is not None:
+        table.add_row("tuned by", manifest.tuned_by)
     days, missing = window.days, window.missing_days
     table.add_row(
         "window",

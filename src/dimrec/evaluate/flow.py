@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from dimrec import tuned
 from dimrec.config import Settings
 from dimrec.evaluate import report as evaluation_report
 from dimrec.evaluate.datasets import DataSpec
@@ -21,11 +22,12 @@ from dimrec.evaluate.runner import Evaluation
 from dimrec.evaluate.runner import evaluate as evaluate_systems
 from dimrec.evaluate.split import SplitSpec
 from dimrec.evaluate.systems import DEFAULT_SYSTEMS, parse_systems
-from dimrec.evaluate.task import Mode, SessionQuery
-from dimrec.evaluate.tune import TuneGrid, TuneResult, toml_fragment
+from dimrec.evaluate.task import ModeChoice, SessionQuery
+from dimrec.evaluate.tune import TuneGrid, TuneResult, fragment_comments, tuned_config
 from dimrec.evaluate.tune import tune as tune_systems
-from dimrec.fsio import atomic_write_bytes, url_to_fs
+from dimrec.fsio import atomic_write_bytes, join, url_to_fs
 from dimrec.model import new_version
+from dimrec.tuned import FRAGMENT_FILE, TUNED_FILE, TunedConfig
 
 #: Called as progress(step, done, total) during long steps.
 StepProgress = Callable[[str, int, int], None]
@@ -42,10 +44,14 @@ class EvaluateSummary:
 @dataclass(frozen=True)
 class TuneSummary:
     result: TuneResult
+    config: TunedConfig
+    """The choice, as applied (``tuned.json`` in the report folder)."""
     report_url: str
     fragment_url: str
     fragment: str
-    """The chosen configuration as dimrec.toml sections."""
+    """The chosen configuration as a settings file to layer over dimrec.toml."""
+    applied_url: str | None = None
+    """Where the choice was applied (``--apply``), None when it was not."""
 
 
 def evaluate(
@@ -55,7 +61,7 @@ def evaluate(
     split: SplitSpec | None = None,
     systems: Sequence[str] | None = None,
     ks: Sequence[int] = (5, 10, 20),
-    mode: Mode = "history",
+    mode: ModeChoice = "auto",
     target_actions: Sequence[str] | None = None,
     session_items: SessionQuery = "half",
     window_days: int | None = None,
@@ -93,7 +99,7 @@ def evaluate(
     html = evaluation_report.render_html(evaluation, reference=reference)
     data_out = evaluation_report.summary(evaluation, reference=reference)
     url = evaluation_report.write_report(
-        report_to or _report_folder(settings, "evaluate"), html, data_out
+        report_to or _report_folder(settings, f"evaluate-{new_version()}"), html, data_out
     )
     return EvaluateSummary(evaluation, reference, url)
 
@@ -105,18 +111,20 @@ def tune(
     split: SplitSpec | None = None,
     grid: TuneGrid | None = None,
     ks: Sequence[int] = (5, 10, 20),
-    mode: Mode = "history",
+    mode: ModeChoice = "auto",
     target_actions: Sequence[str] | None = None,
     session_items: SessionQuery = "half",
     baselines: bool = True,
     report_to: str | None = None,
     fragment_to: str | None = None,
+    apply: bool = False,
     progress: StepProgress | None = None,
 ) -> TuneSummary:
     """Choose algorithm and parameters by NDCG@10 on a validation split carved from the
-    training period, evaluate the choice once on the test, and write the report and the
-    chosen configuration as a ``dimrec.toml`` fragment (default ``dimrec.tuned.toml`` in
-    the report folder)."""
+    training period, evaluate the choice once on the test, and write the report, the choice
+    (``tuned.json``) and the same as a settings file (``dimrec.tuned.toml``) in the run's
+    folder (default ``models/evaluations/tune-<version>/``). With ``apply`` the choice
+    becomes the applied tune that ``train`` and the daily chain read (:mod:`dimrec.tuned`)."""
 
     data = data or DataSpec()
     split = split or SplitSpec()
@@ -138,16 +146,21 @@ def tune(
         threads=settings.train.threads,
         progress=progress,
     )
-    folder = report_to or _report_folder(settings, "tune")
+    run = f"tune-{new_version()}"
+    folder = report_to or _report_folder(settings, run)
     html = evaluation_report.render_html(
         result.test, reference=result.reference, tuning=result, title="dimrec tune"
     )
     url = evaluation_report.write_report(folder, html, evaluation_report.tuning_summary(result))
-    fragment = toml_fragment(result)
-    fragment_url = fragment_to or f"{folder.rstrip('/')}/dimrec.tuned.toml"
+    config = tuned_config(result, run=run, report=url)
+    fs, root = url_to_fs(folder)
+    atomic_write_bytes(fs, join(root, TUNED_FILE), config.to_json())
+    text = tuned.fragment(config, fragment_comments(result, config))
+    fragment_url = fragment_to or join(folder, FRAGMENT_FILE)
     fs, path = url_to_fs(fragment_url)
-    atomic_write_bytes(fs, path, fragment.encode("utf-8"))
-    return TuneSummary(result, url, fragment_url, fragment)
+    atomic_write_bytes(fs, path, text.encode("utf-8"))
+    applied = tuned.apply(settings.paths.models_url(), config) if apply else None
+    return TuneSummary(result, config, url, fragment_url, text, applied)
 
 
 def _evaluation_events(
@@ -164,12 +177,14 @@ def _evaluation_events(
 
     if data.dataset is None and data.first is None and split.cutoff is not None:
         length = window_days or settings.train.days_init - settings.train.days_end + 1
-        extra = split.test_days if validation else 0
+        test_days = split.test_days or 1
+        extra = test_days if validation else 0
         first = split.cutoff - dt.timedelta(days=length - 1 + extra)
-        last = split.cutoff + dt.timedelta(days=split.test_days)
+        last = split.cutoff + dt.timedelta(days=test_days)
         data = DataSpec(first=first, last=last)
     return data.load(settings.paths.events_url())
 
 
-def _report_folder(settings: Settings, kind: str) -> str:
-    return f"{settings.paths.models_url().rstrip('/')}/evaluations/{kind}-{new_version()}"
+def _report_folder(settings: Settings, name: str) -> str:
+    """``models/evaluations/<name>``: where a run's report goes by default."""
+    return join(settings.paths.models_url(), "evaluations", name)

@@ -35,7 +35,7 @@ from dimrec.evaluate.metrics import (
 )
 from dimrec.evaluate.scoring import cap_lists, recommend
 from dimrec.evaluate.split import Split, SplitData
-from dimrec.evaluate.task import Mode, SessionQuery, Task, build_task
+from dimrec.evaluate.task import Mode, ModeChoice, SessionQuery, Task, build_task, choose_mode
 from dimrec.logs import log_context
 from dimrec.train.local.ease import check_catalogue
 
@@ -107,7 +107,7 @@ def evaluate(
     *,
     dataset: str = "events",
     ks: Sequence[int] = DEFAULT_KS,
-    mode: Mode = "history",
+    mode: ModeChoice = "history",
     target_actions: Sequence[str] | None = None,
     session_items: SessionQuery = "half",
     list_cap: int | None = None,
@@ -124,7 +124,10 @@ def evaluate(
     if not ks or ks[0] < 1:
         raise InvalidInputError(f"k values must be at least 1 (got {list(ks)})")
     data = split.apply(events)
-    task = build_task(data, mode=mode, target_actions=target_actions, session_items=session_items)
+    chosen, why = choose_mode(
+        data, mode, target_actions=target_actions, session_items=session_items
+    )
+    task = build_task(data, mode=chosen, target_actions=target_actions, session_items=session_items)
     catalogue = catalogue_size(data)
     log.info(
         "evaluating %d system(s) on %d shoppers, %d items (%s)",
@@ -133,7 +136,7 @@ def evaluate(
         catalogue,
         data.description,
     )
-    notes: list[str] = []
+    notes: list[str] = [why] if mode == "auto" else []
     systems: list[SystemScore] = []
     cache: dict[tuple[object, ...], WindowMatrix] = {}
     with log_context(dataset=dataset):
@@ -162,7 +165,7 @@ def evaluate(
         notes.append(
             f"only {len(task)} test shoppers: differences smaller than their intervals are noise"
         )
-    return Evaluation(dataset, data.description, mode, len(task), catalogue, ks, systems, notes)
+    return Evaluation(dataset, data.description, chosen, len(task), catalogue, ks, systems, notes)
 
 
 def catalogue_size(data: SplitData) -> int:

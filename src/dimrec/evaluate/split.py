@@ -5,8 +5,9 @@ same rule (tuning never sees the test):
 
 - :class:`TimeSplit`: everything up to a cut-off day is history, the following
   ``test_days`` days are the test. A model trains on the last ``window_days`` days of the
-  history (all of it by default). Validation moves the cut-off ``test_days`` back, within the
-  history only.
+  history (all of it by default). Validation puts its own cut-off ``test_days`` before the
+  history's last day with events, so that its test days hold events (a shop closed on
+  Saturdays has no events to test on then).
 - :class:`UserSplit`: each user's last ``test_fraction`` of events by time (ties by item) is
   the test, the rest is history (the ml-100k protocol). Validation applies the same rule to
   the history.
@@ -54,6 +55,12 @@ class Split(Protocol):
     def describe(self) -> str: ...
 
 
+#: The default test (no split asked for) holds at least this many events ...
+TEST_EVENTS = 1000
+#: ... or this share of all events, whichever is fewer.
+TEST_SHARE = 0.1
+
+
 @dataclass(frozen=True)
 class TimeSplit:
     cutoff: dt.date
@@ -73,25 +80,44 @@ class TimeSplit:
         cutoff = first + math.floor(fraction * (last - first))
         return cls(to_date(cutoff), test_days=max(1, last - cutoff))
 
+    @classmethod
+    def latest(cls, events: Interactions, test_days: int | None = None) -> TimeSplit:
+        """The last ``test_days`` days (up to the last day with events) as the test; by
+        default as few days as hold :data:`TEST_EVENTS` events or :data:`TEST_SHARE` of all
+        events, whichever is fewer (one day of a busy shop, weeks of a small log)."""
+        last = int(events.day.max())
+        if test_days is None:
+            wanted = min(TEST_EVENTS, math.ceil(TEST_SHARE * len(events)))
+            days_back = last - np.sort(events.day)[::-1][max(wanted, 1) - 1]
+            test_days = int(days_back) + 1
+        return cls(to_date(last - test_days), test_days)
+
     def apply(self, events: Interactions) -> SplitData:
         cut = to_day(self.cutoff)
         history = events.select(events.day <= cut)
         test = events.select((events.day > cut) & (events.day <= cut + self.test_days))
         if not len(history):
-            raise DataError(f"no events on or before the cut-off {self.cutoff} to train on")
+            raise DataError(
+                f"no events on or before the cut-off {self.cutoff} to train on; choose a "
+                "later --cutoff"
+            )
         if not len(test):
             raise DataError(
-                f"no events in the {self.test_days} test day(s) after the cut-off {self.cutoff}"
+                f"no events in the {self.test_days} test day(s) after the cut-off "
+                f"{self.cutoff}; choose another --cutoff or more --test-days"
             )
         return SplitData(history, test, self.describe(), cut)
 
     def validation(self, events: Interactions) -> tuple[Split, Interactions]:
         period = events.select(events.day <= to_day(self.cutoff))
-        earlier = self.cutoff - dt.timedelta(days=self.test_days)
-        if not len(period) or to_day(earlier) < int(period.day.min()):
+        if not len(period):
+            raise DataError(f"no events on or before the cut-off {self.cutoff} to train on")
+        earlier = to_date(int(period.day.max()) - self.test_days)
+        if to_day(earlier) < int(period.day.min()):
             raise DataError(
-                f"the training period before {self.cutoff} is too short to carve a "
-                f"{self.test_days}-day validation split from it"
+                f"the training period {to_date(int(period.day.min()))}…{self.cutoff} is too "
+                f"short to carve a {self.test_days}-day validation split from it; export more "
+                "days, or choose a later --cutoff or fewer --test-days"
             )
         return TimeSplit(earlier, self.test_days), period
 
@@ -135,11 +161,12 @@ class UserSplit:
 
 @dataclass(frozen=True)
 class SplitSpec:
-    """The split asked for: per user, at a cut-off day, at a fraction of the date range, or
-    by default the last ``test_days`` days of the events as the test."""
+    """The split asked for: per user, at a cut-off day (then ``test_days`` days, default 1,
+    are the test), at a fraction of the date range, or by default the last ``test_days`` days
+    of the events (default: as many as :meth:`TimeSplit.latest` needs) as the test."""
 
     cutoff: dt.date | None = None
-    test_days: int = 1
+    test_days: int | None = None
     cutoff_fraction: float | None = None
     per_user_fraction: float | None = None
 
@@ -151,7 +178,7 @@ class SplitSpec:
             raise InvalidInputError(
                 "give at most one of a cut-off day, a cut-off fraction and a per-user fraction"
             )
-        if self.test_days < 1:
+        if self.test_days is not None and self.test_days < 1:
             raise InvalidInputError(f"test_days must be at least 1 (got {self.test_days})")
 
     def make(self, events: Interactions) -> Split:
@@ -159,5 +186,6 @@ class SplitSpec:
             return UserSplit(self.per_user_fraction)
         if self.cutoff_fraction is not None:
             return TimeSplit.at_fraction(events, self.cutoff_fraction)
-        cutoff = self.cutoff or events.last_day() - dt.timedelta(days=self.test_days)
-        return TimeSplit(cutoff, self.test_days)
+        if self.cutoff is not None:
+            return TimeSplit(self.cutoff, self.test_days or 1)
+        return TimeSplit.latest(events, self.test_days)

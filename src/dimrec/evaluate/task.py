@@ -34,6 +34,10 @@ from dimrec.train.sessions import cut_sessions
 
 Mode = Literal["history", "session"]
 MODES: tuple[Mode, ...] = ("history", "session")
+#: A mode, or "auto": :func:`choose_mode` picks one from the data.
+ModeChoice = Literal["history", "session", "auto"]
+#: Auto mode asks by history when at least this share of the test's users were seen before.
+RETURNING_SHARE = 0.2
 DEFAULT_TARGET_ACTIONS: tuple[str, ...] = ("basket", "purchase")
 #: Targets of session mode when none are given: the next items touched, by any action.
 SESSION_TARGET_ACTIONS: tuple[str, ...] = ("browse", "basket", "purchase")
@@ -131,6 +135,41 @@ def build_task(
             f"{'/'.join(target_actions)} ({split.description}, {mode} mode){_hint(mode)}"
         )
     return task
+
+
+def choose_mode(
+    split: SplitData,
+    mode: ModeChoice = "auto",
+    *,
+    target_actions: Sequence[str] | None = None,
+    session_items: SessionQuery = "half",
+) -> tuple[Mode, str]:
+    """The mode to evaluate ``split`` in, and why. ``auto`` asks by history when at least
+    :data:`RETURNING_SHARE` of the test's users were seen before it (a shop whose shoppers
+    return), else by session (visitors who rarely return: session data) — unless that mode
+    finds no shopper to ask and the other does."""
+    if mode != "auto":
+        return mode, f"{mode} mode (asked for)"
+    test_users = np.unique(split.test.user)
+    share = float(np.isin(test_users, split.history.user).mean()) if len(test_users) else 0.0
+    seen = f"{share:.0%} of the test's {len(test_users)} users were seen before it"
+    if share >= RETURNING_SHARE:
+        preferred: Mode = "history"
+        why = f"history mode ({seen}: shoppers return)"
+    else:
+        preferred, why = "session", f"session mode (only {seen}: session data)"
+    other: Mode = "session" if preferred == "history" else "history"
+    for candidate in (preferred, other):
+        try:
+            build_task(
+                split, mode=candidate, target_actions=target_actions, session_items=session_items
+            )
+        except DataError:
+            continue
+        if candidate == other:
+            return other, f"{other} mode ({seen}, but {preferred} mode finds no shopper)"
+        return preferred, why
+    return preferred, why
 
 
 def _hint(mode: Mode) -> str:

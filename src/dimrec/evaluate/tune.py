@@ -22,23 +22,28 @@ difference is paired and has its interval.
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import itertools
 import logging
 import tomllib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from dimrec.errors import ConfigError, DataError, describe_validation
+from dimrec.errors import ConfigError, DataError, InvalidInputError, describe_validation
 from dimrec.evaluate.fit import Config
 from dimrec.evaluate.interactions import Interactions
+from dimrec.evaluate.metrics import FloatArray
 from dimrec.evaluate.runner import Candidate, Evaluation, evaluate
 from dimrec.evaluate.split import Split
-from dimrec.evaluate.task import Mode, SessionQuery
+from dimrec.evaluate.task import ModeChoice, SessionQuery, choose_mode
 from dimrec.params import Algorithm, TrainParams, Weighting
+from dimrec.tuned import TunedConfig, config_of
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +95,8 @@ class Trial:
     ndcg: float
     hr: float
     fit_seconds: float
+    values: FloatArray = field(repr=False, default_factory=lambda: np.zeros(0))
+    """Per-shopper NDCG@10 on validation (for paired comparisons on the same shoppers)."""
 
 
 @dataclass(frozen=True)
@@ -116,7 +123,7 @@ def tune(
     base: Config,
     grid: TuneGrid | None = None,
     dataset: str = "events",
-    mode: Mode = "history",
+    mode: ModeChoice = "auto",
     target_actions: Sequence[str] | None = None,
     session_items: SessionQuery = "half",
     ks: Sequence[int] = (5, 10, 20),
@@ -124,19 +131,31 @@ def tune(
     threads: int = 0,
     progress: TuneProgress | None = None,
 ) -> TuneResult:
-    """Search ``grid`` on the validation split of ``split``; evaluate the best on the test."""
+    """Search ``grid`` on the validation split of ``split``; evaluate the best on the test.
+
+    ``mode`` "auto" chooses history or session mode on the validation split
+    (:func:`choose_mode`). Each step's errors say which step failed: the test split, tune's
+    own validation split, the search, the final test run."""
     grid = grid or TuneGrid()
-    validation_split, validation_events = split.validation(events)
+    with step(f"the test split ({split.describe()})"):
+        split.apply(events)
+    with step("tune's validation split (carved from the training period, before the test)"):
+        validation_split, validation_events = split.validation(events)
+        validation_data = validation_split.apply(validation_events)
+        chosen_mode, why = choose_mode(
+            validation_data, mode, target_actions=target_actions, session_items=session_items
+        )
+    log.info("tune: %s on validation (%s)", why, validation_split.describe())
     options: dict[str, Any] = {
         "dataset": f"{dataset} (validation)",
-        "mode": mode,
+        "mode": chosen_mode,
         "target_actions": target_actions,
         "session_items": session_items,
         "ks": (TUNE_METRIC[1],),
         "threads": threads,
     }
 
-    def step(stage: str) -> Callable[[int, int, str], None] | None:
+    def reporter(stage: str) -> Callable[[int, int, str], None] | None:
         if progress is None:
             return None
         report = progress
@@ -145,9 +164,14 @@ def tune(
     def run(stage: str, configs: list[Config]) -> list[Trial]:
         unique = list({c.key(): c for c in configs}.values())
         candidates = [Candidate(f"#{n}", "dimrec", c) for n, c in enumerate(unique)]
-        result = evaluate(
-            validation_events, validation_split, candidates, progress=step(stage), **options
-        )
+        with step("tune's validation split (carved from the training period, before the test)"):
+            result = evaluate(
+                validation_events,
+                validation_split,
+                candidates,
+                progress=reporter(stage),
+                **options,
+            )
         by_name = {s.name: s for s in result.systems}
         trials = []
         for candidate in candidates:
@@ -161,13 +185,20 @@ def tune(
                     scored.mean(*TUNE_METRIC),
                     scored.mean("hr", TUNE_METRIC[1]),
                     scored.fit_seconds,
+                    scored.values[f"{TUNE_METRIC[0]}@{TUNE_METRIC[1]}"],
                 )
             )
         return trials
 
+    for name, values in shared_dimensions(grid, every=True):
+        if len(values) == 1 and GRID_FIELDS[name] in grid.model_fields_set:
+            base = with_setting(base, name, values[0])  # one value given: use it
     trials = run("algorithm", algorithm_configs(base, grid))
     if not trials:
-        raise DataError("no configuration of the tuning grid could be evaluated on this data")
+        raise DataError(
+            "tune: no configuration of the tuning grid could be evaluated on this data "
+            "(see the notes above); widen the grid (--algorithms) or give more data"
+        )
     leaders: dict[str, Trial] = {}
     for trial in trials:
         algorithm = trial.config.params.algorithm
@@ -184,21 +215,33 @@ def tune(
     best = max(leaders.values(), key=lambda t: t.ndcg)
     log.info("tuned: %s (validation ndcg@10 %.4f)", best.config.label(), best.ndcg)
     final = final_candidates(best.config, leaders, grid, baselines=baselines)
-    test = evaluate(
-        events,
-        split,
-        final,
-        dataset=dataset,
-        mode=mode,
-        target_actions=target_actions,
-        session_items=session_items,
-        ks=ks,
-        threads=threads,
-        progress=step("test"),
-    )
+    with step("tune's test run"):
+        test = evaluate(
+            events,
+            split,
+            final,
+            dataset=dataset,
+            mode=chosen_mode,
+            target_actions=target_actions,
+            session_items=session_items,
+            ks=ks,
+            threads=threads,
+            progress=reporter("test"),
+        )
+    test.notes.insert(0, f"{why} on validation")
     names = {s.name for s in test.systems}
     reference = "implicit BM25" if "implicit BM25" in names else None
     return TuneResult(trials, best.config, validation_split.describe(), test, reference)
+
+
+@contextlib.contextmanager
+def step(name: str) -> Iterator[None]:
+    """Re-raise a DataError or InvalidInputError inside with ``name`` in front: which step of
+    tuning failed (the message already says what to do)."""
+    try:
+        yield
+    except (DataError, InvalidInputError) as exc:
+        raise type(exc)(f"{name}: {exc}") from None
 
 
 def algorithm_configs(base: Config, grid: TuneGrid) -> list[Config]:
@@ -224,7 +267,18 @@ def algorithm_configs(base: Config, grid: TuneGrid) -> list[Config]:
     return configs
 
 
-def shared_dimensions(grid: TuneGrid) -> list[tuple[str, Sequence[object]]]:
+#: The TuneGrid field of each shared dimension.
+GRID_FIELDS = {
+    "weights": "weights",
+    "window_days": "window_days",
+    "user_filter": "user_filters",
+    "top_k": "top_k",
+    "half_life_days": "half_life_days",
+}
+
+
+def shared_dimensions(grid: TuneGrid, *, every: bool = False) -> list[tuple[str, Sequence[object]]]:
+    """The shared settings to search (those with two or more values; all with ``every``)."""
     dims: list[tuple[str, Sequence[object]]] = [
         ("weights", grid.weights),
         ("window_days", grid.window_days),
@@ -232,7 +286,7 @@ def shared_dimensions(grid: TuneGrid) -> list[tuple[str, Sequence[object]]]:
         ("top_k", grid.top_k),
         ("half_life_days", grid.half_life_days),
     ]
-    return [(name, values) for name, values in dims if len(values) > 1]
+    return [(name, values) for name, values in dims if every or len(values) > 1]
 
 
 def with_setting(config: Config, name: str, value: object) -> Config:
@@ -289,41 +343,50 @@ def final_candidates(
     return candidates
 
 
-def toml_fragment(result: TuneResult) -> str:
-    """The chosen configuration as ``dimrec.toml`` sections, with how it scored."""
-    best = result.best
-    p = best.params
+def tuned_config(result: TuneResult, *, run: str, report: str) -> TunedConfig:
+    """The choice of ``result`` as a :class:`~dimrec.tuned.TunedConfig` named ``run``."""
     test = result.test
     tuned = test.system(TUNED)
+    scores = {
+        "validation_ndcg@10": result.best_trial().ndcg,
+        "test_ndcg@10": tuned.mean("ndcg", 10) if 10 in test.ks else float("nan"),
+    }
+    if result.reference is not None and 10 in test.ks:
+        diff = test.difference(TUNED, result.reference)
+        scores |= {"test_diff_low": diff.low, "test_diff_high": diff.high}
+    return config_of(
+        result.best.params,
+        run=run,
+        report=report,
+        created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        dataset=test.dataset,
+        validation=result.validation,
+        mode=test.mode,
+        window_days=result.best.window_days,
+        sim_cap=result.best.params.top_k,
+        scores=scores,
+    )
+
+
+def fragment_comments(result: TuneResult, config: TunedConfig) -> list[str]:
+    """How the choice scored, and how to use the fragment, as comment lines."""
+    test = result.test
     lines = [
-        f"# Chosen by `dimrec tune` on {test.dataset}: NDCG@10 on validation "
-        f"{result.best_trial().ndcg:.4f} ({result.validation}),",
-        f"# on the test {tuned.mean('ndcg', 10):.4f} ({test.split}, {test.shoppers} shoppers).",
+        f"Chosen by `dimrec tune` ({config.run}) on {test.dataset}: NDCG@10 on validation "
+        f"{result.best_trial().ndcg:.4f} ({result.validation}, {test.mode} mode),",
+        f"on the test {config.scores['test_ndcg@10']:.4f} ({test.split}, {test.shoppers} "
+        "shoppers).",
     ]
-    if result.reference is not None:
+    if result.reference is not None and 10 in test.ks:
         diff = test.difference(TUNED, result.reference)
         lines.append(
-            f"# Against {result.reference}: NDCG@10 difference {diff} (95% paired bootstrap)."
+            f"Against {result.reference}: NDCG@10 difference {diff} (95% paired bootstrap)."
         )
-    lines += ["", "[weights]"]
-    lines += [f"{name} = {value!r}" for name, value in sorted(p.weights.items())]
-    lines += ["", "[train]", f'algorithm = "{p.algorithm}"']
-    if best.window_days is not None:
-        lines += [f"days_init = {best.window_days}", "days_end = 1"]
-    lines += [f"min_items = {p.min_items}", f"max_items = {p.max_items}", f"top_k = {p.top_k}"]
-    if p.algorithm == "dimsum":
-        lines.append(f"threshold = {p.threshold!r}")
-    lines.append(f'weighting = "{p.weighting}"')
-    if p.algorithm == "rp3beta":
-        lines += [f"rp3_alpha = {p.rp3_alpha!r}", f"rp3_beta = {p.rp3_beta!r}"]
-    if p.algorithm == "ease":
-        lines.append(f"ease_lambda = {p.ease_lambda!r}")
-    if p.half_life_days is not None:
-        lines.append(f"half_life_days = {p.half_life_days!r}")
-    else:
-        lines.append("# half_life_days unset: no time decay")
-    lines += ["", "[store]", f"sim_cap = {p.top_k}"]
-    return "\n".join(lines) + "\n"
+    lines += [
+        f"Apply it without editing anything: `dimrec tuned --apply {config.run}`; or layer this",
+        "file over your settings: `dimrec -c dimrec.toml -c dimrec.tuned.toml train`.",
+    ]
+    return lines
 
 
 def load_grid(path: str | Path, **overrides: object) -> TuneGrid:

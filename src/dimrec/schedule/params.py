@@ -17,7 +17,7 @@ from typing import Any, Literal, Self, get_args
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 from pydantic.fields import FieldInfo
 
-from dimrec import dates
+from dimrec import dates, tuned
 from dimrec.config import Settings
 from dimrec.params import EngineName, ModelParams
 
@@ -63,8 +63,9 @@ class _Window(JobParams):
         return self
 
     def default_bounds(self, settings: Settings) -> tuple[int, int]:
-        """``days_init, days_end`` when neither is given: the ``[train]`` window."""
-        return settings.train.days_init, settings.train.days_end
+        """``days_init, days_end`` when neither is given: the ``[train]`` window, its length
+        set by the applied tune when it chose one."""
+        return tuned.training_window(settings)
 
     def bounds(self, settings: Settings) -> tuple[int, int]:
         init, end = self.default_bounds(settings)

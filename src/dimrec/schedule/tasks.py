@@ -191,15 +191,14 @@ class JobRunner:
         if params.date is not None:  # a one-day window
             days_init, days_end, as_of = 0, 0, params.date
         else:
-            days_init, days_end = params.bounds(self.settings)
+            days_init, days_end = params.bounds(self.settings)  # the applied tune's window
             as_of = params.as_of or today
-        train_params = self.settings.train_params(**params.overrides())
         return pipeline.train(
             self.settings,
             days_init=days_init,
             days_end=days_end,
             as_of=as_of,
-            params=train_params,
+            overrides=params.overrides(),
             engine=params.engine,
             allow_missing=params.allow_missing or None,
         )
@@ -210,7 +209,10 @@ class JobRunner:
         missing = pipeline.unexported_days(self.settings, days)
         if missing:
             steps["export"] = _plain(self._export(missing))
-        steps["prepare"] = _plain(pipeline.prepare_days(self.settings, days, force=params.force))
+        weights = pipeline.training_params(self.settings, params.overrides())[0].weights
+        steps["prepare"] = _plain(
+            pipeline.prepare_days(self.settings, days, force=params.force, weights=weights)
+        )
         model = self._train(params, today)
         steps["train"] = _plain(model)
         steps["publish"] = _plain(pipeline.publish(self.settings, model.version))
