@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from dimrec.errors import InvalidInputError, describe_validation
 
-Algorithm = Literal["cosine", "exact", "dimsum", "rp3beta", "ease", "sequential"]
+Algorithm = Literal["cosine", "exact", "dimsum", "rp3beta", "ease", "sequential", "blend"]
 ALGORITHMS: tuple[Algorithm, ...] = get_args(Algorithm)
 #: Cosine algorithms (exact, estimated by DIMSUM, or either as the data makes worth it —
 #: ``cosine``, see :func:`dimrec.train.dimsum.choose_cosine`): symmetric lists, similarities
@@ -26,6 +26,13 @@ ALGORITHMS: tuple[Algorithm, ...] = get_args(Algorithm)
 COSINE: tuple[Algorithm, ...] = ("cosine", "exact", "dimsum")
 #: Algorithms that learn from the order of events within sessions, not only the matrix.
 ORDERED: tuple[Algorithm, ...] = ("sequential",)
+#: A blend's weight parameters and the algorithm each weighs (see train.local.blend).
+BLEND_COMPONENTS: dict[str, Algorithm] = {
+    "blend_ease": "ease",
+    "blend_rp3beta": "rp3beta",
+    "blend_cosine": "exact",
+    "blend_sequential": "sequential",
+}
 
 Weighting = Literal["none", "bm25", "tfidf"]
 WEIGHTINGS: tuple[Weighting, ...] = get_args(Weighting)
@@ -57,7 +64,7 @@ class ModelParams(BaseModel):
     algorithm: Algorithm = "cosine"
     """cosine (exact, or DIMSUM at ``threshold`` where exact would be very large and sampling
     saves most of the work: train.dimsum.choose_cosine), exact cosine, dimsum (sampled
-    cosine), rp3beta, ease or sequential (rules). A model's manifest records the one
+    cosine), rp3beta, ease, sequential (rules) or blend. A model's manifest records the one
     computed."""
     threshold: float = Field(0.1, ge=0, le=1, json_schema_extra=_only("dimsum", "cosine"))
     """DIMSUM: each similarity above it is estimated within 20% relative error with
@@ -70,18 +77,26 @@ class ModelParams(BaseModel):
     """Users with more distinct items in the window are left out."""
     seed: int = Field(42, json_schema_extra=_only("dimsum", "cosine"))
     """Seed of DIMSUM's sampling."""
-    rp3_alpha: float = Field(1.0, gt=0, json_schema_extra=_only("rp3beta"))
+    rp3_alpha: float = Field(1.0, gt=0, json_schema_extra=_only("rp3beta", "blend"))
     """rp3beta: exponent applied to each transition probability (1: plain random walk)."""
-    rp3_beta: float = Field(0.6, ge=0, json_schema_extra=_only("rp3beta"))
+    rp3_beta: float = Field(0.6, ge=0, json_schema_extra=_only("rp3beta", "blend"))
     """rp3beta: a neighbour's score is divided by its popularity (distinct users) ** beta."""
-    ease_lambda: float = Field(200.0, gt=0, json_schema_extra=_only("ease"))
+    ease_lambda: float = Field(200.0, gt=0, json_schema_extra=_only("ease", "blend"))
     """ease: L2 penalty λ added to the diagonal of XᵀX."""
-    ease_max_items: int = Field(30_000, ge=1, json_schema_extra=_only("ease"))
+    ease_max_items: int = Field(30_000, ge=1, json_schema_extra=_only("ease", "blend"))
     """ease: most items it accepts (it inverts a dense items × items matrix)."""
-    sr_steps: int = Field(10, ge=1, json_schema_extra=_only("sequential"))
+    sr_steps: int = Field(10, ge=1, json_schema_extra=_only("sequential", "blend"))
     """sequential: how many steps ahead in a session a rule reaches (weight 1/distance)."""
+    blend_ease: float = Field(0.0, ge=0, json_schema_extra=_only("blend"))
+    """blend: weight of EASE (ease_lambda, on the matrix reweighted by weighting)."""
+    blend_rp3beta: float = Field(1.0, ge=0, json_schema_extra=_only("blend"))
+    """blend: weight of RP3beta (rp3_alpha, rp3_beta, on the plain matrix)."""
+    blend_cosine: float = Field(1.0, ge=0, json_schema_extra=_only("blend"))
+    """blend: weight of exact cosine on the BM25-weighted matrix."""
+    blend_sequential: float = Field(0.0, ge=0, json_schema_extra=_only("blend"))
+    """blend: weight of the sequential rules (sr_steps)."""
     weighting: Weighting = Field(
-        "none", json_schema_extra=_only("exact", "dimsum", "rp3beta", "ease")
+        "none", json_schema_extra=_only("exact", "dimsum", "rp3beta", "ease", "blend")
     )
     """Reweight the user × item matrix before the similarity (see train.local.weighting);
     shoppers' queries keep their plain action weights."""
@@ -93,7 +108,18 @@ class ModelParams(BaseModel):
     def _check_user_filter(self) -> ModelParams:
         if self.min_items > self.max_items:
             raise ValueError(f"min_items ({self.min_items}) > max_items ({self.max_items})")
+        if self.algorithm == "blend" and not any(getattr(self, n) > 0 for n in BLEND_COMPONENTS):
+            raise ValueError(
+                f"a blend needs a positive weight for one of {', '.join(BLEND_COMPONENTS)}"
+            )
         return self
+
+    @property
+    def ordered(self) -> bool:
+        """Whether training needs the window's events in time order (sessions)."""
+        return self.algorithm in ORDERED or (
+            self.algorithm == "blend" and self.blend_sequential > 0
+        )
 
     @classmethod
     def applies(cls, name: str, algorithm: str) -> bool:

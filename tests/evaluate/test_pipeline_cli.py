@@ -126,9 +126,11 @@ def test_tune_chooses_on_validation_and_writes_a_valid_fragment(settings: Settin
     )
     result = summary.result
     assert "history ≤ 2026-03-03" in result.validation  # one test day earlier, within history
-    # The algorithm stage (2 weightings, 2 betas), then the user filter for each leader.
-    assert len(result.trials) == 4 + 2 * 2
-    assert {"algorithm", "shared: user_filter", "test"} <= set(steps)
+    # The algorithm stage (2 weightings, 2 betas), then the user filter for each leader,
+    # then blends of the two leaders: weights (0, 1), (1, 0), (½, 1), (1, ½), (1, 1).
+    assert len(result.trials) == 4 + 2 * 2 + 5
+    assert [t.stage for t in result.trials].count("blend") == 5
+    assert {"algorithm", "shared: user_filter", "blend", "test"} <= set(steps)
     assert result.test.system(TUNED).mean("ndcg", 10) == pytest.approx(1.0)
     names = [s.name for s in result.test.systems]
     assert names[:3] == [TUNED, "cosine exact", "rp3beta"]

@@ -20,7 +20,7 @@ import pytest
 
 from dimrec import partitions
 from dimrec.errors import DataError, EngineError
-from dimrec.params import ALGORITHMS, ORDERED, WEIGHTINGS, TrainParams
+from dimrec.params import ALGORITHMS, WEIGHTINGS, TrainParams
 from dimrec.train.base import Engine, TrainResult
 from dimrec.train.dimsum import dimsum_gamma
 from train.engine_helpers import (
@@ -271,7 +271,7 @@ class EngineContract:
         events = data.write_events(str(tmp_path / "events"))
         for algorithm in ALGORITHMS:
             params = TrainParams(algorithm=algorithm, top_k=4, **FILTER)
-            ordered = events if algorithm in ORDERED else None
+            ordered = events if params.ordered else None
             if algorithm in engine.algorithms:
                 result = engine.train(urls, params, event_urls=ordered)
                 assert result.neighbours.num_rows > 0

@@ -6,7 +6,8 @@ scores summed per user and item, users kept when ``min_items`` ≤ distinct item
 the evaluation's item codes, plus the window's popularity order (over all its users: score
 desc, distinct users desc, item id) for the fallback:
 
-- ``dimrec``: the training kernels (exact / dimsum cosine, rp3beta, ease);
+- ``dimrec``: the training kernels (exact / dimsum cosine, rp3beta, ease, sequential rules
+  on the window's sessions, blends — whose components are computed once per matrix);
 - ``popularity``: no similarity, every shopper gets the popularity list;
 - ``implicit-cosine`` / ``implicit-bm25``: implicit's CosineRecommender / BM25Recommender
   (K1 1.2, B 0.75) with K = top_k + 1 (their lists include the item itself, which scoring
@@ -29,9 +30,11 @@ import scipy.sparse as sp
 from dimrec.errors import EngineError
 from dimrec.evaluate.interactions import ACTIONS, Interactions
 from dimrec.evaluate.scoring import similarity_matrix
-from dimrec.params import TrainParams
+from dimrec.params import BLEND_COMPONENTS, TrainParams
 from dimrec.train.base import no_user_kept_error
 from dimrec.train.local.algorithms import local_neighbours
+from dimrec.train.local.blend import blend
+from dimrec.train.neighbours import Neighbours
 from dimrec.train.sessions import SessionItems
 
 log = logging.getLogger(__name__)
@@ -57,7 +60,11 @@ class Config:
             parts.append(f"α={p.rp3_alpha:g} β={p.rp3_beta:g}")
         elif p.algorithm == "ease":
             parts.append(f"λ={p.ease_lambda:g}")
-        if p.weighting != "none":
+        elif p.algorithm == "sequential":
+            parts.append(f"steps={p.sr_steps}")
+        elif p.algorithm == "blend":
+            parts.append(_blend_label(p))
+        if p.weighting != "none" and p.applies("weighting", p.algorithm):
             parts.append(p.weighting)
         w = p.weights
         parts.append(f"w={w.get('browse', 0):g}/{w.get('basket', 0):g}/{w.get('purchase', 0):g}")
@@ -79,6 +86,19 @@ class Config:
         return (self.window_days, p.half_life_days, weights, p.min_items, p.max_items)
 
 
+def _blend_label(p: TrainParams) -> str:
+    parts = []
+    if p.blend_ease:
+        parts.append(f"{p.blend_ease:g}·ease λ={p.ease_lambda:g}")
+    if p.blend_rp3beta:
+        parts.append(f"{p.blend_rp3beta:g}·rp3beta α={p.rp3_alpha:g} β={p.rp3_beta:g}")
+    if p.blend_cosine:
+        parts.append(f"{p.blend_cosine:g}·cosine bm25")
+    if p.blend_sequential:
+        parts.append(f"{p.blend_sequential:g}·sequential steps={p.sr_steps}")
+    return " + ".join(parts)
+
+
 @dataclass(frozen=True)
 class WindowMatrix:
     matrix: sp.csr_matrix
@@ -92,6 +112,9 @@ class WindowMatrix:
     """Size of the evaluation's item vocabulary."""
     sessions: SessionItems
     """The kept users' events in session order, items as columns of ``matrix``."""
+    components: dict[str, Neighbours] = field(default_factory=dict, compare=False)
+    """Blend components already computed on this matrix, by their parameters (a tuning run
+    scores many blends of the same components)."""
 
 
 @dataclass(frozen=True)
@@ -149,7 +172,10 @@ def build(kind: Kind, config: Config, wm: WindowMatrix, *, threads: int = 0) -> 
         p = config.params
         _warm_up(p)
         start = time.perf_counter()
-        neighbours = local_neighbours(wm.matrix, p, sessions=wm.sessions, threads=threads)
+        if p.algorithm == "blend":
+            neighbours = blend(p, lambda part: _component(wm, part, threads), wm.matrix.shape[1])
+        else:
+            neighbours = local_neighbours(wm.matrix, p, sessions=wm.sessions, threads=threads)
         seconds = time.perf_counter() - start
         local = similarity_matrix(neighbours, wm.matrix.shape[1])
     else:
@@ -158,6 +184,15 @@ def build(kind: Kind, config: Config, wm: WindowMatrix, *, threads: int = 0) -> 
         seconds = time.perf_counter() - start
     similarity = _expand(local, wm.items, wm.n_codes)
     return Built(similarity, wm.popular, seconds, int(similarity.nnz))
+
+
+def _component(wm: WindowMatrix, params: TrainParams, threads: int) -> Neighbours:
+    key = params.model_dump_json(exclude=set(BLEND_COMPONENTS))  # a blend's weights aside
+    if key not in wm.components:
+        wm.components[key] = local_neighbours(
+            wm.matrix, params, sessions=wm.sessions, threads=threads
+        )
+    return wm.components[key]
 
 
 _WARM: set[str] = set()

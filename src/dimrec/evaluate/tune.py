@@ -5,14 +5,16 @@ retrain on the whole training period and evaluate once on the test.
 The search has two stages, every trial scored on the same validation shoppers:
 
 1. *algorithm*: each algorithm with each combination of its own parameters (exact and
-   dimsum: matrix weighting, and dimsum's thresholds; rp3beta α × β; ease λ × weighting), on
-   the base shared settings;
+   dimsum: matrix weighting, and dimsum's thresholds; rp3beta α × β; ease λ × weighting;
+   sequential rules: steps), on the base shared settings;
 2. *shared*: from each algorithm's best trial so far, each shared setting in turn — action
    weights, window length, user filter, neighbours kept (top_k), time-decay half-life —
    takes each of its values, and the algorithm keeps the best (one pass of coordinate
-   ascent per algorithm).
+   ascent per algorithm);
+3. *blend*: blends of the leaders (each component with its leader's parameters, on the
+   best leader's shared settings), every combination of the component weights.
 
-The chosen configuration is the best of the algorithms' leaders.
+The chosen configuration is the best of the leaders (the blend's among them).
 
 The final test run scores the chosen configuration beside each algorithm's leader, plain
 cosine and the DIMSUM comparison thresholds, popularity and implicit's cosine and BM25
@@ -42,7 +44,7 @@ from dimrec.evaluate.metrics import FloatArray
 from dimrec.evaluate.runner import Candidate, Evaluation, evaluate
 from dimrec.evaluate.split import Split
 from dimrec.evaluate.task import ModeChoice, SessionQuery, choose_mode
-from dimrec.params import Algorithm, TrainParams, Weighting
+from dimrec.params import BLEND_COMPONENTS, Algorithm, TrainParams, Weighting
 from dimrec.tuned import TunedConfig, config_of
 
 log = logging.getLogger(__name__)
@@ -57,13 +59,22 @@ class TuneGrid(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    algorithms: list[Algorithm] = Field(default=["exact", "rp3beta", "ease"])
-    """Algorithms searched (dimsum only approximates exact; it is in the final table anyway)."""
+    algorithms: list[Algorithm] = Field(default=["exact", "rp3beta", "ease", "sequential"])
+    """Algorithms searched (dimsum only approximates exact; it is in the final table anyway;
+    blends are searched after them, see ``blend_weights``)."""
     thresholds: list[float] = Field(default=[0.1, 0.5])
     """dimsum thresholds searched when dimsum is among the algorithms."""
     rp3_alpha: list[float] = Field(default=[0.5, 0.75, 1.0])
     rp3_beta: list[float] = Field(default=[0.0, 0.25, 0.5, 0.75])
-    ease_lambda: list[float] = Field(default=[200.0, 1000.0, 5000.0, 20000.0])
+    ease_lambda: list[float] = Field(
+        default=[50.0, 200.0, 1000.0, 5000.0, 20000.0, 100000.0, 500000.0]
+    )
+    """EASE's λ: wide, as its best value grows with the scores' scale (action weights)."""
+    sr_steps: list[int] = Field(default=[3, 10])
+    """Sequential rules: steps ahead a rule reaches."""
+    blend_weights: list[float] = Field(default=[0.0, 0.5, 1.0])
+    """Weights tried for each component of a blend (ease, rp3beta, cosine, sequential, each
+    with its algorithm's best parameters); [] searches no blend."""
     weights: list[dict[str, float]] = Field(
         default=[
             {"browse": 0.5, "basket": 2.0, "purchase": 6.0},
@@ -212,6 +223,12 @@ def tune(
             algorithm = trial.config.params.algorithm
             if trial.ndcg > leaders[algorithm].ndcg:
                 leaders[algorithm] = trial
+    blends = blend_configs(leaders, grid)
+    if blends:
+        stage_trials = run("blend", blends)
+        trials += stage_trials
+        if stage_trials:
+            leaders["blend"] = max(stage_trials, key=lambda t: t.ndcg)
     best = max(leaders.values(), key=lambda t: t.ndcg)
     log.info("tuned: %s (validation ndcg@10 %.4f)", best.config.label(), best.ndcg)
     final = final_candidates(best.config, leaders, grid, baselines=baselines)
@@ -264,6 +281,45 @@ def algorithm_configs(base: Config, grid: TuneGrid) -> list[Config]:
                 _params(base, algorithm="ease", ease_lambda=v, weighting=w)
                 for v, w in itertools.product(grid.ease_lambda, grid.weighting)
             ]
+        elif algorithm == "sequential":
+            configs += [_params(base, algorithm="sequential", sr_steps=n) for n in grid.sr_steps]
+    return configs
+
+
+def blend_configs(leaders: dict[str, Trial], grid: TuneGrid) -> list[Config]:
+    """Blends of the algorithms' leaders: each component with its leader's parameters, on
+    the best leader's shared settings, each weight from ``grid.blend_weights`` (scaled so
+    the largest is 1: a blend's ranking does not change with a common factor)."""
+    components = {
+        name: leaders[algorithm].config.params
+        for name, algorithm in BLEND_COMPONENTS.items()
+        if algorithm in leaders
+    }
+    if len(components) < 2 or not grid.blend_weights:
+        return []
+    best = max(leaders.values(), key=lambda t: t.ndcg).config
+    own: dict[str, object] = {}
+    if "blend_ease" in components:
+        ease = components["blend_ease"]
+        own |= {"ease_lambda": ease.ease_lambda, "weighting": ease.weighting}
+    if "blend_rp3beta" in components:
+        rp3 = components["blend_rp3beta"]
+        own |= {"rp3_alpha": rp3.rp3_alpha, "rp3_beta": rp3.rp3_beta}
+    if "blend_sequential" in components:
+        own["sr_steps"] = components["blend_sequential"].sr_steps
+    seen: set[tuple[float, ...]] = set()
+    configs = []
+    for weights in itertools.product(grid.blend_weights, repeat=len(components)):
+        top = max(weights)
+        if top <= 0:
+            continue
+        scaled = tuple(w / top for w in weights)
+        if scaled in seen:
+            continue
+        seen.add(scaled)
+        named = dict(zip(components, scaled, strict=True))
+        zeros = {name: 0.0 for name in BLEND_COMPONENTS if name not in named}
+        configs.append(_params(best, algorithm="blend", **own, **named, **zeros))
     return configs
 
 
@@ -323,6 +379,8 @@ def final_candidates(
         "dimsum": "dimsum (tuned)",
         "rp3beta": "rp3beta",
         "ease": "ease",
+        "sequential": "sequential rules",
+        "blend": "blend",
     }
     for algorithm, name in names.items():
         if algorithm in leaders:

@@ -18,7 +18,7 @@ from dimrec.errors import DataError, MissingDataError
 from dimrec.fsio import join, url_to_fs
 from dimrec.logs import log_context, timed
 from dimrec.model import Model, ModelCounts, ModelWindow, Training, new_version, write_model
-from dimrec.params import ORDERED, TrainParams
+from dimrec.params import TrainParams
 from dimrec.train.base import Engine, Progress, TrainResult, check_supported
 from dimrec.train.profiles import prepared_weights
 
@@ -70,7 +70,7 @@ def train_model(
     ``allow_missing``, when some of its days have none (naming them); DataError when a day's
     profiles were computed with other weights or nothing is left to train on. ``timings``
     of earlier steps (e.g. prepare) are recorded in the manifest too. An algorithm that
-    learns from the order of events (``ORDERED``) also reads the window's days under
+    learns from the order of events (``params.ordered``) also reads the window's days under
     ``events_url``. ``tuned_by`` names the tune run the parameters came from.
     """
     check_supported(engine, params)
@@ -82,7 +82,7 @@ def train_model(
     _check_weights(store, present, params)
     steps: dict[str, float] = dict(timings or {})
     urls = [_url_of(store, day) for day in present]
-    event_urls = _event_urls(events_url, present) if params.algorithm in ORDERED else None
+    event_urls = _event_urls(events_url, present) if params.ordered else None
     with log_context(engine=engine.name, algorithm=params.algorithm):
         log.info("training on %s with %s", window.describe(), params.model_dump_json())
         with timed(steps, "train", log):

@@ -32,7 +32,11 @@ KERNELS: dict[Algorithm, tuple[str, str]] = {
     "rp3beta": ("dimrec.train.local.rp3beta", "compute_rp3beta_neighbours"),
     "ease": ("dimrec.train.local.ease", "compute_ease_neighbours"),
     "sequential": ("dimrec.train.local.sequential", "compute_sequential_neighbours"),
+    "blend": ("dimrec.train.local.blend", "compute_blend_neighbours"),
 }
+#: Algorithms given the window's sessions and the unweighted matrix (they weigh, or not, by
+#: themselves).
+_OWN_INPUT = (*ORDERED, "blend")
 
 
 def kernel(algorithm: str) -> Kernel:
@@ -90,7 +94,7 @@ def local_neighbours(
     extra: dict[str, object] = {}
     if params.algorithm in COSINE:
         extra["timings"] = timings
-    if params.algorithm in ORDERED:
+    if params.algorithm in _OWN_INPUT:
         extra["sessions"] = sessions
     else:
         matrix = apply_weighting(matrix, params.weighting)

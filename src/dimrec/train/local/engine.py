@@ -18,7 +18,7 @@ import threading
 from collections.abc import Sequence
 
 from dimrec.logs import timed
-from dimrec.params import COSINE, ORDERED, WEIGHTINGS, Algorithm, TrainParams, Weighting
+from dimrec.params import COSINE, WEIGHTINGS, Algorithm, TrainParams, Weighting
 from dimrec.train.base import Progress, TrainResult, check_supported
 from dimrec.train.local.algorithms import KERNELS, local_neighbours, resolve_cosine
 from dimrec.train.local.matrix import build_matrix
@@ -46,7 +46,7 @@ class LocalEngine:
         event_urls: Sequence[str] | None = None,
     ) -> TrainResult:
         check_supported(self, params)
-        ordered = params.algorithm in ORDERED
+        ordered = params.ordered
         timings: dict[str, float] = {}
         loading = _load_kernels_meanwhile(params.algorithm)
         try:

@@ -1,0 +1,94 @@
+"""A blend of neighbour tables: several algorithms' lists, each normalised, added with weights.
+
+The components and what each computes on the window:
+
+- ``blend_ease``: EASE (``ease_lambda``) on the matrix reweighted by ``weighting``;
+- ``blend_rp3beta``: RP3beta (``rp3_alpha``, ``rp3_beta``) on the plain matrix, the random
+  walk as it is defined;
+- ``blend_cosine``: exact cosine on the BM25-weighted matrix;
+- ``blend_sequential``: sequential rules (``sr_steps``) on the window's sessions.
+
+Each component keeps its ``top_k`` list per item; every row is divided by its largest value
+(row i's best neighbour scores 1 in every component, so a component's scale does not decide
+its share: the weight does), then the rows are added with the ``blend_*`` weights and each
+item keeps its ``top_k`` best. The result is a neighbour table like any other: the server
+scores Σ_i w_i·blend(i, j). Row-wise normalisation won over one scale per component on the
+validation splits of every data set of ``bench/evaluate_quality.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import scipy.sparse as sp
+
+from dimrec.errors import InvalidInputError
+from dimrec.params import BLEND_COMPONENTS, TrainParams
+from dimrec.train.base import Progress
+from dimrec.train.neighbours import Neighbours
+from dimrec.train.sessions import SessionItems
+
+#: Computes a component: ``f(params) → Neighbours`` on the blend's window.
+Component = Callable[[TrainParams], Neighbours]
+
+
+def component_params(params: TrainParams) -> list[tuple[float, TrainParams]]:
+    """Each component with a positive weight: (weight, the parameters it is computed with)."""
+    weighting = {"ease": params.weighting, "rp3beta": "none", "exact": "bm25", "sequential": "none"}
+    parts = []
+    for name, algorithm in BLEND_COMPONENTS.items():
+        weight = float(getattr(params, name))
+        if weight > 0:
+            update = {"algorithm": algorithm, "weighting": weighting[algorithm]}
+            parts.append((weight, params.model_copy(update=update)))
+    if not parts:
+        names = ", ".join(BLEND_COMPONENTS)
+        raise InvalidInputError(f"a blend needs a positive weight for one of {names}")
+    return parts
+
+
+def compute_blend_neighbours(
+    matrix: sp.csr_matrix,
+    params: TrainParams,
+    *,
+    sessions: SessionItems | None = None,
+    threads: int = 0,
+    progress: Progress | None = None,
+) -> Neighbours:
+    """Each item's top ``params.top_k`` blended neighbours (``matrix`` unweighted: each
+    component applies its own weighting)."""
+    from dimrec.train.local.algorithms import local_neighbours  # the table of kernels
+
+    def compute(part: TrainParams) -> Neighbours:
+        return local_neighbours(matrix, part, sessions=sessions, threads=threads)
+
+    result = blend(params, compute, matrix.shape[1])
+    if progress is not None:
+        progress(matrix.shape[1], matrix.shape[1])
+    return result
+
+
+def blend(params: TrainParams, compute: Component, n_items: int) -> Neighbours:
+    """The blend of the components of ``params``, each computed by ``compute``."""
+    total = sp.csr_matrix((n_items, n_items), dtype=np.float64)
+    for weight, part in component_params(params):
+        total = total + weight * row_normalised(compute(part), n_items)
+    coo = total.tocoo()
+    return Neighbours.from_unsorted(coo.row, coo.col, coo.data, top_k=params.top_k)
+
+
+def row_normalised(neighbours: Neighbours, n_items: int) -> sp.csr_matrix:
+    """The lists as an items × items matrix, each row divided by its largest value."""
+    matrix = sp.csr_matrix(
+        (neighbours.similarity, (neighbours.item, neighbours.neighbour)),
+        shape=(n_items, n_items),
+        dtype=np.float64,
+    )
+    matrix.data = np.where(matrix.data > 0, matrix.data, 0.0)
+    matrix.eliminate_zeros()
+    largest = np.zeros(n_items)
+    rows = np.repeat(np.arange(n_items), np.diff(matrix.indptr))
+    np.maximum.at(largest, rows, matrix.data)
+    matrix.data = matrix.data / largest[rows]
+    return matrix

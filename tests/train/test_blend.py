@@ -1,0 +1,98 @@
+"""The blend of neighbour tables: worked by hand, and against a dense reference built from
+each component's own kernel (every kernel has its own known-answer tests)."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+import scipy.sparse as sp
+
+from dimrec.errors import InvalidInputError
+from dimrec.params import TrainParams, train_params
+from dimrec.train.local.algorithms import local_neighbours
+from dimrec.train.local.blend import blend, component_params, compute_blend_neighbours
+from dimrec.train.neighbours import Neighbours
+from dimrec.train.sessions import SessionItems
+from train.test_rp3beta import expected_lists, lists
+
+
+def test_hand_worked_blend() -> None:
+    # rp3beta lists 0 → {1: 2, 2: 1} and 1 → {0: 4}; cosine lists 0 → {2: 0.5}, 2 → {1: 0.1}.
+    hand = {
+        "rp3beta": Neighbours.from_unsorted([0, 0, 1], [1, 2, 0], [2.0, 1.0, 4.0]),
+        "exact": Neighbours.from_unsorted([0, 2], [2, 1], [0.5, 0.1]),
+    }
+    params = TrainParams(algorithm="blend", blend_rp3beta=1.0, blend_cosine=2.0)
+    result = blend(params, lambda part: hand[part.algorithm], 3)
+    # Each row divided by its largest value, then 1 × rp3beta + 2 × cosine:
+    # row 0: 1 → 1·(2/2) = 1, 2 → 1·(1/2) + 2·(0.5/0.5) = 2.5; row 1: 0 → 1; row 2: 1 → 2.
+    assert lists(result) == {0: [(2, 2.5), (1, 1.0)], 1: [(0, 1.0)], 2: [(1, 2.0)]}
+    top1 = blend(params.model_copy(update={"top_k": 1}), lambda p: hand[p.algorithm], 3)
+    assert lists(top1) == {0: [(2, 2.5)], 1: [(0, 1.0)], 2: [(1, 2.0)]}
+
+
+def test_each_component_is_computed_as_its_algorithm_is() -> None:
+    params = TrainParams(
+        algorithm="blend",
+        weighting="tfidf",
+        ease_lambda=7.0,
+        blend_ease=0.5,
+        blend_rp3beta=0.0,
+        blend_cosine=1.0,
+        blend_sequential=2.0,
+    )
+    parts = {p.algorithm: (w, p) for w, p in component_params(params)}
+    assert set(parts) == {"ease", "exact", "sequential"}  # rp3beta weighs 0: left out
+    assert parts["ease"][1].weighting == "tfidf"  # ease on the blend's weighting
+    assert parts["ease"][1].ease_lambda == 7.0
+    assert parts["exact"][1].weighting == "bm25"  # BM25-weighted cosine
+    assert [parts[a][0] for a in ("ease", "exact", "sequential")] == [0.5, 1.0, 2.0]
+    assert params.ordered  # the sequential component needs the sessions
+    assert not params.model_copy(update={"blend_sequential": 0.0}).ordered
+
+
+def dense(n: Neighbours, size: int) -> npt.NDArray[np.float64]:
+    out = np.zeros((size, size))
+    out[n.item, n.neighbour] = n.similarity
+    return out
+
+
+@pytest.mark.parametrize("top_k", [3, 50])
+def test_the_kernel_equals_a_dense_reference(top_k: int) -> None:
+    rng = np.random.default_rng(top_k)
+    x = sp.csr_matrix(rng.random((60, 25)) * (rng.random((60, 25)) < 0.25))
+    sessions = SessionItems(
+        rng.integers(0, 25, 200).astype(np.int32),
+        np.arange(0, 200, 5, dtype=np.int64),
+        np.ones(200),
+    )
+    params = TrainParams(
+        algorithm="blend",
+        top_k=top_k,
+        ease_lambda=2.0,
+        blend_ease=0.5,
+        blend_rp3beta=1.0,
+        blend_cosine=0.25,
+        blend_sequential=2.0,
+    )
+    got = compute_blend_neighbours(x, params, sessions=sessions)
+    reference = np.zeros((25, 25))
+    for weight, part in component_params(params):
+        component = dense(local_neighbours(x, part, sessions=sessions), 25)
+        largest = component.max(axis=1, keepdims=True)
+        reference += weight * np.divide(
+            component, largest, where=largest > 0, out=np.zeros_like(component)
+        )
+    expected = expected_lists(reference, top_k)
+    actual = lists(got)
+    assert sorted(actual) == sorted(expected)
+    for item, pairs in expected.items():
+        assert [j for j, _ in actual[item]] == [j for j, _ in pairs], item
+        np.testing.assert_allclose([s for _, s in actual[item]], [s for _, s in pairs], rtol=1e-12)
+
+
+def test_a_blend_needs_a_component() -> None:
+    zero = {"blend_ease": 0, "blend_rp3beta": 0, "blend_cosine": 0, "blend_sequential": 0}
+    with pytest.raises(InvalidInputError, match="a blend needs a positive weight"):
+        train_params({"algorithm": "blend", **zero}, {"browse": 1.0})
