@@ -228,6 +228,9 @@ class QueueSettings(Section):
     """Huey storage: None means a SQLite file next to the store; or ``redis://host:port/db``."""
     export_crontab: str = "5 1 * * *"
     daily_crontab: str = "15 1 * * *"
+    tune_crontab: str = "30 2 * * 0"
+    """The periodic re-tune (Sundays 02:30 UTC): tune on the training window and switch the
+    applied tune when the choice is significantly better; "" turns it off."""
     rate_limit_per_minute: int = Field(1, ge=1)
     retries: int = Field(3, ge=0)
     retry_delay_seconds: int = Field(60, ge=0)

@@ -90,3 +90,22 @@ def visits(days: int = 6, per_day: int = 30, items: int = 6) -> list[Row]:
                 item = f"i{(first + step) % items}"
                 rows.append((f"v{d}_{v}", item, "browse", d, 9 + step / 60))
     return rows
+
+
+def decoy_shop(days: int = 6, pairs: int = 8) -> list[Row]:
+    """The paired shop with a decoy: six users a day buy ``a{k}`` with ``d{k}``, five with
+    ``b{k}``, so ``d{k}`` is ``a{k}``'s nearest neighbour, but shoppers who look at ``a{k}``
+    buy ``b{k}`` the next day: a model that keeps one neighbour per item misses every one."""
+    rows: list[Row] = []
+    for d in range(days):
+        for k in range(pairs):
+            for t in range(5):
+                rows += [(f"t{d}_{k}_{t}", f"a{k}", "purchase", d, 8)]
+                rows += [(f"t{d}_{k}_{t}", f"b{k}", "purchase", d, 8)]
+            for t in range(6):
+                rows += [(f"q{d}_{k}_{t}", f"a{k}", "purchase", d, 8)]
+                rows += [(f"q{d}_{k}_{t}", f"d{k}", "purchase", d, 8)]
+            rows.append((f"s{d}_{k}", f"a{k}", "browse", d, 10))
+            if d > 0:
+                rows.append((f"s{d - 1}_{k}", f"b{k}", "purchase", d, 11))
+    return rows

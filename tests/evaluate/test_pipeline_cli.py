@@ -9,10 +9,10 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from evaluate_helpers import Row, closed_day_shop, day, paired_shop, table, visits
+from evaluate_helpers import Row, closed_day_shop, day, decoy_shop, paired_shop, table, visits
 from typer.testing import CliRunner
 
-from dimrec import partitions
+from dimrec import partitions, tuned
 from dimrec.cli import app, main
 from dimrec.config import Settings, load_settings
 from dimrec.errors import DataError
@@ -145,6 +145,44 @@ def test_tune_chooses_on_validation_and_writes_a_valid_fragment(settings: Settin
     assert loaded.train.algorithm == result.best.params.algorithm
     assert loaded.train.min_items == result.best.params.min_items
     assert loaded.store.sim_cap == loaded.train.top_k == result.best.params.top_k
+
+
+def test_retune_switches_only_to_a_better_configuration(settings: Settings) -> None:
+    export(settings, rows=decoy_shop(days=6))
+    # In use: [train] keeps one neighbour per item, the decoy; the choice may keep ten.
+    in_use = load_settings(
+        paths={"data": settings.paths.data}, train={"top_k": 1, "days_init": 6, "days_end": 0}
+    )
+    grid = SMALL_GRID.model_copy(update={"top_k": [1, 10], "blend_weights": []})
+    as_of = day(5)  # the window: days 0..5 (days_end 0)
+    first = flow.retune(in_use, as_of=as_of, grid=grid)
+    assert first.current.endswith("K=1 (settings)")
+    assert first.tune.result.best.params.top_k == 10
+    assert first.difference is not None
+    assert first.difference.low > 0
+    assert first.switched
+    applied = tuned.applied(in_use.paths.models_url())
+    assert applied == first.tune.config
+    decision = json.loads(
+        Path(first.tune.report_url).with_name(flow.RETUNE_FILE).read_text("utf-8")
+    )
+    assert decision["switched"] is True
+    assert decision["run"] == applied.run
+    # Again: the choice is what is in use now, so nothing switches (the applied run stays).
+    second = flow.retune(in_use, as_of=as_of, grid=grid)
+    assert second.current.endswith(f"(applied tune {applied.run})")
+    assert not second.switched
+    assert second.difference is None
+    assert "nothing to switch" in second.reason
+    assert tuned.applied(in_use.paths.models_url()) == applied
+    # A choice no better than the one in use does not switch either.
+    tuned.apply(in_use.paths.models_url(), applied.model_copy(update={"run": "tune-kept"}))
+    no_ten = grid.model_copy(update={"top_k": [1, 2]})  # K=2 holds b: as good as K=10
+    third = flow.retune(in_use, as_of=as_of, grid=no_ten)
+    assert not third.switched
+    assert third.difference is not None
+    assert third.difference.low <= 0
+    assert tuned.applied(in_use.paths.models_url()).run == "tune-kept"  # type: ignore[union-attr]
 
 
 def test_cli_evaluate_and_tune(settings: Settings, tmp_path: Path) -> None:

@@ -219,6 +219,32 @@ def test_periodic_jobs_fire_at_their_crontab_times(settings: Settings) -> None:
     assert export.id in queue.pending_job_ids()
 
 
+def test_the_retune_fires_weekly_and_can_be_turned_off(settings: Settings) -> None:
+    queue = JobQueue(settings)
+    register_periodic(queue, lambda: dt.datetime(2026, 11, 29, 2, 30, tzinfo=dt.UTC))
+    sunday = dt.datetime(2026, 11, 29, 2, 30)  # the default: Sundays 02:30 UTC
+    assert [t.name for t in queue.huey.read_periodic(sunday)] == ["periodic_tune"]
+    assert queue.huey.read_periodic(dt.datetime(2026, 11, 30, 2, 30)) == []  # a Monday
+    for task in queue.huey.read_periodic(sunday):
+        task.execute()
+    (retune,) = queue.recent()
+    assert (retune.name, retune.params, retune.lock_key) == (
+        "tune",
+        {"as_of": "2026-11-29"},
+        "tune",
+    )
+
+    off = settings.model_copy(
+        update={"queue": settings.queue.model_copy(update={"tune_crontab": ""})}
+    )
+    quiet = JobQueue(off)
+    register_periodic(quiet, lambda: dt.datetime(2026, 11, 29, tzinfo=dt.UTC))
+    assert quiet.huey.read_periodic(sunday) == []
+    bad = off.model_copy(update={"queue": off.queue.model_copy(update={"tune_crontab": "x"})})
+    with pytest.raises(ConfigError, match="tune_crontab"):
+        register_periodic(JobQueue(bad), lambda: dt.datetime(2026, 11, 29, tzinfo=dt.UTC))
+
+
 def test_crontab_settings_are_validated(settings: Settings) -> None:
     with pytest.raises(ConfigError, match="5 fields"):
         parse_crontab("5 1 * *", "queue.export_crontab")
@@ -233,3 +259,31 @@ def test_crontab_settings_are_validated(settings: Settings) -> None:
     sunday_noon = dt.datetime(2026, 11, 29, 12, 30)
     assert [t.name for t in queue.huey.read_periodic(monday_noon)] == ["periodic_export"]
     assert queue.huey.read_periodic(sunday_noon) == []
+
+
+def test_a_tune_job_retunes_and_records_its_decision(settings: Settings) -> None:
+    from dimrec import partitions, tuned
+    from dimrec.schedule.tasks import JobRunner
+    from evaluate.evaluate_helpers import day, decoy_shop, table
+
+    rows = decoy_shop(days=6)
+    events = partitions.events(settings.paths.events_url())
+    for d in range(6):
+        events.write(day(d), table([r for r in rows if r[3] == d]))
+    window = settings.train.model_copy(update={"top_k": 1, "days_init": 6, "days_end": 0})
+    in_use = settings.model_copy(update={"train": window})
+    runner = JobRunner(in_use)
+    job = runner.queue.submit("tune", {"as_of": day(5).isoformat()})
+    runner.run(job.id)
+    record = runner.queue.get(job.id)
+    assert record is not None
+    assert record.state == "succeeded", record.message
+    assert record.result is not None
+    assert record.result["current"].endswith("K=1 (settings)")
+    assert Path(record.result["report"]).is_file()
+    # Every K=1 model misses b{k} alike (the decoy d{k} comes first): exact wins the ties,
+    # which is what is in use, so nothing switches (flow.retune's own test switches).
+    assert record.result["chosen"] == "exact w=0.5/2/6 users 2–100 K=1"
+    assert record.result["switched"] is False
+    assert "nothing to switch" in record.result["reason"]
+    assert tuned.applied(settings.paths.models_url()) is None

@@ -41,7 +41,7 @@ def worker(
 @jobs_app.command("run")
 def run(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="export, prepare, train, publish or daily.")],
+    name: Annotated[str, typer.Argument(help="export, prepare, train, publish, daily or tune.")],
     date: Annotated[str | None, typer.Option("--date", help="One day, YYYY-MM-DD.")] = None,
     days_init: Annotated[int | None, typer.Option("--days-init", help="Window start.")] = None,
     days_end: Annotated[int | None, typer.Option("--days-end", help="Window end.")] = None,

@@ -8,7 +8,9 @@ does); they read what the pipeline wrote and write reports under
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -18,17 +20,27 @@ from dimrec.evaluate import report as evaluation_report
 from dimrec.evaluate.datasets import DataSpec
 from dimrec.evaluate.fit import Config as EvalConfig
 from dimrec.evaluate.interactions import Interactions
+from dimrec.evaluate.metrics import Difference
 from dimrec.evaluate.runner import Evaluation
 from dimrec.evaluate.runner import evaluate as evaluate_systems
 from dimrec.evaluate.split import SplitSpec
 from dimrec.evaluate.systems import DEFAULT_SYSTEMS, parse_systems
 from dimrec.evaluate.task import ModeChoice, SessionQuery
-from dimrec.evaluate.tune import TuneGrid, TuneResult, fragment_comments, tuned_config
+from dimrec.evaluate.tune import (
+    CURRENT,
+    TUNED,
+    TuneGrid,
+    TuneResult,
+    fragment_comments,
+    tuned_config,
+)
 from dimrec.evaluate.tune import tune as tune_systems
 from dimrec.fsio import atomic_write_bytes, join, url_to_fs
 from dimrec.model import new_version
 from dimrec.tuned import FRAGMENT_FILE, TUNED_FILE, TunedConfig
 
+#: The decision of a periodic re-tune, beside its report.
+RETUNE_FILE = "retune.json"
 #: Called as progress(step, done, total) during long steps.
 StepProgress = Callable[[str, int, int], None]
 
@@ -118,6 +130,7 @@ def tune(
     report_to: str | None = None,
     fragment_to: str | None = None,
     apply: bool = False,
+    current: EvalConfig | None = None,
     progress: StepProgress | None = None,
 ) -> TuneSummary:
     """Choose algorithm and parameters by NDCG@10 on a validation split carved from the
@@ -143,6 +156,7 @@ def tune(
         session_items=session_items,
         ks=ks,
         baselines=baselines,
+        current=current,
         threads=settings.train.threads,
         progress=progress,
     )
@@ -161,6 +175,72 @@ def tune(
     atomic_write_bytes(fs, path, text.encode("utf-8"))
     applied = tuned.apply(settings.paths.models_url(), config) if apply else None
     return TuneSummary(result, config, url, fragment_url, text, applied)
+
+
+@dataclass(frozen=True)
+class RetuneSummary:
+    tune: TuneSummary
+    current: str
+    """The configuration in use before (its label), and the applied tune's run if any."""
+    difference: Difference | None
+    """NDCG@10 of the choice minus the current configuration on the test days (paired
+    bootstrap, 95%); None when the choice is the current configuration."""
+    switched: bool
+    reason: str
+
+
+def retune(
+    settings: Settings,
+    *,
+    as_of: dt.date,
+    grid: TuneGrid | None = None,
+    progress: StepProgress | None = None,
+) -> RetuneSummary:
+    """The periodic re-tune: tune on the exported events of the training window before
+    ``as_of`` and switch the applied tune to the choice only when it beats the configuration
+    in use on the test days — held out from the choice — with a paired 95% interval of the
+    NDCG@10 difference above zero. (On the validation days the choice was picked on, the
+    newcomer would be favoured by its own selection.) The report stays in the run's folder
+    with ``retune.json``, the decision."""
+    days_init, days_end = tuned.training_window(settings)
+    first = as_of - dt.timedelta(days=days_init)
+    last = as_of - dt.timedelta(days=days_end)
+    params, applied = tuned.training_params(settings)
+    in_use = EvalConfig(params, applied.window_days if applied is not None else None)
+    summary = tune(
+        settings,
+        data=DataSpec(first=first, last=last),
+        grid=grid,
+        ks=(10,),
+        current=in_use,
+        progress=progress,
+    )
+    test = summary.result.test
+    label = in_use.label() + (f" (applied tune {applied.run})" if applied else " (settings)")
+    if summary.result.best.key() == in_use.key():
+        difference, switched = None, False
+        reason = "the choice is the configuration in use: nothing to switch"
+    else:
+        difference = test.difference(TUNED, CURRENT)
+        switched = difference.low > 0
+        verdict = "better" if switched else "not better with 95% confidence"
+        reason = (
+            f"the choice is {verdict} than the configuration in use on the test days: "
+            f"NDCG@10 difference {difference}"
+        )
+    if switched:
+        tuned.apply(settings.paths.models_url(), summary.config)
+    decision = {
+        "run": summary.config.run,
+        "current": label,
+        "chosen": summary.result.best.label(),
+        "difference": None if difference is None else dataclasses.asdict(difference),
+        "switched": switched,
+        "reason": reason,
+    }
+    fs, path = url_to_fs(join(summary.report_url.rpartition("/")[0], RETUNE_FILE))
+    atomic_write_bytes(fs, path, (json.dumps(decision, indent=2) + "\n").encode("utf-8"))
+    return RetuneSummary(summary, label, difference, switched, reason)
 
 
 def _evaluation_events(

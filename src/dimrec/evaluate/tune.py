@@ -125,6 +125,8 @@ class TuneResult:
 
 
 TUNED = "dimrec tuned"
+#: The configuration in use, scored beside the choice by a re-tune.
+CURRENT = "current configuration"
 
 
 def tune(
@@ -139,10 +141,12 @@ def tune(
     session_items: SessionQuery = "half",
     ks: Sequence[int] = (5, 10, 20),
     baselines: bool = True,
+    current: Config | None = None,
     threads: int = 0,
     progress: TuneProgress | None = None,
 ) -> TuneResult:
-    """Search ``grid`` on the validation split of ``split``; evaluate the best on the test.
+    """Search ``grid`` on the validation split of ``split``; evaluate the best on the test
+    (beside ``current``, the configuration in use, when given: :data:`CURRENT`).
 
     ``mode`` "auto" chooses history or session mode on the validation split
     (:func:`choose_mode`). Each step's errors say which step failed: the test split, tune's
@@ -232,6 +236,8 @@ def tune(
     best = max(leaders.values(), key=lambda t: t.ndcg)
     log.info("tuned: %s (validation ndcg@10 %.4f)", best.config.label(), best.ndcg)
     final = final_candidates(best.config, leaders, grid, baselines=baselines)
+    if current is not None:
+        final.insert(1, Candidate(CURRENT, "dimrec", current))
     with step("tune's test run"):
         test = evaluate(
             events,

@@ -3,6 +3,7 @@
 - ``queue.export_crontab`` (default ``5 1 * * *``): export yesterday.
 - ``queue.daily_crontab`` (default ``15 1 * * *``): the daily chain over the [train] window.
 - every minute: take over jobs whose worker stopped renewing their lease (``sweep``).
+- ``queue.tune_crontab`` (default ``30 2 * * 0``, weekly; "" turns it off): the re-tune.
 
 Each fires by *submitting* a job, so it gets a record, the rate limit, the lock and retries
 like any job. The clock is injectable so tests check firing times without waiting.
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from huey import crontab
 
 from dimrec.errors import ConfigError
-from dimrec.schedule.params import DailyParams, ExportParams
+from dimrec.schedule.params import DailyParams, ExportParams, TuneParams
 from dimrec.schedule.queue import JobQueue
 
 Clock = Callable[[], dt.datetime]
@@ -40,8 +41,8 @@ def parse_crontab(text: str, setting: str) -> CronTest:
 def register_periodic(
     queue: JobQueue, clock: Clock, sweep: Callable[[], object] | None = None
 ) -> None:
-    """Add the daily export, the daily chain and (given) the minutely ``sweep`` of expired
-    leases to the queue's periodic tasks."""
+    """Add the daily export, the daily chain, the re-tune and (given) the minutely ``sweep``
+    of expired leases to the queue's periodic tasks."""
     settings = queue.settings.queue
     export_due = parse_crontab(settings.export_crontab, "queue.export_crontab")
     daily_due = parse_crontab(settings.daily_crontab, "queue.daily_crontab")
@@ -62,3 +63,10 @@ def register_periodic(
             sweep()
 
         queue.huey.periodic_task(every_minute, name="periodic_lease_sweep")(sweep_leases)
+    if settings.tune_crontab.strip():
+        tune_due = parse_crontab(settings.tune_crontab, "queue.tune_crontab")
+
+        def retune() -> None:
+            queue.submit("tune", TuneParams(as_of=clock().date()))
+
+        queue.huey.periodic_task(tune_due, name="periodic_tune")(retune)

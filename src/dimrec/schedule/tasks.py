@@ -12,6 +12,8 @@
   up to ``queue.retries`` times; bad data is not retried.
 - The daily chain runs export (of the window's days not exported yet) → prepare → train →
   publish, each step only after the previous one succeeded.
+- The re-tune (``tune``) tunes on the training window and switches the applied tune only
+  when the choice is significantly better (:func:`dimrec.evaluate.flow.retune`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from dimrec.schedule.params import (
     PrepareParams,
     PublishParams,
     TrainJobParams,
+    TuneParams,
 )
 from dimrec.schedule.queue import JobQueue
 
@@ -179,8 +182,24 @@ class JobRunner:
         if name == "publish":
             assert isinstance(params, PublishParams)
             return _plain(pipeline.publish(self.settings, params.version, force=params.force))
+        if name == "tune":
+            assert isinstance(params, TuneParams)
+            return self._retune(params.as_of or today)
         assert isinstance(params, DailyParams)
         return self._daily(params, today)
+
+    def _retune(self, as_of: dt.date) -> dict[str, Any]:
+        from dimrec.evaluate import flow  # the evaluation stack loads only for this job
+
+        summary = flow.retune(self.settings, as_of=as_of)
+        return {
+            "run": summary.tune.config.run,
+            "report": summary.tune.report_url,
+            "chosen": summary.tune.result.best.label(),
+            "current": summary.current,
+            "switched": summary.switched,
+            "reason": summary.reason,
+        }
 
     def _export(self, days: list[dt.date], *, allow_empty: bool = False) -> Any:
         summary = pipeline.export_days(self.settings, days, allow_empty=allow_empty)
