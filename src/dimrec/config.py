@@ -100,6 +100,10 @@ class FlatSourceSettings(Section):
     by its size: below 1e11 seconds, below 1e14 milliseconds, else microseconds."""
     date_column: str | None = None
     """Column holding the day (YYYY-MM-DD or YYYYMMDD); when unset the day of ``ts`` is used."""
+    weight_column: str | None = None
+    """Column holding each row's weight — a quantity, a rating — instead of one row per unit:
+    it multiplies the action's weight in the profile. Rows whose weight is not a positive
+    number are rejected (counted as bad_weight). Unset: every row weighs 1."""
     events: dict[str, Action] = Field(default_factory=_retailrocket_events)
     """Event name in the log → dimrec action; other events are ignored (and counted)."""
     action_thresholds: dict[Action, float] = Field(default_factory=dict)

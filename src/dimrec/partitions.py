@@ -28,6 +28,12 @@ EVENTS_SCHEMA = pa.schema(
         pa.field("ts", pa.timestamp("us", tz="UTC")),
     ]
 )
+#: The events files: EVENTS_SCHEMA and each event's ``weight``, which multiplies its
+#: action's weight in the profile (a quantity from a flat log's weight column); null means
+#: 1, one unit. Files written before the column existed read it as null.
+EVENT_FILE_SCHEMA = EVENTS_SCHEMA.append(pa.field("weight", pa.float64()))
+#: Columns a table may lack: they are written (and read) as nulls.
+OPTIONAL_COLUMNS = frozenset({"weight"})
 PROFILES_SCHEMA = pa.schema(
     [
         pa.field("user", pa.string(), nullable=False),
@@ -75,6 +81,7 @@ class DayPartitions:
     ) -> None:
         """Replace the day's partition with ``table`` (cast to the dataset schema), atomically;
         ``metadata`` goes into the file's key-value metadata, in the same write."""
+        table = with_optional_columns(table, self.schema)
         missing = [f.name for f in self.schema if f.name not in table.column_names]
         if missing:
             raise SchemaError(f"{self.name} for {day} lack column(s) {', '.join(missing)}")
@@ -116,9 +123,17 @@ class DayPartitions:
         return pa.concat_tables(tables)
 
 
+def with_optional_columns(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with a null column for each of ``schema``'s optional columns it lacks."""
+    for field in schema:
+        if field.name in OPTIONAL_COLUMNS and field.name not in table.column_names:
+            table = table.append_column(field, pa.nulls(table.num_rows, field.type))
+    return table
+
+
 def events(url: str) -> DayPartitions:
     return DayPartitions(
-        url, EVENTS_SCHEMA, "events", "export the day again (`dimrec export --date {day}`)"
+        url, EVENT_FILE_SCHEMA, "events", "export the day again (`dimrec export --date {day}`)"
     )
 
 

@@ -237,3 +237,15 @@ def test_time_decay_halves_a_score_every_half_life() -> None:
         ev.scores(weights, half_life_days=10, as_of_day=int(ev.day.max()) + 10), [0.75, 1.5, 0.25]
     )
     np.testing.assert_allclose(ev.scores(weights), [6.0, 6.0, 0.5])
+
+
+def test_an_events_weight_multiplies_its_score() -> None:
+    t = table(
+        [("u", "a", "purchase", 0, 9), ("u", "b", "browse", 0, 10), ("v", "a", "basket", 0, 9)]
+    )
+    weighted = t.append_column("weight", pa.array([3.0, None, 2.0], pa.float64()))
+    ev = Interactions.from_table(weighted)
+    weights = {"browse": 0.5, "basket": 2.0, "purchase": 6.0}
+    np.testing.assert_allclose(ev.scores(weights), [18.0, 0.5, 4.0])
+    np.testing.assert_allclose(ev.select(ev.user == 0).scores(weights), [18.0, 0.5])
+    assert Interactions.from_table(t).weight is None  # no weights: every event counts once

@@ -354,3 +354,75 @@ def test_flat_item_ids_that_break_the_rule_are_rejected(settings: Settings, tmp_
     (day,) = pipeline.export_days(settings, [DAY]).days
     assert sorted(r[1] for r in _rows(settings)) == sorted(GOOD_IDS)
     assert dict(day.rejected) == {"bad_item_id": len(BAD_IDS)}
+
+
+@pytest.mark.parametrize("fmt", ["csv", "ndjson", "parquet"])
+def test_flat_weight_column_carries_quantities(
+    settings: Settings, tmp_path: Path, fmt: str
+) -> None:
+    """An invoice log with a quantity per line: the quantity is the event's weight and
+    multiplies its action's weight in the profile; a quantity that is not a positive number
+    (a return, text) rejects the row; a missing one weighs 1."""
+    rows = [
+        {"invoice_day": "2026-11-20", "customer": "c1", "code": "A", "qty": "12"},
+        {"invoice_day": "2026-11-20", "customer": "c1", "code": "B", "qty": "1"},
+        {"invoice_day": "2026-11-20", "customer": "c1", "code": "A", "qty": "2.5"},
+        {"invoice_day": "2026-11-20", "customer": "c2", "code": "B", "qty": "-3"},
+        {"invoice_day": "2026-11-20", "customer": "c2", "code": "C", "qty": "many"},
+        {"invoice_day": "2026-11-20", "customer": "c2", "code": "D", "qty": ""},
+    ]
+    path = tmp_path / f"invoices.{fmt}"
+    if fmt == "csv":
+        write_lines(path, ["invoice_day,customer,code,qty"] + [",".join(r.values()) for r in rows])
+    elif fmt == "ndjson":
+        write_lines(path, [json.dumps(r) for r in rows])
+    else:
+        pq.write_table(pa.Table.from_pylist(rows), path)
+    flat = {
+        "user_column": "customer",
+        "item_column": "code",
+        "event_column": "code",  # every line is a purchase: see events below
+        "ts_column": "",
+        "date_column": "invoice_day",
+        "weight_column": "qty",
+        "events": dict.fromkeys("ABCD", "purchase"),
+    }
+    settings = with_export(settings, source="flat", input=str(path), flat=flat)
+    (day,) = pipeline.export_days(settings, [DAY]).days
+    assert dict(day.rejected) == {"bad_weight": 2}
+    table = partitions.events(settings.paths.events_url()).read(DAY).to_pylist()
+    assert sorted((r["user"], r["item"], r["weight"]) for r in table) == [
+        ("c1", "A", 2.5),
+        ("c1", "A", 12.0),
+        ("c1", "B", 1.0),
+        ("c2", "D", None),
+    ]
+    prepared = pipeline.prepare_days(settings, [DAY])
+    assert prepared.days[0].profiles == 3
+    profiles = partitions.profiles(settings.paths.profiles_url()).read(DAY).to_pylist()
+    assert {(r["user"], r["item"]): r["score"] for r in profiles} == {
+        ("c1", "A"): 6.0 * 14.5,
+        ("c1", "B"): 6.0,
+        ("c2", "D"): 6.0,
+    }
+
+
+def test_events_without_the_weight_column_still_read(settings: Settings) -> None:
+    """A day written before events had a weight: read with a null weight, prepared as 1."""
+    store = partitions.events(settings.paths.events_url())
+    path = Path(store.path(DAY))
+    path.parent.mkdir(parents=True)
+    old = pa.table(
+        {
+            "user": ["u", "u"],
+            "item": ["a", "b"],
+            "action": ["purchase", "browse"],
+            "ts": [None] * 2,
+        },
+        schema=partitions.EVENTS_SCHEMA,
+    )
+    pq.write_table(old, path)
+    assert store.read(DAY).column("weight").null_count == 2
+    pipeline.prepare_days(settings, [DAY])
+    profiles = partitions.profiles(settings.paths.profiles_url()).read(DAY).to_pylist()
+    assert {r["item"]: r["score"] for r in profiles} == {"a": 6.0, "b": 0.5}

@@ -125,3 +125,56 @@ def test_prepare_on_spark_refuses_what_local_refuses(settings: Settings, tmp_pat
         errors.append(str(caught.value))
         assert partitions.profiles(settings.paths.profiles_url()).days() == []
     assert errors[0] == errors[1]
+
+
+@pytest.mark.usefixtures("spark")
+def test_event_weights_count_alike_on_both_engines(tmp_path: Path) -> None:
+    """Events with their own weight (a quantity) multiply their action's weight on both
+    engines; a day written before events had the column counts every event once; a weight
+    that is not a positive number is refused alike."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(4)
+    legacy, *weighted = DAYS
+    own = {  # NaN: null, which weighs 1
+        day: pa.array(rng.choice([1.0, 2.0, 3.5, np.nan], EVENTS[day].num_rows), from_pandas=True)
+        for day in weighted
+    }
+    profiles = {}
+    for engine in ("local", "spark"):
+        settings = load_settings(paths={"data": str(tmp_path / engine)})
+        store = partitions.events(settings.paths.events_url())
+        path = Path(store.path(legacy))
+        path.parent.mkdir(parents=True)
+        pq.write_table(EVENTS[legacy], path)  # four columns: as written before weights
+        for day in weighted:
+            store.write(day, EVENTS[day].append_column("weight", own[day]))
+        pipeline.prepare_days(settings, DAYS, engine=engine)
+        profiles[engine] = Path(settings.paths.profiles_url())
+    assert _files(profiles["spark"]) == _files(profiles["local"])
+    # By hand for one weighted day: Σ action weight × own weight per (user, item).
+    day = weighted[0]
+    events = partitions.events(str(tmp_path / "local" / "events")).read(day).to_pylist()
+    action = {"browse": 0.5, "basket": 2.0, "purchase": 6.0}
+    expected: dict[tuple[str, str], float] = {}
+    for row in events:
+        key = (row["user"], row["item"])
+        expected[key] = expected.get(key, 0.0) + action[row["action"]] * (row["weight"] or 1.0)
+    got = partitions.profiles(str(profiles["local"])).read(day).to_pylist()
+    assert {(r["user"], r["item"]): r["score"] for r in got} == pytest.approx(expected)
+    assert any(row["weight"] not in (None, 1.0) for row in events)
+
+    errors = []
+    for engine in ("local", "spark"):
+        settings = load_settings(paths={"data": str(tmp_path / f"bad-{engine}")})
+        table = EVENTS[legacy]
+        bad = pa.array([0.0 if n % 40 == 0 else 1.0 for n in range(table.num_rows)])
+        partitions.events(settings.paths.events_url()).write(
+            legacy, table.append_column("weight", bad)
+        )
+        with pytest.raises(DataError, match="weight is not a positive number") as caught:
+            pipeline.prepare_days(settings, [legacy], engine=engine)
+        errors.append(str(caught.value))
+    assert errors[0] == errors[1]

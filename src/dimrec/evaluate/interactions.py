@@ -1,6 +1,7 @@
 """Interactions: the events an evaluation splits, as aligned integer-coded arrays.
 
-One row per event (user, item, action, day, ts), with users and items coded against
+One row per event (user, item, action, day, ts, and its weight when the source has one),
+with users and items coded against
 vocabularies sorted by id (binary UTF-8 order, like the training engines), so that item
 code order is item id order and ties broken by code are ties broken by id. Subsets made with
 :meth:`Interactions.select` share the vocabularies, so matrices built from a training part
@@ -38,6 +39,8 @@ class Interactions:
     """Seconds since the epoch (UTC); the day's start when the source had no time."""
     users: npt.NDArray[np.object_]
     items: npt.NDArray[np.object_]
+    weight: npt.NDArray[np.float64] | None = None
+    """Each event's own weight (a quantity), multiplying its action's; None: all 1."""
 
     def __len__(self) -> int:
         return len(self.user)
@@ -60,6 +63,7 @@ class Interactions:
             self.ts[mask],
             self.users,
             self.items,
+            None if self.weight is None else self.weight[mask],
         )
 
     def first_day(self) -> dt.date:
@@ -75,12 +79,14 @@ class Interactions:
         half_life_days: float | None = None,
         as_of_day: int | None = None,
     ) -> npt.NDArray[np.float64]:
-        """Each event's score: its action's weight, halved every ``half_life_days`` of age
-        when a half-life is given. Age counts whole days back from ``as_of_day`` (default the
-        newest day): the last day's events count fully — as the train stage decays whole
-        daily profiles."""
+        """Each event's score: its action's weight times its own weight, halved every
+        ``half_life_days`` of age when a half-life is given. Age counts whole days back from
+        ``as_of_day`` (default the newest day): the last day's events count fully — as the
+        train stage decays whole daily profiles."""
         table = np.array([float(weights.get(name, 0.0)) for name in ACTIONS])
         score = table[self.action]
+        if self.weight is not None:
+            score = score * self.weight
         if half_life_days is not None and len(self):
             reference = int(self.day.max()) if as_of_day is None else as_of_day
             age_days = np.maximum(reference - self.day, 0).astype(np.float64)
@@ -134,6 +140,10 @@ class Interactions:
         action_codes = np.zeros(table.num_rows, dtype=np.int8)
         for name, code in ACTION_CODE.items():
             action_codes[pc.equal(actions, name).to_numpy(zero_copy_only=False)] = code
+        weight = None
+        if "weight" in table.column_names and table.column("weight").null_count < table.num_rows:
+            own = pc.fill_null(table.column("weight").cast(pa.float64()), 1.0)
+            weight = np.asarray(own.to_numpy(), dtype=np.float64)
         return cls(
             user_codes,
             item_codes,
@@ -142,6 +152,7 @@ class Interactions:
             ts_arr.astype(np.int64),
             users,
             items,
+            weight,
         )
 
 

@@ -1,7 +1,8 @@
 """Daily profiles: one day of events → (user, item, score).
 
 A profile's score sums the weights of the user's actions on the item that day (defaults
-browse 0.5, basket 2, purchase 6). Profiles are cached per day in
+browse 0.5, basket 2, purchase 6), each multiplied by the event's own weight when it has one
+(a quantity from a flat log's weight column; 1 otherwise). Profiles are cached per day in
 ``profiles/date=YYYY-MM-DD/part-0.parquet``, written atomically, and recomputed only when:
 
 - the day has no profiles yet, or ``force`` is given;
@@ -84,6 +85,15 @@ def profile_scores(events: pa.Table, weights: Mapping[str, float], *, day: dt.da
             f"weighted actions are {', '.join(actions)}"
         )
     weight = pc.take(pa.array([float(weights[a]) for a in actions], pa.float64()), index)
+    if "weight" in events.column_names:  # an event's own weight (a quantity); null: 1
+        own = pc.fill_null(events.column("weight").cast(pa.float64()), 1.0)
+        bad = pc.sum(pc.invert(pc.and_(pc.is_finite(own), pc.greater(own, 0.0)))).as_py()
+        if bad:
+            raise DataError(
+                f"events for {label} have {bad} row(s) whose weight is not a positive "
+                f"number; export the day again (`dimrec export --date {label}`)"
+            )
+        weight = pc.multiply(weight, own)
     scored = pa.table(
         {"user": events.column("user"), "item": events.column("item"), "score": weight}
     )

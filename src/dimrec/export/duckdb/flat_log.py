@@ -2,7 +2,8 @@
 
 The column names and the event → action mapping come from ``[export.flat]``
 (:class:`~dimrec.config.FlatSourceSettings`): by event name (Retailrocket's view /
-addtocart / transaction), or by a number's thresholds (MovieLens ratings). Column names are
+addtocart / transaction), or by a number's thresholds (MovieLens ratings); a weight column
+(a quantity, a rating) gives each event its weight instead of one row per unit. Column names are
 checked and quoted before they go into SQL; the log must have each configured column (a
 SchemaError names the missing ones and the columns it has).
 """
@@ -19,7 +20,7 @@ from dimrec.export.duckdb.session import DuckDBSession
 from dimrec.export.sources import InputFiles
 from dimrec.items import ITEM_ID_PATTERN
 
-KEYS = ("user", "item", "event", "ts", "date")
+KEYS = ("user", "item", "event", "ts", "date", "weight")
 
 
 def load_flat_log(
@@ -33,6 +34,7 @@ def load_flat_log(
         "event": flat.event_column,
         "ts": flat.ts_column or None,
         "date": flat.date_column or None,
+        "weight": flat.weight_column or None,
     }
     identifiers = {
         key: sql.column(name, f"export.flat.{key}_column") if name else sql.NULL

@@ -1,14 +1,14 @@
 -- flat_rows from newline-delimited JSON, line by line (counts malformed lines).
 --
 -- Returns, into the temporary table flat_rows, one row per non-blank line: malformed (the line
--- is not a JSON object), user, item, event, ts, date as text (a JSON number as its digits;
--- NULL when the field is absent or the column is not configured). Lines that are not even
+-- is not a JSON object), user, item, event, ts, date, weight as text (a JSON number as its
+-- digits; NULL when the field is absent or the column is not configured). Lines that are not even
 -- UTF-8 text, or longer than 32 MiB, land in the table rejected_lines, which the exporter
 -- counts as malformed too.
 --
 -- Parameters: $files  list of file paths or URLs
---             $user, $item, $event, $ts, $date  JSON paths of the configured fields
---             ('$."visitorid"'), NULL for ts or date when not configured
+--             $user, $item, $event, $ts, $date, $weight  JSON paths of the configured
+--             fields ('$."visitorid"'), NULL for ts, date or weight when not configured
 CREATE OR REPLACE TEMP TABLE flat_rows AS
 WITH lines AS (
     SELECT line
@@ -32,5 +32,6 @@ SELECT
     CASE WHEN ok THEN json_extract_string(line, $item) END AS item,
     CASE WHEN ok THEN json_extract_string(line, $event) END AS event,
     CASE WHEN ok AND $ts IS NOT NULL THEN json_extract_string(line, $ts) END AS ts,
-    CASE WHEN ok AND $date IS NOT NULL THEN json_extract_string(line, $date) END AS date
+    CASE WHEN ok AND $date IS NOT NULL THEN json_extract_string(line, $date) END AS date,
+    CASE WHEN ok AND $weight IS NOT NULL THEN json_extract_string(line, $weight) END AS weight
 FROM checked;

@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+import pyarrow.parquet as pq
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -25,7 +26,7 @@ from dimrec import partitions
 from dimrec.config import Settings
 from dimrec.errors import DataError
 from dimrec.logs import log_context
-from dimrec.partitions import EVENTS_SCHEMA, PROFILES_SCHEMA, DayPartitions
+from dimrec.partitions import EVENT_FILE_SCHEMA, EVENTS_SCHEMA, PROFILES_SCHEMA, DayPartitions
 from dimrec.train.profiles import (  # the description's format has one owner: profiles.py
     PreparedDay,
     fingerprint,
@@ -91,11 +92,12 @@ def _compute(
     weight = F.lit(None).cast("double")
     for action in sorted(weights, reverse=True):
         weight = F.when(F.col("action") == action, F.lit(float(weights[action]))).otherwise(weight)
-    scored = frame.withColumn("weight", weight)
+    scored = frame.withColumn("action_weight", weight)
     _check(scored, weights)
+    own = F.coalesce(F.col("weight"), F.lit(1.0))  # an event's own weight; null: 1
     summed = (
         scored.groupBy("day", "user", "item")
-        .agg(F.sum("weight").alias("score"))
+        .agg(F.sum(F.col("action_weight") * own).alias("score"))
         .where(F.col("score") > 0)
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
@@ -130,25 +132,52 @@ def _compute(
 
 
 def _read_days(session: SparkSession, events: DayPartitions, days: Sequence[dt.date]) -> DataFrame:
-    frames = [
-        read_parquet_files(
-            session, [str(events.fs.unstrip_protocol(events.path(day)))], EVENTS_SCHEMA
+    frames = []
+    for day in days:
+        weighted = _has_weight(events, day)
+        frame = read_parquet_files(
+            session,
+            [str(events.fs.unstrip_protocol(events.path(day)))],
+            EVENT_FILE_SCHEMA if weighted else EVENTS_SCHEMA,
         ).withColumn("day", F.lit(day.isoformat()))
-        for day in days
-    ]
+        if not weighted:  # written before events had a weight: every event weighs 1
+            frame = frame.withColumn("weight", F.lit(None).cast("double"))
+        frames.append(frame)
     frame = frames[0]
     for other in frames[1:]:
         frame = frame.unionByName(other)
     return frame
 
 
+def _has_weight(events: DayPartitions, day: dt.date) -> bool:
+    """Whether the day's events file has the weight column (from its footer)."""
+    with events.fs.open(events.path(day), "rb") as file:
+        return "weight" in pq.read_schema(file).names
+
+
 def _check(scored: DataFrame, weights: Mapping[str, float]) -> None:
-    """The errors of ``profile_scores``: null ids or actions, actions without a weight."""
+    """The errors of ``profile_scores``: null ids or actions, actions without a weight, an
+    event weight that is not a positive number."""
+    bad_own = (
+        scored.where(
+            F.col("weight").isNotNull() & ~(F.col("weight") > 0) | F.isnan(F.col("weight"))
+        )
+        .groupBy("day")
+        .count()
+        .orderBy("day")
+        .collect()
+    )
+    for row in bad_own:
+        label = row["day"]
+        raise DataError(
+            f"events for {label} have {row['count']} row(s) whose weight is not a positive "
+            f"number; export the day again (`dimrec export --date {label}`)"
+        )
     problems = scored.where(
         F.col("user").isNull()
         | F.col("item").isNull()
         | F.col("action").isNull()
-        | F.col("weight").isNull()
+        | F.col("action_weight").isNull()
     )
     tally = (
         problems.groupBy("day")
