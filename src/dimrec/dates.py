@@ -86,6 +86,14 @@ def describe_days(days: Sequence[dt.date], limit: int = NAMED_DAYS) -> str:
     return f"{named} and {rest:,} more" if rest > 0 else named
 
 
+def absolute_window(first: dt.date, last: dt.date) -> tuple[int, int, dt.date]:
+    """The days ``first``..``last`` as ``(days_init, days_end, as_of)`` (as_of the day after
+    ``last``), so that ``window(*absolute_window(a, b))`` is a..b."""
+    if last < first:
+        raise InvalidInputError(f"--to ({last}) is before --from ({first})")
+    return (last - first).days + 1, 1, last + dt.timedelta(days=1)
+
+
 def compact(day: dt.date) -> str:
     """``2026-11-20`` → ``20261120``, the suffix of BigQuery's daily tables."""
     return day.strftime("%Y%m%d")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -84,3 +85,56 @@ def test_bad_input_exits_with_one_message(
     captured = capsys.readouterr()
     result = subprocess.CompletedProcess(argv, exited.value.code, captured.out, captured.err)
     _assert_clean_failure(result, code, *words)
+
+
+def _dimrec(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIMREC_")}
+    env["COLUMNS"] = "200"
+    script = Path(sys.executable).with_name("dimrec")
+    return subprocess.run(
+        [str(script), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_a_closed_day_of_a_flat_log_is_an_empty_day_and_from_to_windows(tmp_path: Path) -> None:
+    """A log from 2026-11-20 to 11-24 without a row on 11-22 (the shop was closed): that day
+    is written empty and counted, the run exits 0, and train takes the window without
+    --allow-missing; a day after the log's last one is missing data (exit 3)."""
+    lines = ["timestamp,visitorid,event,itemid"]
+    for day in (20, 21, 23, 24):
+        for user in range(3):
+            lines += [f"2026-11-{day}T10:0{user}:00Z,u{day}{user},view,i{user}"]
+            lines += [f"2026-11-{day}T10:0{user}:30Z,u{day}{user},transaction,i{user + 1}"]
+    log = tmp_path / "log.csv"
+    log.write_text("\n".join(lines) + "\n")
+    (tmp_path / "dimrec.toml").write_text(
+        f'[paths]\ndata = "{tmp_path / "var"}"\n[export]\nsource = "flat"\ninput = "{log}"\n'
+    )
+    events = partitions.events(str(tmp_path / "var" / "events"))
+
+    beyond = _dimrec(tmp_path, "export", "--from", "2026-11-20", "--to", "2026-11-25")
+    _assert_clean_failure(beyond, 3, "2026-11-25", "2026-11-20 to 2026-11-24")
+    assert "5 day(s) (1 empty), 24 events written" in beyond.stdout
+
+    result = _dimrec(tmp_path, "export", "--from", "2026-11-20", "--to", "2026-11-24")
+    assert result.returncode == 0, result.stderr
+    assert "5 day(s) (1 empty)" in result.stdout
+    assert events.read(dt.date(2026, 11, 22)).num_rows == 0
+
+    prepared = _dimrec(tmp_path, "prepare", "--from", "2026-11-21", "--to", "2026-11-23")
+    assert prepared.returncode == 0, prepared.stderr
+    assert "3 day(s) prepared" in prepared.stdout
+
+    trained = _dimrec(tmp_path, "train", "--from", "2026-11-20", "--to", "2026-11-24")
+    assert trained.returncode == 0, trained.stderr
+    assert re.search(r"window\s+2026-11-20\.\.2026-11-24, 5 day\(s\) *\n", trained.stdout)
+    assert "missing" not in trained.stdout
+
+    both = _dimrec(tmp_path, "train", "--from", "2026-11-20", "--to", "2026-11-21", "--as-of", "x")
+    assert both.returncode == 2
+    assert "give either --from/--to or --date/--days-init/--days-end/--as-of" in both.stderr
+    half = _dimrec(tmp_path, "prepare", "--from", "2026-11-20")
+    assert half.returncode == 2
+    assert "give both --from and --to" in half.stderr
+    backwards = _dimrec(tmp_path, "export", "--from", "2026-11-24", "--to", "2026-11-20")
+    _assert_clean_failure(backwards, 2, "before --from")

@@ -103,6 +103,36 @@ AsOfOption = Annotated[
 ]
 
 
+FirstDayOption = Annotated[
+    str | None,
+    typer.Option("--from", help="First day of an absolute range, YYYY-MM-DD (with --to)."),
+]
+LastDayOption = Annotated[
+    str | None,
+    typer.Option("--to", help="Last day of an absolute range, YYYY-MM-DD (with --from)."),
+]
+
+
+def absolute_range(
+    first: str | None,
+    last: str | None,
+    *relative: object,
+) -> tuple[int, int, str] | None:
+    """``--from/--to`` as ``(days_init, days_end, as_of)``; None when neither is given.
+    ``relative`` are the ``--date/--days-init/--days-end/--as-of`` values: none may be given
+    with an absolute range."""
+    if first is None and last is None:
+        return None
+    if first is None or last is None:
+        raise typer.BadParameter("give both --from and --to (an absolute range of days)")
+    if any(value is not None for value in relative):
+        raise typer.BadParameter(
+            "give either --from/--to or --date/--days-init/--days-end/--as-of, not both"
+        )
+    init, end, as_of = dates.absolute_window(dates.parse_date(first), dates.parse_date(last))
+    return init, end, as_of.isoformat()
+
+
 def resolve_days(
     date: str | None,
     days_init: int | None,
@@ -112,9 +142,15 @@ def resolve_days(
     default_init: int,
     default_end: int,
     max_days: int = dates.MAX_WINDOW_DAYS,
+    first: str | None = None,
+    last: str | None = None,
 ) -> list[dt.date]:
-    """Turn ``--date`` or ``--days-init/--days-end/--as-of`` into the list of days (at most
-    ``max_days`` of them)."""
+    """Turn ``--date``, ``--days-init/--days-end/--as-of`` or ``--from/--to`` into the list
+    of days (at most ``max_days`` of them)."""
+    absolute = absolute_range(first, last, date, days_init, days_end, as_of)
+    if absolute is not None:
+        init, end, anchor = absolute
+        return dates.window(init, end, dates.parse_date(anchor), max_days=max_days)
     if date is not None:
         if days_init is not None or days_end is not None:
             raise typer.BadParameter("give either --date or --days-init/--days-end, not both")

@@ -13,6 +13,8 @@ from dimrec.cli.common import (
     DateOption,
     DaysEndOption,
     DaysInitOption,
+    FirstDayOption,
+    LastDayOption,
     resolve_days,
     say,
     settings_of,
@@ -51,6 +53,8 @@ def export(
     days_init: DaysInitOption = None,
     days_end: DaysEndOption = None,
     as_of: AsOfOption = None,
+    first: FirstDayOption = None,
+    last: LastDayOption = None,
     source: Annotated[
         Source | None, typer.Option("--source", help="Shape of the input (default [export]).")
     ] = None,
@@ -75,10 +79,11 @@ def export(
     ] = False,
 ) -> None:
     """Export shopper interactions to events/date=YYYY-MM-DD/ (user, item, action, ts): one
-    day (--date) or a range counted back from --as-of (default: yesterday). Each day is
-    replaced whole. Days without data are named and the others still exported; the command
-    then exits non-zero. A day that would replace a good one with a (nearly) empty one is
-    refused unless --allow-empty."""
+    day (--date), a range counted back from --as-of (default: yesterday) or the days
+    --from..--to. Each day is replaced whole; a day inside a log's dates without a row (a
+    closed shop) is written empty and counted. Days without data are named and the others
+    still exported; the command then exits non-zero. A day that would replace a good one
+    with a (nearly) empty one is refused unless --allow-empty."""
     from dimrec import pipeline
 
     settings = _with_overrides(settings_of(ctx), source, input_url, warehouse)
@@ -90,6 +95,8 @@ def export(
         default_init=1,
         default_end=1,
         max_days=settings.max_window_days,
+        first=first,
+        last=last,
     )
     with step_progress() as progress:
         summary = pipeline.export_days(settings, days, allow_empty=allow_empty, progress=progress)
@@ -162,9 +169,10 @@ def _print_summary(summary: ExportSummary, events_url: str) -> None:
     if summary.ignored:
         say(f"ignored: {_reasons(summary.ignored)}")
     rate = summary.events / summary.seconds if summary.seconds else 0.0
+    empty = f" ({len(summary.empty)} empty)" if summary.empty else ""
     say(
-        f"{len(summary.days)} day(s), {summary.events} events written under {events_url} "
-        f"({rate:,.0f} events/s)"
+        f"{len(summary.days)} day(s){empty}, {summary.events} events written under "
+        f"{events_url} ({rate:,.0f} events/s)"
     )
     if len(summary.missing) > 1:  # a single one is the error message itself
         for missing in summary.missing:

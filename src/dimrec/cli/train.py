@@ -11,7 +11,10 @@ from dimrec.cli.common import (
     DateOption,
     DaysEndOption,
     DaysInitOption,
+    FirstDayOption,
+    LastDayOption,
     ParamOption,
+    absolute_range,
     parse_params,
     resolve_days,
     say,
@@ -40,16 +43,18 @@ def prepare(
     days_init: DaysInitOption = None,
     days_end: DaysEndOption = None,
     as_of: AsOfOption = None,
+    first: FirstDayOption = None,
+    last: LastDayOption = None,
     force: ForceOption = False,
     engine: Annotated[
         str | None,
         typer.Option("--engine", help="local or spark (default: the train engine setting)."),
     ] = None,
 ) -> None:
-    """Turn exported events into daily profiles (user, item, score): one day (--date) or a
-    range counted back from --as-of (default: yesterday). Days already prepared are kept
-    unless their events were exported again, the weights changed, or --force is given.
-    (`dimrec train` prepares the days of its window by itself.)"""
+    """Turn exported events into daily profiles (user, item, score): one day (--date), a
+    range counted back from --as-of (default: yesterday) or the days --from..--to. Days
+    already prepared are kept unless their events were exported again, the weights changed,
+    or --force is given. (`dimrec train` prepares the days of its window by itself.)"""
     from rich.table import Table
 
     from dimrec import pipeline
@@ -63,6 +68,8 @@ def prepare(
         default_init=1,
         default_end=1,
         max_days=settings.max_window_days,
+        first=first,
+        last=last,
     )
     with step_progress() as progress:
         summary = pipeline.prepare_days(
@@ -85,6 +92,8 @@ def train(
     days_init: DaysInitOption = None,
     days_end: DaysEndOption = None,
     as_of: AsOfOption = None,
+    first: FirstDayOption = None,
+    last: LastDayOption = None,
     algorithm: Annotated[
         str | None, typer.Option("--algorithm", help="cosine, exact, dimsum, rp3beta or ease.")
     ] = None,
@@ -125,11 +134,15 @@ def train(
     ] = False,
     param: ParamOption = None,
 ) -> None:
-    """Train a model on a window of days and write it as a new version under models/.
-    Unset options come from the applied tune (`dimrec tuned`), else the [train] settings."""
+    """Train a model on a window of days (--days-init/--days-end before --as-of, or the days
+    --from..--to) and write it as a new version under models/. Unset options come from the
+    applied tune (`dimrec tuned`), else the [train] settings."""
     from dimrec import pipeline
 
     settings = settings_of(ctx)
+    absolute = absolute_range(first, last, days_init, days_end, as_of)
+    if absolute is not None:
+        days_init, days_end, as_of = absolute
     named = {
         "algorithm": algorithm,
         "threshold": threshold,

@@ -32,6 +32,9 @@ class DayInteractions:
     null_item, bad_item_id, no_items, ...)."""
     ignored: Mapping[str, int] = field(default_factory=dict)
     """Rows of other kinds (another action type or event name), by what they were."""
+    empty_day: bool = False
+    """The source says the day has no rows at all: a day inside a log's date range without
+    a single row (a shop closed on Sundays). An empty day, expected — not missing data."""
 
 
 class Warehouse(ABC):
@@ -45,7 +48,9 @@ class Warehouse(ABC):
     @abstractmethod
     def interactions(self, day: dt.date) -> DayInteractions:
         """The day's events and counts; MissingDataError (naming the day and where it looked)
-        when the warehouse has no data for it, SchemaError when a needed column is absent."""
+        when the warehouse has no data for it — no daily table, or a day outside the dates a
+        log holds (a day inside them without rows is an ``empty_day``) —, SchemaError when a
+        needed column is absent."""
 
     def undated(self) -> Mapping[str, int]:
         """Rows rejected so far that belong to no day (malformed lines or rows without a

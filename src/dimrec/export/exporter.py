@@ -12,6 +12,10 @@ that day: it would most likely hit every day alike. Days written before it stay 
 A :class:`DayGuard` keeps a good day from being replaced by a (nearly) empty one: a day whose
 rows were nearly all rejected, or with far fewer events than the partition it would replace,
 is refused (DataError) and the partition kept as it was.
+
+A day the warehouse says has no rows at all — a closed shop's day inside a log's dates — is
+not missing: it is written empty and counted (``ExportSummary.empty``). The guard lets it
+through when the day had no events before either (it was closed then too).
 """
 
 from __future__ import annotations
@@ -108,6 +112,7 @@ def _write_day(
         ignored=dict(sorted(data.ignored.items())),
         path=events.path(day),
         seconds=round(time.perf_counter() - start, 4),
+        empty_day=data.empty_day,
     )
     log.info(
         "exported %d events (%s), %d rejected, to %s",

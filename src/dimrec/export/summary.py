@@ -29,6 +29,8 @@ class DayExport:
     """Rows of other kinds (action types, event names), by what they were."""
     path: str
     seconds: float
+    empty_day: bool = False
+    """No row at all on a day inside the log's dates (a closed shop): written empty."""
 
     @property
     def events(self) -> int:
@@ -89,6 +91,11 @@ class ExportSummary:
     @property
     def seconds(self) -> float:
         return sum(d.seconds for d in self.days)
+
+    @property
+    def empty(self) -> list[dt.date]:
+        """Days written without events: empty days inside a log's dates, or empty tables."""
+        return [d.day for d in self.days if d.events == 0]
 
     def raise_for_missing(self) -> None:
         """Raise MissingDataError naming every missing day (and where it was looked for)."""

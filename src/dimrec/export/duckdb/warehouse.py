@@ -120,7 +120,8 @@ class DuckDBWarehouse(Warehouse):
             rejected, ignored = self._outcome_counts(day)
         if loaded.unreadable[day]:
             rejected["malformed"] = rejected.get("malformed", 0) + loaded.unreadable[day]
-        return DayInteractions(events, rejected, ignored)
+        empty_day = not self.input.daily and day not in loaded.rows
+        return DayInteractions(events, rejected, ignored, empty_day=empty_day)
 
     def undated(self) -> Mapping[str, int]:
         if self._loaded is None or self.input.daily:
@@ -137,7 +138,7 @@ class DuckDBWarehouse(Warehouse):
         if not self.input.daily:
             if loaded is None:
                 loaded = self._loaded = self._load(_Batch((self.input.all_files(),)))
-            if day not in loaded.rows:
+            if day not in loaded.rows and not _within_dates(day, loaded):
                 raise MissingDataError(self._no_rows_message(day, loaded))
             return loaded
         if loaded is not None and (day in loaded.rows or day in loaded.problems):
@@ -295,6 +296,13 @@ class DuckDBWarehouse(Warehouse):
         for outcome, reason, rows in self.session.rows("day_outcome_counts.duckdb.sql", day=day):
             counts[outcome][reason] = int(rows)
         return counts["rejected"], counts["ignored"]
+
+
+def _within_dates(day: dt.date, loaded: _Loaded) -> bool:
+    """Whether ``day`` lies between the first and the last day a many-day input holds rows
+    for: a day in between without a row is an empty day (a closed shop), not missing data."""
+    dated = [d for d in loaded.rows if d is not None]
+    return bool(dated) and min(dated) <= day <= max(dated)
 
 
 def _all_malformed(where: str, lines: int) -> DataError:
