@@ -13,6 +13,7 @@ import pytest
 import scipy.sparse as sp
 
 from dimrec import partitions
+from dimrec.config import Settings
 from dimrec.errors import InvalidInputError
 from dimrec.params import TrainParams
 from dimrec.train.local.engine import LocalEngine
@@ -157,3 +158,37 @@ def test_the_local_engine_learns_from_the_events_order(tmp_path: Path) -> None:
         ("B", "C"): 0.5,
         ("C", "A"): 1.0,
     }
+
+
+def test_through_the_pipeline_pruned_events_leave_their_days_out(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    from dimrec import pipeline
+    from dimrec.errors import MissingDataError
+    from train.train_helpers import write_events
+
+    as_of = dt.date(2026, 5, 3)
+    day1, day2 = as_of - dt.timedelta(days=2), as_of - dt.timedelta(days=1)
+    # No times: a user's events of a day are one session, in the order written.
+    write_events(
+        settings,
+        {
+            day1: [("u1", "A", "browse"), ("u1", "B", "browse")],
+            day2: [("u2", "B", "browse"), ("u2", "C", "basket")],
+        },
+    )
+    params = settings.train_params(algorithm="sequential", sr_steps=1)
+
+    def rules() -> set[tuple[str, str]]:
+        model = pipeline.train(settings, days_init=2, days_end=1, as_of=as_of, params=params)
+        return {(r["item"], r["neighbour"]) for r in model.neighbours().to_pylist()}
+
+    assert rules() == {("A", "B"), ("B", "C")}
+    events = partitions.events(settings.paths.events_url())
+    Path(events.path(day1)).unlink()  # pruned: day 1's profiles stay, its events are gone
+    with caplog.at_level("WARNING"):
+        assert rules() == {("B", "C")}
+    assert f"the events of {day1.isoformat()} are gone" in caplog.text
+    Path(events.path(day2)).unlink()
+    with pytest.raises(MissingDataError, match="learns from the order of events"):
+        rules()

@@ -149,19 +149,25 @@ def _check_weights(
 
 
 def _event_urls(events_url: str | None, days: Sequence[dt.date]) -> list[str]:
-    """The events files of ``days``; MissingDataError naming the days whose events are gone
-    (an order-aware algorithm cannot learn from profiles alone)."""
+    """The events files of ``days`` for an algorithm that learns from the events' order.
+    Days whose events are gone (only their profiles are left) are left out of the sessions
+    with a warning; MissingDataError when none of them has events."""
     if events_url is None:
         raise MissingDataError("this algorithm learns from the events' order: give events_url")
     store = partitions.events(events_url)
-    gone = [day for day in days if not store.exists(day)]
-    if gone:
+    kept = [day for day in days if store.exists(day)]
+    gone = [day.isoformat() for day in days if day not in kept]
+    if not kept:
         raise MissingDataError(
             f"the algorithm learns from the order of events, and the events of "
-            f"{', '.join(day.isoformat() for day in gone)} are gone (only their profiles are "
-            "left); export those days again, or train another algorithm"
+            f"{', '.join(gone)} are gone (only their profiles are left); export those days "
+            "again, or train another algorithm"
         )
-    return [_url_of(store, day) for day in days]
+    if gone:
+        log.warning(
+            "the events of %s are gone: the sessions of the other days only", ", ".join(gone)
+        )
+    return [_url_of(store, day) for day in kept]
 
 
 def _url_of(store: partitions.DayPartitions, day: dt.date) -> str:
