@@ -33,17 +33,21 @@ class Shop:
         return [str(store.fs.unstrip_protocol(store.path(day))) for day in sorted(self.days)]
 
     def write_events(self, events_url: str) -> list[str]:
-        """One browse event (no time) per profile row, as events partitions: the order a
-        sequential algorithm sees is each user's items of a day in id order. Their URLs."""
+        """One browse event per profile row, a minute apart, as events partitions: the order
+        a sequential algorithm sees is each user's items of a day in id order. Their URLs."""
         store = partitions.events(events_url)
         for day, table in sorted(self.days.items()):
             n = table.num_rows
+            start = dt.datetime.combine(day, dt.time(0), dt.UTC)
             events = pa.table(
                 {
                     "user": table.column("user"),
                     "item": table.column("item"),
                     "action": pa.array(["browse"] * n),
-                    "ts": pa.array([None] * n, pa.timestamp("us", tz="UTC")),
+                    "ts": pa.array(
+                        [start + dt.timedelta(minutes=m) for m in range(n)],
+                        pa.timestamp("us", tz="UTC"),
+                    ),
                 },
                 schema=partitions.EVENTS_SCHEMA,
             )

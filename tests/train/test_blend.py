@@ -66,6 +66,7 @@ def test_the_kernel_equals_a_dense_reference(top_k: int) -> None:
         rng.integers(0, 25, 200).astype(np.int32),
         np.arange(0, 200, 5, dtype=np.int64),
         np.ones(200),
+        np.arange(200, dtype=np.int64),
     )
     params = TrainParams(
         algorithm="blend",

@@ -23,10 +23,12 @@ from dimrec.train.sessions import SessionItems
 from train.test_rp3beta import lists
 
 
-def sessions_of(*sessions: list[int]) -> SessionItems:
+def sessions_of(*sessions: list[int], seconds: list[int] | None = None) -> SessionItems:
+    """Sessions of items in order, one a second unless ``seconds`` gives each event's."""
     items = np.array([i for s in sessions for i in s], dtype=np.int32)
     starts = np.cumsum([0, *(len(s) for s in sessions[:-1])]).astype(np.int64)
-    return SessionItems(items, starts, np.ones(len(items)))
+    ts = np.arange(len(items)) if seconds is None else np.array(seconds)
+    return SessionItems(items, starts, np.ones(len(items)), ts.astype(np.int64))
 
 
 def rules(sessions: SessionItems, n_items: int, **params: object) -> Neighbours:
@@ -47,31 +49,64 @@ def test_hand_worked_rules() -> None:
     assert lists(rules(sessions, 3, sr_steps=1)) == {0: [(1, 1.0)], 1: [(0, 1.0), (2, 1.0)]}
     assert lists(rules(sessions, 3, sr_steps=2, top_k=1)) == {0: [(1, 1.0)], 1: [(0, 1.0)]}
     # A session's weight (its day's decay) scales its rules.
-    halved = SessionItems(sessions.items, sessions.starts, np.r_[[0.5] * 3, [1.0] * 4])
+    halved = SessionItems(sessions.items, sessions.starts, np.r_[[0.5] * 3, [1.0] * 4], sessions.ts)
     assert lists(rules(halved, 3, sr_steps=2)) == {
         0: [(1, 0.5), (2, 0.25)],
         1: [(0, 1.0), (2, 0.5)],
     }
 
 
-def reference_rules(sessions: list[list[int]], steps: int) -> dict[tuple[int, int], float]:
-    """Plain Python: each session without consecutive repeats, every i before j within
-    ``steps`` steps adds 1/distance to i → j."""
+def test_events_of_one_second_are_one_step() -> None:
+    # A basket of A and B bought together (one second), then C, then D with C again.
+    sessions = sessions_of([0, 1, 2, 3, 2], seconds=[5, 5, 6, 7, 7])
+    # Steps {A, B} → {C} → {C, D}; C is in the step before: dropped, step 3 is {D}.
+    assert lists(rules(sessions, 4, sr_steps=2)) == {
+        0: [(2, 1.0), (3, 0.5)],
+        1: [(2, 1.0), (3, 0.5)],  # nothing between A and B: they came together
+        2: [(3, 1.0)],
+    }
+    # One basket per session (a purchase log): no order, no rules.
+    assert len(rules(sessions_of([0, 1, 2], seconds=[9, 9, 9]), 3, sr_steps=5)) == 0
+
+
+def reference_rules(
+    sessions: list[list[tuple[int, int]]], steps: int
+) -> dict[tuple[int, int], float]:
+    """Plain Python: a session's (second, item) events grouped by second into steps (sets),
+    each step without the items of the step before (empty ones dropped); every i of a step
+    and j of a step at most ``steps`` later add 1/distance to i → j."""
     out: dict[tuple[int, int], float] = defaultdict(float)
     for session in sessions:
-        merged = [item for n, item in enumerate(session) if n == 0 or session[n - 1] != item]
-        for p, i in enumerate(merged):
-            for q in range(p + 1, min(p + steps, len(merged) - 1) + 1):
-                if merged[q] != i:
-                    out[(i, merged[q])] += 1.0 / (q - p)
+        grouped: dict[int, set[int]] = defaultdict(set)
+        for second, item in session:
+            grouped[second].add(item)
+        raw = [grouped[second] for second in sorted(grouped)]
+        kept = [items - raw[n - 1] if n else items for n, items in enumerate(raw)]
+        kept = [items for items in kept if items]
+        for p, before in enumerate(kept):
+            for q in range(p + 1, min(p + steps, len(kept) - 1) + 1):
+                for i in before:
+                    for j in kept[q]:
+                        if i != j:
+                            out[(i, j)] += 1.0 / (q - p)
     return dict(out)
 
 
 @pytest.mark.parametrize("steps", [1, 3, 10])
 def test_rules_equal_a_plain_python_reference(steps: int) -> None:
     rng = np.random.default_rng(steps)
-    sessions = [rng.integers(0, 12, rng.integers(1, 15)).tolist() for _ in range(300)]
-    got = rules(sessions_of(*sessions), 12, sr_steps=steps, top_k=12)
+    sessions = []
+    for _ in range(300):
+        size = int(rng.integers(1, 15))
+        seconds = np.sort(rng.integers(0, 8, size))  # often several events a second
+        sessions.append(
+            list(zip(seconds.tolist(), rng.integers(0, 12, size).tolist(), strict=True))
+        )
+    given = sessions_of(
+        *([item for _, item in s] for s in sessions),
+        seconds=[second for s in sessions for second, _ in s],
+    )
+    got = rules(given, 12, sr_steps=steps, top_k=12)
     expected = reference_rules(sessions, steps)
     actual = {
         (i, j): s
@@ -165,18 +200,20 @@ def test_through_the_pipeline_pruned_events_leave_their_days_out(
 ) -> None:
     from dimrec import pipeline
     from dimrec.errors import MissingDataError
-    from train.train_helpers import write_events
+    from train.train_helpers import events_table
 
     as_of = dt.date(2026, 5, 3)
     day1, day2 = as_of - dt.timedelta(days=2), as_of - dt.timedelta(days=1)
-    # No times: a user's events of a day are one session, in the order written.
-    write_events(
-        settings,
-        {
-            day1: [("u1", "A", "browse"), ("u1", "B", "browse")],
-            day2: [("u2", "B", "browse"), ("u2", "C", "basket")],
-        },
-    )
+    store = partitions.events(settings.paths.events_url())
+    for day, rows in {
+        day1: [("u1", "A", "browse"), ("u1", "B", "browse")],
+        day2: [("u2", "B", "browse"), ("u2", "C", "basket")],
+    }.items():
+        start = dt.datetime.combine(day, dt.time(9), dt.UTC)
+        minutes = pa.array([start + dt.timedelta(minutes=n) for n in range(len(rows))])
+        store.write(
+            day, events_table(rows).set_column(3, "ts", minutes.cast(store.schema.field("ts").type))
+        )
     params = settings.train_params(algorithm="sequential", sr_steps=1)
 
     def rules() -> set[tuple[str, str]]:
@@ -184,7 +221,7 @@ def test_through_the_pipeline_pruned_events_leave_their_days_out(
         return {(r["item"], r["neighbour"]) for r in model.neighbours().to_pylist()}
 
     assert rules() == {("A", "B"), ("B", "C")}
-    events = partitions.events(settings.paths.events_url())
+    events = store
     Path(events.path(day1)).unlink()  # pruned: day 1's profiles stay, its events are gone
     with caplog.at_level("WARNING"):
         assert rules() == {("B", "C")}

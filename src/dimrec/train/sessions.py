@@ -70,6 +70,8 @@ class SessionItems:
     """Index into ``items`` of each session's first event; ascending."""
     weights: npt.NDArray[np.float64]
     """Each event's weight (its day's time-decay factor; 1 without decay)."""
+    ts: npt.NDArray[np.int64]
+    """Each event's time in whole seconds: events of one second happened together."""
 
     @property
     def sizes(self) -> npt.NDArray[np.int64]:
@@ -92,4 +94,5 @@ class SessionItems:
             np.asarray(item)[sessions.order].astype(np.int32),
             sessions.starts,
             weight[sessions.order],
+            np.asarray(ts)[sessions.order].astype(np.int64),
         )

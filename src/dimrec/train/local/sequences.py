@@ -24,7 +24,7 @@ EPOCH = dt.date(1970, 1, 1)
 _EVENTS = """
     SELECT k.row AS "user", c.col AS item, f.factor AS weight,
            f.day_number AS day,
-           coalesce(epoch(e.ts)::BIGINT, f.day_number * 86400) AS seconds
+           coalesce(epoch_us(e.ts) // 1000000, f.day_number * 86400) AS seconds
     FROM read_parquet(?, hive_partitioning = false, union_by_name = true, filename = true) e
     JOIN files f ON e.filename = f.filename
     JOIN users k ON e."user" = k."user"
