@@ -114,7 +114,9 @@ class Steps:
         just before (same session) is dropped, and a step left empty with it."""
         session = np.repeat(np.arange(len(sessions.starts), dtype=np.int64), sessions.sizes)
         item = sessions.items.astype(np.int64)
-        order = np.lexsort((item, sessions.ts, session))
+        # Given in session order (by time within a session): sort each second's items by id.
+        seconds = _numbered(session, sessions.ts)
+        order = np.argsort(seconds * (int(item.max(initial=0)) + 1) + item, kind="stable")
         item, session = item[order], session[order]
         ts, weight = sessions.ts[order], sessions.weights[order]
         twice = np.r_[False, (session[1:] == session[:-1]) & (ts[1:] == ts[:-1])]
@@ -147,6 +149,8 @@ def _in_step_before(
     first_of_step = np.r_[True, step[1:] != step[:-1]]
     step_session = session[first_of_step]
     continues = np.r_[False, step_session[1:] == step_session[:-1]]  # by step
-    keys = step * n_items + item
-    found: npt.NDArray[np.bool_] = np.isin(keys - n_items, keys) & continues[step]
+    keys = step * n_items + item  # ascending: by step, then item within a step
+    wanted = keys - n_items  # the same item one step before
+    at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    found: npt.NDArray[np.bool_] = (keys[at] == wanted) & continues[step]
     return found
