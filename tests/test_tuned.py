@@ -121,7 +121,9 @@ def test_the_fragment_layered_with_c_gives_what_apply_gives(tmp_path: Path) -> N
 
 def test_train_names_the_tune_run_and_publish_keeps_its_lists(tmp_path: Path) -> None:
     settings = with_file(
-        tmp_path, f'[store]\nurl = "sqlite:///{tmp_path / "store.db"}"\nsim_cap = 1\n'
+        tmp_path,
+        f'[train]\nalgorithm = "exact"\n[store]\nurl = "sqlite:///{tmp_path / "store.db"}"\n'
+        "sim_cap = 1\n",
     )
     write_events(settings, DAYS)
     plain = pipeline.train(settings, as_of=AS_OF, days_init=2, days_end=1)

@@ -61,11 +61,12 @@ class ModelParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    algorithm: Algorithm = "cosine"
+    algorithm: Algorithm = "blend"
     """cosine (exact, or DIMSUM at ``threshold`` where exact would be very large and sampling
     saves most of the work: train.dimsum.choose_cosine), exact cosine, dimsum (sampled
     cosine), rp3beta, ease, sequential (rules) or blend. A model's manifest records the one
-    computed."""
+    computed. The default, a blend of BM25-weighted cosine, RP3beta and sequential rules,
+    did best across the project's data sets on validation (bench/README.md, "Defaults")."""
     threshold: float = Field(0.1, ge=0, le=1, json_schema_extra=_only("dimsum", "cosine"))
     """DIMSUM: each similarity above it is estimated within 20% relative error with
     probability ≥ 0.95, whatever the action weights (see train.dimsum)."""
@@ -77,9 +78,9 @@ class ModelParams(BaseModel):
     """Users with more distinct items in the window are left out."""
     seed: int = Field(42, json_schema_extra=_only("dimsum", "cosine"))
     """Seed of DIMSUM's sampling."""
-    rp3_alpha: float = Field(1.0, gt=0, json_schema_extra=_only("rp3beta", "blend"))
+    rp3_alpha: float = Field(0.5, gt=0, json_schema_extra=_only("rp3beta", "blend"))
     """rp3beta: exponent applied to each transition probability (1: plain random walk)."""
-    rp3_beta: float = Field(0.6, ge=0, json_schema_extra=_only("rp3beta", "blend"))
+    rp3_beta: float = Field(0.25, ge=0, json_schema_extra=_only("rp3beta", "blend"))
     """rp3beta: a neighbour's score is divided by its popularity (distinct users) ** beta."""
     ease_lambda: float = Field(200.0, gt=0, json_schema_extra=_only("ease", "blend"))
     """ease: L2 penalty λ added to the diagonal of XᵀX."""
@@ -89,11 +90,11 @@ class ModelParams(BaseModel):
     """sequential: how many steps ahead in a session a rule reaches (weight 1/distance)."""
     blend_ease: float = Field(0.0, ge=0, json_schema_extra=_only("blend"))
     """blend: weight of EASE (ease_lambda, on the matrix reweighted by weighting)."""
-    blend_rp3beta: float = Field(1.0, ge=0, json_schema_extra=_only("blend"))
+    blend_rp3beta: float = Field(0.25, ge=0, json_schema_extra=_only("blend"))
     """blend: weight of RP3beta (rp3_alpha, rp3_beta, on the plain matrix)."""
     blend_cosine: float = Field(1.0, ge=0, json_schema_extra=_only("blend"))
     """blend: weight of exact cosine on the BM25-weighted matrix."""
-    blend_sequential: float = Field(0.0, ge=0, json_schema_extra=_only("blend"))
+    blend_sequential: float = Field(0.5, ge=0, json_schema_extra=_only("blend"))
     """blend: weight of the sequential rules (sr_steps)."""
     weighting: Weighting = Field(
         "none", json_schema_extra=_only("exact", "dimsum", "rp3beta", "ease", "blend")

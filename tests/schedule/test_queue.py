@@ -270,7 +270,9 @@ def test_a_tune_job_retunes_and_records_its_decision(settings: Settings) -> None
     events = partitions.events(settings.paths.events_url())
     for d in range(6):
         events.write(day(d), table([r for r in rows if r[3] == d]))
-    window = settings.train.model_copy(update={"top_k": 1, "days_init": 6, "days_end": 0})
+    window = settings.train.model_copy(
+        update={"algorithm": "exact", "top_k": 1, "days_init": 6, "days_end": 0}
+    )
     in_use = settings.model_copy(update={"train": window})
     runner = JobRunner(in_use)
     job = runner.queue.submit("tune", {"as_of": day(5).isoformat()})

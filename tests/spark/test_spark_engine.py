@@ -48,7 +48,7 @@ def test_exact_equals_the_local_engine_bit_for_bit(
     integers (and round to 12 decimals), so even exact ties (the twins) and their tie-break
     by id come out the same; near-ties cannot flip."""
     data, urls = parity_shop
-    params = TrainParams(top_k=top_k, **FILTER)
+    params = TrainParams(algorithm="exact", top_k=top_k, **FILTER)
     spark = spark_engine.train(urls, params)
     local = LocalEngine(threads=2).train(urls, params)
     assert_same_result(spark, local)
@@ -70,7 +70,7 @@ def test_exact_sums_before_or_after_the_shuffle_equal_the_local_engine(
 
     monkeypatch.setattr(similarity, "COMBINE_DENSITY", 0.0 if combine else math.inf)
     _, urls = parity_shop
-    params = TrainParams(top_k=1000, seed=5, **FILTER)
+    params = TrainParams(algorithm="exact", top_k=1000, seed=5, **FILTER)
     assert_same_result(spark_engine.train(urls, params), LocalEngine().train(urls, params))
 
 
@@ -123,7 +123,7 @@ def test_unsupported_parameters_are_refused(update: dict[str, Any], message: str
 
     engine = SparkEngine()  # refused before any session starts
     with pytest.raises(EngineError, match=message):
-        engine.train(["unused.parquet"], TrainParams(**update))
+        engine.train(["unused.parquet"], TrainParams(**{"algorithm": "exact", **update}))
     assert engine._session is None
 
 

@@ -85,7 +85,7 @@ class EngineContract:
     @pytest.fixture(scope="class")
     @classmethod
     def exact(cls, engine: Engine, shopped: Shopped) -> TrainResult:
-        return engine.train(shopped[1], TrainParams(top_k=1000, **FILTER))
+        return engine.train(shopped[1], TrainParams(algorithm="exact", top_k=1000, **FILTER))
 
     # ── 1–4: the window ────────────────────────────────────────────────────────────────
     def test_counts_are_the_window_by_hand(self, exact: TrainResult, shopped: Shopped) -> None:
@@ -117,7 +117,9 @@ class EngineContract:
         self, engine: Engine, exact: TrainResult, shopped: Shopped, top_k: int
     ) -> None:
         result = (
-            exact if top_k == 1000 else engine.train(shopped[1], TrainParams(top_k=top_k, **FILTER))
+            exact
+            if top_k == 1000
+            else engine.train(shopped[1], TrainParams(algorithm="exact", top_k=top_k, **FILTER))
         )
         assert_cosine_lists(result, shopped[0].summed(), top_k)
 
@@ -250,7 +252,9 @@ class EngineContract:
         self, engine: Engine, exact: TrainResult, shopped: Shopped
     ) -> None:
         data, urls = shopped
-        result = engine.train(urls, TrainParams(top_k=1000, half_life_days=2.0, **FILTER))
+        result = engine.train(
+            urls, TrainParams(algorithm="exact", top_k=1000, half_life_days=2.0, **FILTER)
+        )
         assert_cosine_lists(result, decayed(data, 2.0), 1000)
         assert not result.neighbours.equals(exact.neighbours)
         scores = {r["item"]: r["score"] for r in result.popularity.to_pylist()}
@@ -260,7 +264,9 @@ class EngineContract:
             [scores[i] for i in expected], list(expected.values()), rtol=1e-12
         )
         with pytest.raises(DataError, match="needs the day of each profile file"):
-            engine.train(["/tmp/profiles.parquet"], TrainParams(half_life_days=2.0))
+            engine.train(
+                ["/tmp/profiles.parquet"], TrainParams(algorithm="exact", half_life_days=2.0)
+            )
 
     # ── what it computes, and what not ─────────────────────────────────────────────────
     def test_declared_algorithms_train_and_others_are_refused(
@@ -279,7 +285,7 @@ class EngineContract:
                 with pytest.raises(EngineError, match=f"algorithm '{algorithm}'"):
                     engine.train(urls, params, event_urls=ordered)
         for weighting in WEIGHTINGS:
-            params = TrainParams(weighting=weighting, top_k=4, **FILTER)
+            params = TrainParams(algorithm="exact", weighting=weighting, top_k=4, **FILTER)
             if weighting in engine.weightings:
                 assert engine.train(urls, params).neighbours.num_rows > 0
             else:
@@ -290,18 +296,18 @@ class EngineContract:
 
     def test_bad_input_is_a_clear_error(self, engine: Engine, tmp_path: Path) -> None:
         with pytest.raises(DataError, match="no profile files"):
-            engine.train([], TrainParams())
+            engine.train([], TrainParams(algorithm="exact"))
         with pytest.raises(DataError, match="hold no profiles"):
-            engine.train(write_profiles(tmp_path / "empty", []), TrainParams())
+            engine.train(write_profiles(tmp_path / "empty", []), TrainParams(algorithm="exact"))
         lonely = write_profiles(tmp_path / "lonely", [("u1", "A", 1.0), ("u2", "B", 1.0)])
         with pytest.raises(DataError, match=r"min_items=2 and max_items=100.*2 users were all"):
-            engine.train(lonely, TrainParams())
+            engine.train(lonely, TrainParams(algorithm="exact"))
         negative = write_profiles(tmp_path / "negative", [("u1", "A", 1.0), ("u1", "B", -2.0)])
         with pytest.raises(DataError, match="negative"):
-            engine.train(negative, TrainParams())
+            engine.train(negative, TrainParams(algorithm="exact"))
 
     def test_reads_profiles_from_any_fsspec_url(self, engine: Engine, request: Any) -> None:
         data = shop(300, 40, seed=5)
         urls = data.write(f"memory://engine-contract-{request.node.name}/profiles")
-        result = engine.train(urls, TrainParams(top_k=4, **FILTER))
+        result = engine.train(urls, TrainParams(algorithm="exact", top_k=4, **FILTER))
         assert_cosine_lists(result, data.summed(), 4)

@@ -23,7 +23,9 @@ def test_hand_worked_blend() -> None:
         "rp3beta": Neighbours.from_unsorted([0, 0, 1], [1, 2, 0], [2.0, 1.0, 4.0]),
         "exact": Neighbours.from_unsorted([0, 2], [2, 1], [0.5, 0.1]),
     }
-    params = TrainParams(algorithm="blend", blend_rp3beta=1.0, blend_cosine=2.0)
+    params = TrainParams(
+        algorithm="blend", blend_rp3beta=1.0, blend_cosine=2.0, blend_sequential=0.0
+    )
     result = blend(params, lambda part: hand[part.algorithm], 3)
     # Each row divided by its largest value, then 1 × rp3beta + 2 × cosine:
     # row 0: 1 → 1·(2/2) = 1, 2 → 1·(1/2) + 2·(0.5/0.5) = 2.5; row 1: 0 → 1; row 2: 1 → 2.

@@ -107,7 +107,7 @@ def test_train_prints_the_model(settings: Settings, capsys: pytest.CaptureFixtur
     assert flat("2026-11-19..2026-11-20, 2 day(s)") in out
     assert "similarity" in out  # the timings
     assert trained.manifest.params.top_k == 1
-    assert trained.manifest.params.algorithm == "exact"  # the settings' default
+    assert trained.manifest.params.algorithm == "blend"  # the settings' default
 
 
 @pytest.mark.parametrize(

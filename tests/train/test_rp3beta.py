@@ -55,17 +55,17 @@ def test_hand_worked_walk() -> None:
     x = sp.csr_matrix(np.array([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]]))
     # β = 0: item 0 → u0 (1) → items 0, 1 (½ each): W[0] = [·, ½, 0]
     # item 1 → u0, u1 (½ each) → W[1] = [¼, ·, ¼]; item 2 → u1 → W[2] = [0, ½, ·]
-    plain = rp3beta.compute_rp3beta_neighbours(x, TrainParams(rp3_beta=0.0))
+    plain = rp3beta.compute_rp3beta_neighbours(x, TrainParams(rp3_alpha=1.0, rp3_beta=0.0))
     assert lists(plain) == {0: [(1, 0.5)], 1: [(0, 0.25), (2, 0.25)], 2: [(1, 0.5)]}
     # β = 1 divides by popularity [1, 2, 1]; the lists are no longer symmetric in value.
-    damped = rp3beta.compute_rp3beta_neighbours(x, TrainParams(rp3_beta=1.0))
+    damped = rp3beta.compute_rp3beta_neighbours(x, TrainParams(rp3_alpha=1.0, rp3_beta=1.0))
     assert lists(damped) == {0: [(1, 0.25)], 1: [(0, 0.25), (2, 0.25)], 2: [(1, 0.25)]}
 
 
 def test_walk_follows_scores_but_counts_users_for_popularity() -> None:
     # u0 weighs item 1 three times item 0: the user → item step follows the scores.
     x = sp.csr_matrix(np.array([[1.0, 3.0], [0.0, 2.0]]))
-    got = lists(rp3beta.compute_rp3beta_neighbours(x, TrainParams(rp3_beta=0.0)))
+    got = lists(rp3beta.compute_rp3beta_neighbours(x, TrainParams(rp3_alpha=1.0, rp3_beta=0.0)))
     # item 0 → u0 → item 1 with 3/4; item 1 → u0 (½) → item 0 with ¼: ⅛.
     assert got == {0: [(1, 0.75)], 1: [(0, 0.125)]}
 
@@ -100,7 +100,7 @@ def test_dense_and_sparse_ranking_agree(
     monkeypatch.setattr(rp3beta, "DENSE_SHARE", dense_share)
     rng = np.random.default_rng(3)
     dense = (rng.random((80, 30)) < 0.3).astype(float)
-    params = TrainParams(algorithm="rp3beta", top_k=4, rp3_beta=0.0)
+    params = TrainParams(algorithm="rp3beta", top_k=4, rp3_alpha=1.0, rp3_beta=0.0)
     got = rp3beta.compute_rp3beta_neighbours(sp.csr_matrix(dense), params)
     assert_same(got, expected_lists(dense_rp3beta(dense, 1.0, 0.0), 4))
 

@@ -73,7 +73,12 @@ def dense(neighbours: Neighbours, n_items: int) -> np.ndarray:
 def all_pairs(matrix: sp.csr_matrix, **params: object) -> np.ndarray:
     """Every estimated similarity: top_k = number of items, so nothing is cut."""
     n_items = matrix.shape[1]
-    return dense(compute_neighbours(matrix, TrainParams(top_k=n_items, **params)), n_items)
+    return dense(
+        compute_neighbours(
+            matrix, TrainParams.model_validate({"algorithm": "exact", "top_k": n_items, **params})
+        ),
+        n_items,
+    )
 
 
 def assert_same(a: Neighbours, b: Neighbours) -> None:
@@ -87,7 +92,7 @@ def test_dimsum_with_infinite_gamma_equals_exact_bit_for_bit(threshold: float) -
     matrix = shop_matrix(3000, 150, seed=1)
     assert math.isinf(dimsum_gamma(threshold, 150))
     for top_k in (5, 150):
-        exact = compute_neighbours(matrix, TrainParams(top_k=top_k))
+        exact = compute_neighbours(matrix, TrainParams(algorithm="exact", top_k=top_k))
         dimsum = compute_neighbours(
             matrix, TrainParams(top_k=top_k, algorithm="dimsum", threshold=threshold, seed=9)
         )
@@ -248,7 +253,7 @@ def test_dimsum_is_reproducible_by_seed_and_independent_of_threads() -> None:
 
 def test_exact_is_independent_of_threads() -> None:
     matrix = shop_matrix(5000, 200, seed=7)
-    params = TrainParams(top_k=15)
+    params = TrainParams(algorithm="exact", top_k=15)
     assert_same(
         compute_neighbours(matrix, params, threads=1), compute_neighbours(matrix, params, threads=2)
     )

@@ -80,19 +80,21 @@ def lists(neighbours: Neighbours) -> dict[int, list[tuple[int, float]]]:
 @pytest.mark.parametrize("top_k", [1, 2, 3, 10])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_hand_worked_matrix(top_k: int, threads: int) -> None:
-    result = compute_neighbours(sp.csr_matrix(HAND), TrainParams(top_k=top_k), threads=threads)
+    result = compute_neighbours(
+        sp.csr_matrix(HAND), TrainParams(algorithm="exact", top_k=top_k), threads=threads
+    )
     expected = {item: pairs[:top_k] for item, pairs in HAND_LISTS.items()}
     # Similarities are reported to 12 decimals, so 0.64 is exactly the double 0.64.
     assert lists(result) == expected
 
 
 def test_hand_worked_top_1_keeps_the_lower_id_of_a_tie() -> None:
-    result = compute_neighbours(sp.csr_matrix(HAND), TrainParams(top_k=1))
+    result = compute_neighbours(sp.csr_matrix(HAND), TrainParams(algorithm="exact", top_k=1))
     assert lists(result) == {A: [(D, 1.0)], B: [(A, 0.64)], C: [(A, 0.48)], D: [(A, 1.0)]}
 
 
 def test_result_arrays_are_in_canonical_order_and_typed() -> None:
-    result = compute_neighbours(sp.csr_matrix(HAND), TrainParams(top_k=10))
+    result = compute_neighbours(sp.csr_matrix(HAND), TrainParams(algorithm="exact", top_k=10))
     assert result.item.dtype == np.int32
     assert result.neighbour.dtype == np.int32
     assert result.similarity.dtype == np.float64
@@ -116,10 +118,14 @@ def test_input_forms_give_the_same_answer() -> None:
         indptr.append(len(indices))
     messy = sp.csr_matrix((data, indices, indptr), shape=HAND.shape)
     assert not messy.has_canonical_format
-    expected = lists(compute_neighbours(sp.csr_matrix(HAND), TrainParams(top_k=3)))
+    expected = lists(
+        compute_neighbours(sp.csr_matrix(HAND), TrainParams(algorithm="exact", top_k=3))
+    )
     before = (messy.data.copy(), messy.indices.copy(), messy.indptr.copy())
     for matrix in (messy, sp.csc_matrix(HAND), sp.csr_matrix(HAND.astype(np.int64))):
-        assert lists(compute_neighbours(matrix, TrainParams(top_k=3))) == expected
+        assert (
+            lists(compute_neighbours(matrix, TrainParams(algorithm="exact", top_k=3))) == expected
+        )
     for array, kept in zip((messy.data, messy.indices, messy.indptr), before, strict=True):
         np.testing.assert_array_equal(array, kept)  # the caller's matrix is left as it was
 
@@ -130,7 +136,7 @@ def test_progress_and_timings_are_reported(threads: int) -> None:
     timings: dict[str, float] = {}
     compute_neighbours(
         sp.csr_matrix(HAND),
-        TrainParams(),
+        TrainParams(algorithm="exact"),
         threads=threads,
         progress=lambda done, total: calls.append((done, total)),
         timings=timings,
@@ -143,7 +149,7 @@ def test_progress_and_timings_are_reported(threads: int) -> None:
 
 def test_empty_matrices_give_no_neighbours() -> None:
     for shape in [(0, 0), (3, 0), (0, 4), (3, 4)]:
-        result = compute_neighbours(sp.csr_matrix(shape), TrainParams())
+        result = compute_neighbours(sp.csr_matrix(shape), TrainParams(algorithm="exact"))
         assert len(result) == 0
 
 
@@ -152,18 +158,18 @@ def test_bad_scores_are_refused(bad: float) -> None:
     matrix = sp.csr_matrix(HAND)
     matrix.data[0] = bad
     with pytest.raises(DataError, match=r"1 of \d+ scores are negative, NaN or infinite"):
-        compute_neighbours(matrix, TrainParams())
+        compute_neighbours(matrix, TrainParams(algorithm="exact"))
 
 
 def test_unsupported_algorithm_and_threads_are_refused() -> None:
     with pytest.raises(InvalidInputError, match="not 'ease'"):
         compute_neighbours(sp.csr_matrix(HAND), TrainParams(algorithm="ease"))
     with pytest.raises(InvalidInputError, match="threads must be ≥ 0"):
-        compute_neighbours(sp.csr_matrix(HAND), TrainParams(), threads=-1)
+        compute_neighbours(sp.csr_matrix(HAND), TrainParams(algorithm="exact"), threads=-1)
     with pytest.raises(DataError, match="scipy sparse matrix"):
-        compute_neighbours(HAND, TrainParams())  # type: ignore[arg-type]
+        compute_neighbours(HAND, TrainParams(algorithm="exact"))  # type: ignore[arg-type]
     with pytest.raises(DataError, match=r"2147483647 items do not fit 32-bit item indices"):
-        compute_neighbours(sp.csr_matrix((1, 2**31 - 1)), TrainParams())
+        compute_neighbours(sp.csr_matrix((1, 2**31 - 1)), TrainParams(algorithm="exact"))
 
 
 def test_neighbours_columns_must_have_the_same_length() -> None:
@@ -253,14 +259,16 @@ def score_matrices(draw: st.DrawFn) -> np.ndarray:
 @given(dense=score_matrices(), top_k=st.integers(1, 9), threads=st.sampled_from([1, 2]))
 def test_exact_equals_brute_force_reference(dense: np.ndarray, top_k: int, threads: int) -> None:
     assume(not near_a_rounding_boundary(dense))
-    result = compute_neighbours(sp.csr_matrix(dense), TrainParams(top_k=top_k), threads=threads)
+    result = compute_neighbours(
+        sp.csr_matrix(dense), TrainParams(algorithm="exact", top_k=top_k), threads=threads
+    )
     assert lists(result) == reference_lists(dense, top_k)
 
 
 def test_exact_lists_are_symmetric_before_the_cut() -> None:
     rng = np.random.default_rng(5)
     dense = rng.choice([0.0, 0.0, 0.0, 0.5, 2.0, 6.0], size=(60, 25))
-    result = compute_neighbours(sp.csr_matrix(dense), TrainParams(top_k=25))
+    result = compute_neighbours(sp.csr_matrix(dense), TrainParams(algorithm="exact", top_k=25))
     pairs = {
         (i, j): s
         for i, j, s in zip(

@@ -38,7 +38,9 @@ def decayed_scores() -> dict[tuple[str, str], float]:
 
 def test_model_is_trained_on_decayed_scores(settings: Settings) -> None:
     write_events(settings, DAYS)
-    params = settings.train_params(half_life_days=10.0, min_items=2, max_items=10)
+    params = settings.train_params(
+        algorithm="exact", half_life_days=10.0, min_items=2, max_items=10
+    )
     model = pipeline.train(
         settings, days_init=21, days_end=1, as_of=AS_OF, params=params, allow_missing=True
     )
@@ -59,7 +61,7 @@ def test_without_decay_the_scores_are_plain_sums(settings: Settings) -> None:
         days_init=21,
         days_end=1,
         as_of=AS_OF,
-        params=settings.train_params(min_items=2, max_items=10),
+        params=settings.train_params(algorithm="exact", min_items=2, max_items=10),
         allow_missing=True,
     )
     popularity = {r["item"]: r["score"] for r in model.popularity().to_pylist()}

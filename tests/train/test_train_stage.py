@@ -66,7 +66,7 @@ FILTER = {"min_items": 2, "max_items": 4}
 
 
 def _params(settings: Settings, **overrides: Any) -> TrainParams:
-    return settings.train_params(**{**FILTER, **overrides})
+    return settings.train_params(**{"algorithm": "exact", **FILTER, **overrides})
 
 
 def _train(settings: Settings, **kwargs: Any) -> model.Model:
@@ -182,7 +182,7 @@ def test_random_shop_matches_brute_force(settings: Settings) -> None:
             for u, i, k in zip(users, items, kinds, strict=True)
         ]
     write_events(settings, days)
-    params = settings.train_params(min_items=2, max_items=30, top_k=100)
+    params = settings.train_params(algorithm="exact", min_items=2, max_items=30, top_k=100)
     got = _rows(_train(settings, params=params).neighbours())
     want = reference_neighbours(hand_profiles(days), min_items=2, max_items=30, top_k=100)
     assert {(a, b): s for a, b, s in got} == pytest.approx({(a, b): s for a, b, s in want})

@@ -76,7 +76,8 @@ def check_supported(engine: Engine, params: TrainParams) -> None:
     if params.algorithm not in engine.algorithms:
         raise EngineError(
             f"algorithm {params.algorithm!r} is not supported on the {engine.name} engine (it "
-            f"computes {' and '.join(sorted(engine.algorithms))}); use --engine local"
+            f"computes {' and '.join(sorted(engine.algorithms))}); use --engine local, or one "
+            f"of its algorithms (--algorithm, [train] algorithm)"
         )
     if params.weighting not in engine.weightings:
         raise EngineError(
