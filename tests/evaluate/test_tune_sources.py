@@ -91,8 +91,8 @@ weight_column = "Quantity"
 purchase = 1.0
 """,
     )
-    exported = export(tmp_path, "2011-09-01", "2011-11-30")
-    assert "91 day(s) (13 empty)" in exported.stdout  # the Saturdays
+    exported = export(tmp_path, "2011-11-01", "2011-11-30")
+    assert "30 day(s) (4 empty)" in exported.stdout  # the Saturdays
     choice = tune_without_options(tmp_path)
     assert choice["mode"] == "history"  # customers come back
 
@@ -115,23 +115,27 @@ ts_unit = "s"
 purchase = 4.0
 """,
     )
-    export(tmp_path, "1997-09-20", "1998-04-22")
+    export(tmp_path, "1998-02-01", "1998-04-22")
     tune_without_options(tmp_path)
 
 
 @pytest.mark.realdata
-@pytest.mark.parametrize("dataset", ["movielens-100k", "ga360-sample"])
-def test_public_data_sets_read_directly(shared_data: Path, tmp_path: Path, dataset: str) -> None:
+@pytest.mark.parametrize(
+    ("dataset", "days"),
+    [("movielens-100k", ["--from", "1998-02-01"]), ("ga360-sample", []), ("online-retail", [])],
+)
+def test_public_data_sets_read_directly(
+    shared_data: Path, tmp_path: Path, dataset: str, days: list[str]
+) -> None:
     configure(tmp_path, "")
-    tune_without_options(tmp_path, "--dataset", dataset, "--data-path", str(shared_data))
+    tune_without_options(tmp_path, "--dataset", dataset, "--data-path", str(shared_data), *days)
 
 
 def test_a_synthetic_shop(tmp_path: Path) -> None:
     configure(tmp_path, f'[export]\ninput = "{tmp_path / "warehouse" / "ga360"}"\n')
-    made = dimrec(
-        tmp_path, "synth", "--size", "small", "--start", "2026-03-01", "--formats", "ga360"
-    )
+    shop = ["--days", "5", "--sessions-per-day", "600", "--items", "200", "--users", "800"]
+    made = dimrec(tmp_path, "synth", *shop, "--start", "2026-03-01", "--formats", "ga360")
     assert made.returncode == 0, made.stderr
-    export(tmp_path, "2026-03-01", "2026-03-07")
+    export(tmp_path, "2026-03-01", "2026-03-05")
     choice = tune_without_options(tmp_path)
-    assert choice["mode"] == "history"  # 5,000 shoppers come back over the week
+    assert choice["mode"] == "history"  # 800 shoppers come back over the days

@@ -38,7 +38,9 @@ def test_spark_submit_trains_the_same_model_as_local(settings: Settings, tmp_pat
     events = shop_events(300, 60, seed=31, n_days=2)
     job_data = tmp_path / "job"
     config = tmp_path / "dimrec.toml"
-    config.write_text(f'[paths]\ndata = "{job_data}"\n\n[train]\nmin_items = 2\ntop_k = 5\n')
+    config.write_text(
+        f'[paths]\ndata = "{job_data}"\n\n[train]\nalgorithm = "exact"\nmin_items = 2\ntop_k = 5\n'
+    )
     write_events(load_settings(config).paths.events_url(), events)
     archive = package_zip(tmp_path / "dimrec.zip")
     window = ["--days-init", "2", "--days-end", "1", "--as-of", AS_OF.isoformat()]
@@ -81,7 +83,7 @@ def test_spark_submit_trains_the_same_model_as_local(settings: Settings, tmp_pat
         days_init=2,
         days_end=1,
         as_of=AS_OF,
-        params=settings.train_params(min_items=2, top_k=5),
+        params=settings.train_params(algorithm="exact", min_items=2, top_k=5),
         engine="local",
     )
     assert job_model.neighbours().equals(local.neighbours())
