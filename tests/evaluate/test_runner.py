@@ -79,11 +79,13 @@ def test_parse_systems() -> None:
     base = Config(TrainParams(top_k=50))
     names = [c.name for c in parse_systems(DEFAULT_SYSTEMS, base)]
     assert names == [
+        "blend",
         "exact",
         "dimsum:0.1",
         "dimsum:0.5",
         "rp3beta",
         "ease",
+        "sequential",
         "popularity",
         "implicit cosine",
         "implicit BM25",

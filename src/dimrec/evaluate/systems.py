@@ -2,18 +2,18 @@
 
 A system is ``NAME[:OPTIONS]``:
 
-- ``exact``, ``dimsum``, ``rp3beta``, ``ease``: dimrec's algorithms on the base
-  configuration; options ``key=value`` separated by commas override it — ``threshold``,
-  ``alpha``, ``beta``, ``lambda``, ``weighting``, ``top_k``, ``min_items``, ``max_items``,
-  ``window`` (days), ``half_life`` (days), ``weights`` (browse/basket/purchase, e.g.
-  ``weights=1/4/8``), or any training parameter by its name in ``dimrec.params`` (e.g.
-  ``rp3_beta=0.3``); a bare value is dimsum's threshold or exact's weighting
-  (``dimsum:0.1``, ``exact:bm25``);
+- ``exact``, ``dimsum``, ``rp3beta``, ``ease``, ``sequential``, ``blend``: dimrec's
+  algorithms on the base configuration; options ``key=value`` separated by commas
+  override it — ``threshold``, ``alpha``, ``beta``, ``lambda``, ``weighting``, ``top_k``,
+  ``min_items``, ``max_items``, ``window`` (days), ``half_life`` (days), ``weights``
+  (browse/basket/purchase, e.g. ``weights=1/4/8``), or any training parameter by its name
+  in ``dimrec.params`` (e.g. ``rp3_beta=0.3``); a bare value is dimsum's threshold or
+  exact's weighting (``dimsum:0.1``, ``exact:bm25``);
 - ``popularity``; ``implicit-cosine`` and ``implicit-bm25`` (the implicit package's
   CosineRecommender / BM25Recommender on the same matrix).
 
-The default set is the comparison table of the issue: exact, dimsum at 0.1 and 0.5,
-rp3beta, ease, popularity, implicit cosine and implicit BM25.
+The default set: the default blend, exact, dimsum at 0.1 and 0.5, rp3beta, ease, sequential
+rules, popularity, implicit cosine and implicit BM25.
 """
 
 from __future__ import annotations
@@ -30,11 +30,13 @@ from dimrec.evaluate.runner import Candidate
 from dimrec.params import Algorithm, ModelParams, TrainParams
 
 DEFAULT_SYSTEMS: tuple[str, ...] = (
+    "blend",
     "exact",
     "dimsum:0.1",
     "dimsum:0.5",
     "rp3beta",
     "ease",
+    "sequential",
     "popularity",
     "implicit-cosine",
     "implicit-bm25",
