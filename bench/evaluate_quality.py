@@ -1,36 +1,47 @@
-"""Offline recommendation quality of dimrec against its baselines (not a test).
+"""Offline recommendation quality of dimrec against tuned EASE^R and RP3beta (not a test).
 
-    .venv/bin/python bench/evaluate_quality.py                      # every data set
-    .venv/bin/python bench/evaluate_quality.py --datasets online-retail,ml-100k-user
+    .venv/bin/python bench/evaluate_quality.py                   # every data set, ≈ 1 h here
+    .venv/bin/python bench/evaluate_quality.py --quick           # small slices, ≈ 3 min
+    .venv/bin/python bench/evaluate_quality.py --datasets ml-100k,online-retail
+    .venv/bin/python bench/evaluate_quality.py --defaults-only   # choose the defaults
 
-For each data set it runs ``dimrec tune`` (``dimrec.evaluate.flow.tune``): the grid (below; it
-includes keeping 100 or 300 neighbours per item, the store's sim_cap following) is searched
-by NDCG@10 on a validation split carved from the training period by the same rule, the
-choice is retrained on the whole training period and evaluated once on the test, beside the
-best of each algorithm (cosine exact, rp3beta, ease), DIMSUM at 0.1 and 0.5, popularity, and
-implicit's CosineRecommender and BM25Recommender on the same matrix. Then two ablations on
-the test, each a paired comparison on the same shoppers:
+Protocol, per data set (``DATASETS``):
 
-- matrix weighting: none vs bm25 vs tfidf, for exact cosine and for ease (its tuned λ), on
-  the tuned shared settings;
-- time decay: the tuned configuration with each half-life against none.
+1. ``dimrec tune`` (:func:`dimrec.evaluate.flow.tune`) with its default grid — the same on
+   every data set, nothing chosen per set — searches on a **validation split carved from
+   the training period by the same rule as the test** (time split: the cut-off moved back by
+   the test's length, to the last day with events; per-user split: each user's last 20% of
+   their training events): each algorithm over its own grid (EASE^R λ × matrix weighting,
+   RP3beta α × β, cosine × weighting, sequential rules' steps), then the shared settings
+   (action weights, user filter, time decay) per algorithm, then blends of the leaders.
+   The choice ("dimrec tuned") and each algorithm's leader are trained on the whole training
+   period and scored **once** on the test.
+2. The peers are the tune's own EASE^R and RP3beta leaders: tuned on the same validation
+   split over their usual grids and the shared settings. The better of the two *on the test*
+   (which favours the peers) is the reference: "dimrec tuned − best peer" with its
+   paired-bootstrap 95% interval (2,000 resamples of test shoppers or sessions).
+3. dimrec's defaults as shipped (``TrainParams()``: what ``dimrec train`` and the daily
+   chain run before any tune) against implicit's BM25Recommender on the same (default)
+   matrix, on the same test.
 
-Every difference is printed with its 95% paired-bootstrap interval (2,000 resamples of
-shoppers). Reports (HTML + JSON) and the chosen ``dimrec.tuned.toml`` go under
-``--out/<data set>/``; the tables print as Markdown.
+``--defaults-only`` scores candidate default configurations (algorithms that train on any
+catalogue size: no EASE, whose dense inverse is bounded by ``ease_max_items``) on each
+data set's **validation** split only — never the test — and prints each one's NDCG@10
+relative to the best candidate of the set: the defaults in ``dimrec.params`` are the
+candidate with the best mean.
 
-Data sets (``../shared/data``): UCI Online Retail (purchases; user = CustomerID, item =
-StockCode; cancellations, Quantity ≤ 0 and rows without a customer dropped; cut-off at 80%
-of the date range), MovieLens 100k (ratings ≥ 4; per-user last 20% by time, and a time
-split at 80%), MovieLens latest-small (ratings ≥ 4, time split at 80%), the GA360 sample
-(5 sessions a day: session mode, any action a target — far too small, reported as noise) and
-a synthetic shop (``dimrec.synth``: GA360 files → ``dimrec export`` → the same evaluation).
+Data sets (``../shared/data``): UCI Online Retail (purchases, customer × stock code; time
+split at 80% of the date range; history mode), MovieLens 100k (ratings ≥ 4; each user's
+last 20% by time; history mode), the GA360 sample (5 sessions a day; time split at 80%;
+session mode: each test session's first half asks for the rest, any action a target) and a
+synthetic shop (``dimrec.synth``: GA360 files → ``dimrec export``; last 3 days; session
+mode). Reports (HTML + JSON) and each run's choice go under ``--out/<data set>/``; the
+tables print as Markdown and all figures go to ``--out/results.json``.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime as dt
 import json
 import logging
@@ -40,205 +51,239 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(ROOT / "src"))
 
 from dimrec import pipeline  # noqa: E402
-from dimrec.config import load_settings  # noqa: E402
+from dimrec.config import Settings, load_settings  # noqa: E402
 from dimrec.evaluate import flow  # noqa: E402
 from dimrec.evaluate.datasets import DataSpec  # noqa: E402
 from dimrec.evaluate.fit import Config  # noqa: E402
+from dimrec.evaluate.interactions import Interactions  # noqa: E402
 from dimrec.evaluate.runner import Candidate, Evaluation, evaluate  # noqa: E402
 from dimrec.evaluate.split import SplitSpec  # noqa: E402
-from dimrec.evaluate.tune import TuneGrid, TuneResult  # noqa: E402
+from dimrec.params import TrainParams  # noqa: E402
 
-MOVIELENS_GRID = TuneGrid(
-    rp3_alpha=[0.5, 0.75, 1.0],
-    rp3_beta=[0.25, 0.5, 0.75],
-    ease_lambda=[1000.0, 5000.0, 20000.0],
-    weights=[{"browse": 0.5, "basket": 2.0, "purchase": 6.0}],
-    user_filters=[(2, 100), (2, 1000)],
-    top_k=[100, 300],
-    half_life_days=[None, 30.0, 90.0],
-)
-SHOP_GRID = TuneGrid(
-    rp3_alpha=[0.5, 0.75, 1.0],
-    rp3_beta=[0.25, 0.5, 0.75],
-    ease_lambda=[1000.0, 5000.0, 20000.0, 50000.0, 100000.0],
-    weights=[
-        {"browse": 0.5, "basket": 2.0, "purchase": 6.0},
-        {"browse": 1.0, "basket": 1.0, "purchase": 1.0},
-        {"browse": 1.0, "basket": 4.0, "purchase": 8.0},
-    ],
-    user_filters=[(2, 100), (2, 1000)],
-    top_k=[100, 300],
-    half_life_days=[None, 7.0, 14.0, 30.0, 90.0],
-)
+PEERS = ("ease", "rp3beta")
 
 DATASETS: dict[str, dict[str, Any]] = {
     "online-retail": {
         "data": DataSpec("online-retail", str(DATA)),
         "split": SplitSpec(cutoff_fraction=0.8),
-        "grid": SHOP_GRID.model_copy(
-            update={"weights": [{"browse": 0.5, "basket": 2.0, "purchase": 6.0}]}
-        ),
+        "mode": "history",
         "targets": ("purchase",),
+        "quick": DataSpec(
+            "online-retail", str(DATA), first=dt.date(2011, 6, 1), last=dt.date(2011, 9, 30)
+        ),
     },
-    "ml-100k-user": {
+    "ml-100k": {
         "data": DataSpec("movielens-100k", str(DATA)),
         "split": SplitSpec(per_user_fraction=0.2),
-        "grid": MOVIELENS_GRID,
-        "targets": ("purchase",),
-    },
-    "ml-100k-time": {
-        "data": DataSpec("movielens-100k", str(DATA)),
-        "split": SplitSpec(cutoff_fraction=0.8),
-        "grid": MOVIELENS_GRID,
-        "targets": ("purchase",),
-    },
-    "ml-small-time": {
-        "data": DataSpec("movielens-small", str(DATA)),
-        "split": SplitSpec(cutoff_fraction=0.8),
-        "grid": MOVIELENS_GRID.model_copy(update={"ease_lambda": [5000.0, 20000.0]}),
+        "mode": "history",
         "targets": ("purchase",),
     },
     "ga360-sample": {
         "data": DataSpec("ga360-sample", str(DATA)),
         "split": SplitSpec(cutoff_fraction=0.8),
-        "grid": TuneGrid(
-            rp3_beta=[0.0, 0.5],
-            rp3_alpha=[1.0],
-            ease_lambda=[10.0, 100.0],
-            weights=[{"browse": 0.5, "basket": 2.0, "purchase": 6.0}],
-            user_filters=[(2, 100)],
-        ),
-        "targets": ("browse", "basket", "purchase"),
         "mode": "session",
+        "targets": None,
     },
     "synthetic": {
         "synthetic": True,
         "split": SplitSpec(test_days=3),
-        "grid": SHOP_GRID.model_copy(
-            update={"window_days": [None, 7, 14], "half_life_days": [None, 7.0, 30.0]}
-        ),
-        "targets": ("basket", "purchase"),
+        "mode": "session",
+        "targets": None,
     },
 }
 SYNTH_SHOP = {"days": 28, "sessions_per_day": 4000, "n_items": 1500, "n_users": 12000}
+SYNTH_QUICK = {"days": 10, "sessions_per_day": 1000, "n_items": 400, "n_users": 3000}
+
+#: Candidate defaults (``--defaults-only``): each trains on any catalogue size.
+DEFAULT_CANDIDATES: dict[str, dict[str, Any]] = {
+    "exact": {"algorithm": "exact"},
+    "exact bm25": {"algorithm": "exact", "weighting": "bm25"},
+    "exact tfidf": {"algorithm": "exact", "weighting": "tfidf"},
+    "rp3beta α1 β0.6": {"algorithm": "rp3beta", "rp3_alpha": 1.0, "rp3_beta": 0.6},
+    "rp3beta α0.5 β0.25": {"algorithm": "rp3beta", "rp3_alpha": 0.5, "rp3_beta": 0.25},
+    "rp3beta α0.75 β0.25": {"algorithm": "rp3beta", "rp3_alpha": 0.75, "rp3_beta": 0.25},
+    "sequential 10": {"algorithm": "sequential", "sr_steps": 10},
+    "blend rp3beta + cosine": {
+        "algorithm": "blend",
+        "rp3_alpha": 0.5,
+        "rp3_beta": 0.25,
+        "blend_rp3beta": 1.0,
+        "blend_cosine": 1.0,
+        "blend_sequential": 0.0,
+    },
+    "blend rp3beta + sequential": {
+        "algorithm": "blend",
+        "rp3_alpha": 0.5,
+        "rp3_beta": 0.25,
+        "blend_rp3beta": 1.0,
+        "blend_cosine": 0.0,
+        "blend_sequential": 1.0,
+    },
+    "blend cosine + sequential": {
+        "algorithm": "blend",
+        "blend_rp3beta": 0.0,
+        "blend_cosine": 1.0,
+        "blend_sequential": 1.0,
+    },
+    "blend cosine + ½ sequential": {
+        "algorithm": "blend",
+        "blend_rp3beta": 0.0,
+        "blend_cosine": 1.0,
+        "blend_sequential": 0.5,
+    },
+    "blend cosine + ½ rp3beta + ½ sequential": {
+        "algorithm": "blend",
+        "rp3_alpha": 0.5,
+        "rp3_beta": 0.25,
+        "blend_rp3beta": 0.5,
+        "blend_cosine": 1.0,
+        "blend_sequential": 0.5,
+    },
+    "blend cosine + ½ rp3beta + sequential": {
+        "algorithm": "blend",
+        "rp3_alpha": 0.5,
+        "rp3_beta": 0.25,
+        "blend_rp3beta": 0.5,
+        "blend_cosine": 1.0,
+        "blend_sequential": 1.0,
+    },
+    "blend ½ cosine + rp3beta + sequential": {
+        "algorithm": "blend",
+        "rp3_alpha": 0.5,
+        "rp3_beta": 0.25,
+        "blend_rp3beta": 1.0,
+        "blend_cosine": 0.5,
+        "blend_sequential": 1.0,
+    },
+    "blend rp3beta + cosine + sequential": {
+        "algorithm": "blend",
+        "rp3_alpha": 0.5,
+        "rp3_beta": 0.25,
+        "blend_rp3beta": 1.0,
+        "blend_cosine": 1.0,
+        "blend_sequential": 1.0,
+    },
+}
 
 
-def synthetic_settings(root: Path) -> Any:
+def synthetic_settings(root: Path, shop: dict[str, int]) -> Settings:
     """Generate a synthetic shop and export it; settings pointing at its events."""
     from dimrec.synth import SKU_REGEX, generate
 
     start = dt.date(2026, 1, 1)
     out = root / "synth"
-    generate(str(out), start=start, formats=("ga360",), **SYNTH_SHOP)
+    generate(str(out), start=start, formats=("ga360",), **shop)
     settings = load_settings(
         paths={"data": str(root / "var")},
         export={"source": "ga360", "input": str(out / "ga360"), "sku_regex": SKU_REGEX},
     )
-    days = [start + dt.timedelta(days=d) for d in range(SYNTH_SHOP["days"])]
+    days = [start + dt.timedelta(days=d) for d in range(shop["days"])]
     pipeline.export_days(settings, days).raise_for_missing()
     return settings
 
 
-def run_dataset(name: str, spec: dict[str, Any], out: Path, work: Path) -> dict[str, Any]:
+def prepared(spec: dict[str, Any], work: Path, quick: bool) -> tuple[Settings, DataSpec]:
     if spec.get("synthetic"):
-        settings = synthetic_settings(work)
-        data = DataSpec()
-    else:
-        settings = load_settings(paths={"data": str(work / "var")})
-        data = spec["data"]
-    folder = out / name
+        return synthetic_settings(work, SYNTH_QUICK if quick else SYNTH_SHOP), DataSpec()
+    settings = load_settings(paths={"data": str(work / "var")})
+    return settings, spec["quick"] if quick and "quick" in spec else spec["data"]
+
+
+def run_dataset(
+    name: str, spec: dict[str, Any], out: Path, work: Path, quick: bool
+) -> dict[str, Any]:
+    settings, data = prepared(spec, work, quick)
     started = time.perf_counter()
     summary = flow.tune(
         settings,
         data=data,
         split=spec["split"],
-        grid=spec["grid"],
-        mode=spec.get("mode", "history"),
+        mode=spec["mode"],
         target_actions=spec["targets"],
-        report_to=str(folder),
+        ks=(10,),
+        report_to=str(out / name),
     )
+    tune_seconds = time.perf_counter() - started
     result = summary.result
+    test = result.test
+    peers = [p for p in PEERS if p in {s.name for s in test.systems}]
+    best_peer = max(peers, key=lambda p: test.system(p).mean("ndcg", 10)) if peers else None
     events = data.load(settings.paths.events_url())
-    ablations = run_ablations(events, spec, result)
-    seconds = time.perf_counter() - started
+    defaults = defaults_against_bm25(events, spec)
     record = {
         "dataset": name,
-        "seconds": round(seconds, 1),
+        "seconds": round(time.perf_counter() - started, 1),
+        "tune_seconds": round(tune_seconds, 1),
         "validation": result.validation,
+        "split": test.split,
+        "mode": test.mode,
+        "shoppers": test.shoppers,
         "chosen": result.best.label(),
         "trials": len(result.trials),
-        "test": table_rows(result.test, result.reference),
-        "ablations": {k: table_rows(v, ref) for k, (v, ref) in ablations.items()},
-        "notes": result.test.notes,
-        "shoppers": result.test.shoppers,
-        "split": result.test.split,
-        "fragment": summary.fragment,
+        "best_peer": best_peer,
+        "test": rows(test, best_peer),
+        "defaults": rows(defaults, "implicit BM25"),
+        "notes": test.notes,
     }
     print_markdown(record)
     return record
 
 
-def run_ablations(
-    events: Any, spec: dict[str, Any], result: TuneResult
-) -> dict[str, tuple[Evaluation, str]]:
-    """Weighting and time decay, each against its plain version, on the test."""
-    best = result.best
-    ease_lambda = next(
-        (s.config.params.ease_lambda for s in result.test.systems if s.name == "ease"),
-        best.params.ease_lambda,
+def defaults_against_bm25(events: Interactions, spec: dict[str, Any]) -> Evaluation:
+    """The shipped defaults and implicit BM25 on the same default matrix, on the test."""
+    default = Config(TrainParams())
+    candidates = [
+        Candidate("dimrec defaults", "dimrec", default),
+        Candidate("implicit BM25", "implicit-bm25", default),
+        Candidate("popularity", "popularity", default),
+    ]
+    return evaluate(
+        events,
+        spec["split"].make(events),
+        candidates,
+        dataset="defaults",
+        mode=spec["mode"],
+        target_actions=spec["targets"],
+        ks=(10,),
     )
-    plain = dataclasses.replace(
-        best, params=best.params.model_copy(update={"half_life_days": None})
-    )
-    options = {
-        "dataset": "ablation",
-        "mode": spec.get("mode", "history"),
-        "target_actions": spec["targets"],
-        "ks": (10,),
-    }
-    split = spec["split"].make(events)
-    out: dict[str, tuple[Evaluation, str]] = {}
-    for algorithm, lam in (("exact", best.params.ease_lambda), ("ease", ease_lambda)):
-        weighted = [
-            Candidate(
-                f"{algorithm}, {w}",
-                "dimrec",
-                Config(
-                    best.params.model_copy(
-                        update={"algorithm": algorithm, "weighting": w, "ease_lambda": lam}
-                    ),
-                    best.window_days,
-                ),
-            )
-            for w in ("none", "bm25", "tfidf")
-        ]
-        out[f"weighting of {algorithm}"] = (
-            evaluate(events, split, weighted, **options),
-            f"{algorithm}, none",
-        )
-    half_lives = [h for h in spec["grid"].half_life_days if h is not None]
-    if half_lives:
-        decayed = [Candidate("no decay", "dimrec", plain)] + [
-            Candidate(
-                f"half-life {h:g} d",
-                "dimrec",
-                dataclasses.replace(
-                    plain, params=plain.params.model_copy(update={"half_life_days": h})
-                ),
-            )
-            for h in half_lives
-        ]
-        out["time decay"] = (evaluate(events, split, decayed, **options), "no decay")
-    return out
 
 
-def table_rows(ev: Evaluation, reference: str | None) -> list[dict[str, Any]]:
-    rows = []
+def choose_defaults(name: str, spec: dict[str, Any], work: Path, quick: bool) -> dict[str, float]:
+    """Each candidate default's validation NDCG@10 (the test is not touched)."""
+    settings, data = prepared(spec, work, quick)
+    events = data.load(settings.paths.events_url())
+    rule, validation_events = spec["split"].make(events).validation(events)
+    candidates = [
+        Candidate(label, "dimrec", Config(TrainParams(**params)))
+        for label, params in DEFAULT_CANDIDATES.items()
+    ]
+    candidates.append(Candidate("implicit BM25 (reference)", "implicit-bm25", Config()))
+    result = evaluate(
+        validation_events,
+        rule,
+        candidates,
+        dataset=f"{name} (validation)",
+        mode=spec["mode"],
+        target_actions=spec["targets"],
+        ks=(10,),
+    )
+    scores = {s.name: s.mean("ndcg", 10) for s in result.systems}
+    print(f"\n{name}: {result.split}, {result.shoppers} validation rows")
+    for label, value in sorted(scores.items(), key=lambda kv: -kv[1]):
+        print(f"  {label:38s} {value:.4f}")
+    sys.stdout.flush()
+    return scores
+
+
+def rows(ev: Evaluation, reference: str | None) -> list[dict[str, Any]]:
+    out = []
     for s in ev.systems:
         row: dict[str, Any] = {
             "system": s.name,
@@ -252,36 +297,35 @@ def table_rows(ev: Evaluation, reference: str | None) -> list[dict[str, Any]]:
         if reference is not None and s.name != reference:
             d = ev.difference(s.name, reference)
             row["diff"] = {"reference": reference, "mean": d.mean, "low": d.low, "high": d.high}
-        rows.append(row)
-    return rows
+        out.append(row)
+    return out
 
 
 def print_markdown(record: dict[str, Any]) -> None:
     print(f"\n### {record['dataset']}\n")
     print(
-        f"{record['split']}; {record['shoppers']} test shoppers; chosen on validation "
-        f"({record['validation']}, {record['trials']} trials): `{record['chosen']}`; "
-        f"{record['seconds']} s in all.\n"
+        f"{record['split']}, {record['mode']} mode, {record['shoppers']} test rows; chosen on "
+        f"validation ({record['validation']}, {record['trials']} trials): "
+        f"`{record['chosen']}`; tune {record['tune_seconds']} s, {record['seconds']} s in all.\n"
     )
     for note in record["notes"]:
         print(f"> {note}\n")
     print_rows(record["test"])
-    for name, rows in record["ablations"].items():
-        print(f"\nAblation — {name}:\n")
-        print_rows(rows)
+    print("\nDefaults, untuned, on the same test:\n")
+    print_rows(record["defaults"])
     sys.stdout.flush()
 
 
-def print_rows(rows: list[dict[str, Any]]) -> None:
-    reference = next((r["diff"]["reference"] for r in rows if "diff" in r), None)
-    head = "| system | HR@10 | NDCG@10 | coverage@10 | fallback | fit s |"
+def print_rows(table: list[dict[str, Any]]) -> None:
+    reference = next((r["diff"]["reference"] for r in table if "diff" in r), None)
+    head = "| system | configuration | HR@10 | NDCG@10 | cov@10 | fallback | fit s |"
     if reference:
         head += f" Δ NDCG@10 vs {reference} [95% CI] |"
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
-    for r in rows:
+    for r in table:
         line = (
-            f"| {r['system']} | {r['hr@10']:.4f} | {r['ndcg@10']:.4f} | "
+            f"| {r['system']} | {r['config']} | {r['hr@10']:.4f} | {r['ndcg@10']:.4f} | "
             f"{r['coverage@10']:.3f} | {r['fallback']:.1%} | {r['fit_seconds']:.2f} |"
         )
         if reference:
@@ -289,19 +333,20 @@ def print_rows(rows: list[dict[str, Any]]) -> None:
             line += (
                 " reference |"
                 if d is None
-                else (
-                    f" {d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]"
-                    f"{' **>0**' if d['low'] > 0 else ''} |"
-                )
+                else f" {d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]"
+                f"{' **>0**' if d['low'] > 0 else ''} |"
             )
         print(line)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "evaluate"))
-    parser.add_argument("--json", default=None, help="Also write all results to this file.")
+    parser.add_argument("--quick", action="store_true", help="Small slices: a smoke test.")
+    parser.add_argument(
+        "--defaults-only", action="store_true", help="Score candidate defaults on validation."
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     names = [n.strip() for n in args.datasets.split(",") if n.strip()]
@@ -311,14 +356,24 @@ def main() -> None:
     if not DATA.is_dir():
         parser.error(f"the real data folder {DATA} is absent")
     out = Path(args.out)
-    records = []
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="dimrec-evalbench-") as work:
-        for name in names:
-            records.append(run_dataset(name, DATASETS[name], out, Path(work) / name))
-    path = Path(args.json) if args.json else out / "results.json"
+        if args.defaults_only:
+            scores = {n: choose_defaults(n, DATASETS[n], Path(work) / n, args.quick) for n in names}
+            print("\nmean NDCG@10 relative to each set's best candidate (validation):")
+            relative = {
+                label: float(np.mean([s[label] / max(s.values()) for s in scores.values()]))
+                for label in [*DEFAULT_CANDIDATES, "implicit BM25 (reference)"]
+            }
+            for label, value in sorted(relative.items(), key=lambda kv: -kv[1]):
+                print(f"  {label:38s} {value:.3f}")
+            records: Any = {"validation": scores, "relative": relative}
+        else:
+            records = [run_dataset(n, DATASETS[n], out, Path(work) / n, args.quick) for n in names]
+    path = out / ("defaults.json" if args.defaults_only else "results.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(records, indent=2, default=str) + "\n", "utf-8")
-    print(f"\nresults: {path}")
+    print(f"\nresults: {path} ({time.perf_counter() - started:.0f} s)")
 
 
 if __name__ == "__main__":
