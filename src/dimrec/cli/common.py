@@ -149,8 +149,8 @@ def resolve_days(
     of days (at most ``max_days`` of them)."""
     absolute = absolute_range(first, last, date, days_init, days_end, as_of)
     if absolute is not None:
-        init, end, anchor = absolute
-        return dates.window(init, end, dates.parse_date(anchor), max_days=max_days)
+        init, end, last_day = absolute
+        return dates.window(init, end, dates.parse_date(last_day), max_days=max_days)
     if date is not None:
         if days_init is not None or days_end is not None:
             raise typer.BadParameter("give either --date or --days-init/--days-end, not both")
