@@ -30,7 +30,7 @@ ORDERED: tuple[Algorithm, ...] = ("sequential",)
 BLEND_COMPONENTS: dict[str, Algorithm] = {
     "blend_ease": "ease",
     "blend_rp3beta": "rp3beta",
-    "blend_cosine": "exact",
+    "blend_cosine": "cosine",
     "blend_sequential": "sequential",
 }
 
@@ -67,7 +67,7 @@ class ModelParams(BaseModel):
     cosine), rp3beta, ease, sequential (rules) or blend. A model's manifest records the one
     computed. The default, a blend of BM25-weighted cosine, RP3beta and sequential rules,
     did best across the project's data sets on validation (bench/README.md, "Defaults")."""
-    threshold: float = Field(0.1, ge=0, le=1, json_schema_extra=_only("dimsum", "cosine"))
+    threshold: float = Field(0.1, ge=0, le=1, json_schema_extra=_only("dimsum", "cosine", "blend"))
     """DIMSUM: each similarity above it is estimated within 20% relative error with
     probability ≥ 0.95, whatever the action weights (see train.dimsum)."""
     top_k: int = Field(100, ge=1)
@@ -76,7 +76,7 @@ class ModelParams(BaseModel):
     """Users with fewer distinct items in the window are left out."""
     max_items: int = Field(100, ge=1)
     """Users with more distinct items in the window are left out."""
-    seed: int = Field(42, json_schema_extra=_only("dimsum", "cosine"))
+    seed: int = Field(42, json_schema_extra=_only("dimsum", "cosine", "blend"))
     """Seed of DIMSUM's sampling."""
     rp3_alpha: float = Field(0.5, gt=0, json_schema_extra=_only("rp3beta", "blend"))
     """rp3beta: exponent applied to each transition probability (1: plain random walk)."""
@@ -93,7 +93,8 @@ class ModelParams(BaseModel):
     blend_rp3beta: float = Field(0.25, ge=0, json_schema_extra=_only("blend"))
     """blend: weight of RP3beta (rp3_alpha, rp3_beta, on the plain matrix)."""
     blend_cosine: float = Field(1.0, ge=0, json_schema_extra=_only("blend"))
-    """blend: weight of exact cosine on the BM25-weighted matrix."""
+    """blend: weight of cosine on the BM25-weighted matrix (exact, or DIMSUM at threshold
+    where exact would be very large, as algorithm cosine chooses)."""
     blend_sequential: float = Field(0.5, ge=0, json_schema_extra=_only("blend"))
     """blend: weight of the sequential rules (sr_steps)."""
     weighting: Weighting = Field(

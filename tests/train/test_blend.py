@@ -21,7 +21,7 @@ def test_hand_worked_blend() -> None:
     # rp3beta lists 0 → {1: 2, 2: 1} and 1 → {0: 4}; cosine lists 0 → {2: 0.5}, 2 → {1: 0.1}.
     hand = {
         "rp3beta": Neighbours.from_unsorted([0, 0, 1], [1, 2, 0], [2.0, 1.0, 4.0]),
-        "exact": Neighbours.from_unsorted([0, 2], [2, 1], [0.5, 0.1]),
+        "cosine": Neighbours.from_unsorted([0, 2], [2, 1], [0.5, 0.1]),
     }
     params = TrainParams(
         algorithm="blend", blend_rp3beta=1.0, blend_cosine=2.0, blend_sequential=0.0
@@ -45,11 +45,11 @@ def test_each_component_is_computed_as_its_algorithm_is() -> None:
         blend_sequential=2.0,
     )
     parts = {p.algorithm: (w, p) for w, p in component_params(params)}
-    assert set(parts) == {"ease", "exact", "sequential"}  # rp3beta weighs 0: left out
+    assert set(parts) == {"ease", "cosine", "sequential"}  # rp3beta weighs 0: left out
     assert parts["ease"][1].weighting == "tfidf"  # ease on the blend's weighting
     assert parts["ease"][1].ease_lambda == 7.0
-    assert parts["exact"][1].weighting == "bm25"  # BM25-weighted cosine
-    assert [parts[a][0] for a in ("ease", "exact", "sequential")] == [0.5, 1.0, 2.0]
+    assert parts["cosine"][1].weighting == "bm25"  # BM25-weighted cosine, exact or DIMSUM
+    assert [parts[a][0] for a in ("ease", "cosine", "sequential")] == [0.5, 1.0, 2.0]
     assert params.ordered  # the sequential component needs the sessions
     assert not params.model_copy(update={"blend_sequential": 0.0}).ordered
 
@@ -93,6 +93,50 @@ def test_the_kernel_equals_a_dense_reference(top_k: int) -> None:
     for item, pairs in expected.items():
         assert [j for j, _ in actual[item]] == [j for j, _ in pairs], item
         np.testing.assert_allclose([s for _, s in actual[item]], [s for _, s in pairs], rtol=1e-12)
+
+
+def test_the_blend_cosine_is_exact_unless_dimsum_pays(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The blend's cosine chooses as algorithm cosine does, on the summed scores (not the
+    BM25-weighted ones): exact cosine on a matrix this small, DIMSUM at the blend's threshold
+    and seed — the very blend computed with a dimsum component — once exact counts as large."""
+    from dimrec.train import dimsum
+
+    rng = np.random.default_rng(3)
+    x = sp.csr_matrix(rng.random((300, 40)) * (rng.random((300, 40)) < 0.3))
+    params = TrainParams(
+        algorithm="blend",
+        top_k=40,
+        threshold=0.5,
+        seed=7,
+        blend_rp3beta=0.5,
+        blend_cosine=1.0,
+        blend_sequential=0.0,
+    )
+
+    def computed_as(cosine: str) -> Neighbours:
+        def compute(part: TrainParams) -> Neighbours:
+            if part.algorithm == "cosine":
+                part = part.model_copy(update={"algorithm": cosine})
+            return local_neighbours(x, part)
+
+        return blend(params, compute, x.shape[1])
+
+    exact, sampled = computed_as("exact"), computed_as("dimsum")
+    assert not np.array_equal(exact.similarity, sampled.similarity)
+    assert lists(compute_blend_neighbours(x, params)) == lists(exact)
+    seen: list[sp.csr_matrix] = []
+    products = dimsum.dimsum_products
+
+    def spy(matrix: sp.csr_matrix, threshold: float) -> float:
+        seen.append(matrix)
+        return products(matrix, threshold)
+
+    monkeypatch.setattr(dimsum, "DIMSUM_FROM_PRODUCTS", 1.0)
+    monkeypatch.setattr(dimsum, "DIMSUM_MAX_SHARE", 1.0)  # on a matrix this small
+    monkeypatch.setattr("dimrec.train.local.algorithms.dimsum_products", spy)
+    assert lists(compute_blend_neighbours(x, params)) == lists(sampled)
+    assert len(seen) == 1
+    np.testing.assert_array_equal(seen[0].toarray(), x.toarray())  # the plain scores
 
 
 def test_a_blend_needs_a_component() -> None:

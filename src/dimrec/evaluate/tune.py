@@ -292,15 +292,22 @@ def algorithm_configs(base: Config, grid: TuneGrid) -> list[Config]:
     return configs
 
 
+#: The leaders that stand for a blend component's algorithm (the blend's cosine computes
+#: exact cosine wherever tuning can, so the exact or cosine leader stands for it).
+_LEADERS: dict[str, tuple[str, ...]] = {"cosine": ("cosine", "exact")}
+
+
 def blend_configs(leaders: dict[str, Trial], grid: TuneGrid) -> list[Config]:
     """Blends of the algorithms' leaders: each component with its leader's parameters, on
     the best leader's shared settings, each weight from ``grid.blend_weights`` (scaled so
     the largest is 1: a blend's ranking does not change with a common factor)."""
-    components = {
-        name: leaders[algorithm].config.params
+    found = {
+        name: next(
+            (leaders[a] for a in _LEADERS.get(algorithm, (algorithm,)) if a in leaders), None
+        )
         for name, algorithm in BLEND_COMPONENTS.items()
-        if algorithm in leaders
     }
+    components = {name: t.config.params for name, t in found.items() if t is not None}
     if len(components) < 2 or not grid.blend_weights:
         return []
     best = max(leaders.values(), key=lambda t: t.ndcg).config

@@ -89,7 +89,9 @@ def local_neighbours(
     """Every item's top ``params.top_k`` neighbours of ``matrix`` reweighted by
     ``params.weighting``. ``sessions`` (the window's events in session order, item indices
     of ``matrix``'s columns) feed the algorithms of ``ORDERED``; ``timings`` receives the
-    cosine kernel's step timings."""
+    cosine kernel's step timings. Algorithm ``cosine`` is resolved on ``matrix`` as it comes
+    (the summed scores, before any weighting), as the engines do."""
+    params = resolve_cosine(matrix, params)
     compute = kernel(params.algorithm)
     extra: dict[str, object] = {}
     if params.algorithm in COSINE:

@@ -5,7 +5,10 @@ The components and what each computes on the window:
 - ``blend_ease``: EASE (``ease_lambda``) on the matrix reweighted by ``weighting``;
 - ``blend_rp3beta``: RP3beta (``rp3_alpha``, ``rp3_beta``) on the plain matrix, the random
   walk as it is defined;
-- ``blend_cosine``: exact cosine on the BM25-weighted matrix;
+- ``blend_cosine``: cosine on the BM25-weighted matrix — exact, or DIMSUM at ``threshold``
+  where exact cosine would be very large, chosen as ``algorithm = "cosine"`` chooses
+  (:func:`dimrec.train.dimsum.choose_cosine`, on the window's summed scores), so the blend
+  trains at any catalogue size;
 - ``blend_sequential``: sequential rules (``sr_steps``) on the window's sessions.
 
 Each component keeps its ``top_k`` list per item; every row is divided by its largest value
@@ -35,7 +38,12 @@ Component = Callable[[TrainParams], Neighbours]
 
 def component_params(params: TrainParams) -> list[tuple[float, TrainParams]]:
     """Each component with a positive weight: (weight, the parameters it is computed with)."""
-    weighting = {"ease": params.weighting, "rp3beta": "none", "exact": "bm25", "sequential": "none"}
+    weighting = {
+        "ease": params.weighting,
+        "rp3beta": "none",
+        "cosine": "bm25",
+        "sequential": "none",
+    }
     parts = []
     for name, algorithm in BLEND_COMPONENTS.items():
         weight = float(getattr(params, name))
