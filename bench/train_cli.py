@@ -75,7 +75,8 @@ from dimrec.train.local.cosine import compute_neighbours
 t3 = time.perf_counter()
 import numpy as np, scipy.sparse as sp
 from dimrec.params import TrainParams
-compute_neighbours(sp.csr_matrix(np.eye(3) + np.eye(3, k=1)), TrainParams(top_k=2), threads=1)
+exact = TrainParams(algorithm="exact", top_k=2)
+compute_neighbours(sp.csr_matrix(np.eye(3) + np.eye(3, k=1)), exact, threads=1)
 t4 = time.perf_counter()
 print(t1 - t0, t2 - t1, t3 - t2, t4 - t3)
 """

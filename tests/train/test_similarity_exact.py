@@ -324,8 +324,9 @@ def test_top_k_lists_are_the_heads_of_the_full_lists(top_k: int, threads: int) -
     list already holds k better ones: the lists are still exactly the first k of all pairs,
     whatever the number of threads."""
     matrix = shop_with_twins(seed=top_k)
-    full = lists(compute_neighbours(matrix, TrainParams(top_k=150), threads=1))
-    got = lists(compute_neighbours(matrix, TrainParams(top_k=top_k), threads=threads))
+    full = lists(compute_neighbours(matrix, TrainParams(algorithm="exact", top_k=150), threads=1))
+    exact = TrainParams(algorithm="exact", top_k=top_k)
+    got = lists(compute_neighbours(matrix, exact, threads=threads))
     assert got == {item: pairs[:top_k] for item, pairs in full.items()}
     assert sum(len(pairs) > top_k for pairs in full.values()) > 100  # the cut matters
 
