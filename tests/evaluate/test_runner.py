@@ -102,8 +102,9 @@ def test_parse_systems() -> None:
     assert weighted == {"browse": 1.0, "basket": 4.0, "purchase": 8.0}
     with pytest.raises(InvalidInputError, match="browse/basket/purchase"):
         parse_system("exact:weights=1/4", base)
-    with pytest.raises(InvalidInputError, match="unknown system 'cosine'"):
-        parse_system("cosine", base)
+    assert parse_system("cosine", base).config.params.algorithm == "cosine"
+    with pytest.raises(InvalidInputError, match="unknown system 'cosinus'"):
+        parse_system("cosinus", base)
     with pytest.raises(InvalidInputError, match="threshold"):
         parse_system("dimsum:1.5", base)
     with pytest.raises(InvalidInputError, match="unknown option 'gamma'"):
