@@ -138,6 +138,22 @@ DEFAULT_CANDIDATES: dict[str, dict[str, Any]] = {
         "blend_cosine": 1.0,
         "blend_sequential": 0.5,
     },
+    "blend cosine + ¼ sequential": {
+        "algorithm": "blend",
+        "blend_rp3beta": 0.0,
+        "blend_cosine": 1.0,
+        "blend_sequential": 0.25,
+    },
+    "blend cosine + ¼ rp3beta + ¼ sequential": {
+        "algorithm": "blend",
+        "rp3_alpha": 0.5,
+        "rp3_beta": 0.25,
+        "blend_rp3beta": 0.25,
+        "blend_cosine": 1.0,
+        "blend_sequential": 0.25,
+    },
+    # The shipped default (dimrec.params): cosine 1 + RP3beta ¼ + sequential rules ½.
+    "the default: blend cosine + ¼ rp3beta + ½ sequential": {},
     "blend cosine + ½ rp3beta + ½ sequential": {
         "algorithm": "blend",
         "rp3_alpha": 0.5,
@@ -277,7 +293,7 @@ def choose_defaults(name: str, spec: dict[str, Any], work: Path, quick: bool) ->
     scores = {s.name: s.mean("ndcg", 10) for s in result.systems}
     print(f"\n{name}: {result.split}, {result.shoppers} validation rows")
     for label, value in sorted(scores.items(), key=lambda kv: -kv[1]):
-        print(f"  {label:38s} {value:.4f}")
+        print(f"  {label:54s} {value:.4f}")
     sys.stdout.flush()
     return scores
 
@@ -366,7 +382,7 @@ def main() -> None:
                 for label in [*DEFAULT_CANDIDATES, "implicit BM25 (reference)"]
             }
             for label, value in sorted(relative.items(), key=lambda kv: -kv[1]):
-                print(f"  {label:38s} {value:.3f}")
+                print(f"  {label:54s} {value:.3f}")
             records: Any = {"validation": scores, "relative": relative}
         else:
             records = [run_dataset(n, DATASETS[n], out, Path(work) / n, args.quick) for n in names]

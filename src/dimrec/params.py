@@ -34,6 +34,9 @@ BLEND_COMPONENTS: dict[str, Algorithm] = {
     "blend_sequential": "sequential",
 }
 
+#: How a blend puts its components on one scale (see train.local.blend).
+BlendScale = Literal["row", "max"]
+
 Weighting = Literal["none", "bm25", "tfidf"]
 WEIGHTINGS: tuple[Weighting, ...] = get_args(Weighting)
 
@@ -97,6 +100,11 @@ class ModelParams(BaseModel):
     where exact would be very large, as algorithm cosine chooses)."""
     blend_sequential: float = Field(0.5, ge=0, json_schema_extra=_only("blend"))
     """blend: weight of the sequential rules (sr_steps)."""
+    blend_scale: BlendScale = Field("row", json_schema_extra=_only("blend"))
+    """blend: "row" divides each item's list in each component by its best value (every
+    component has the same say in every list); "max" divides each component by its largest
+    value (each keeps its own ranking of items' lists: a strong component with a little of
+    the others)."""
     weighting: Weighting = Field(
         "none", json_schema_extra=_only("exact", "dimsum", "rp3beta", "ease", "blend")
     )

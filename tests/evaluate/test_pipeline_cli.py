@@ -127,9 +127,22 @@ def test_tune_chooses_on_validation_and_writes_a_valid_fragment(settings: Settin
     result = summary.result
     assert "history ≤ 2026-03-03" in result.validation  # one test day earlier, within history
     # The algorithm stage (2 weightings, 2 betas), then the user filter for each leader,
-    # then blends of the two leaders: weights (0, 1), (1, 0), (½, 1), (1, ½), (1, 1).
-    assert len(result.trials) == 4 + 2 * 2 + 5
-    assert [t.stage for t in result.trials].count("blend") == 5
+    # then blends of the two leaders: row-scaled, weights (0, 1), (1, 0), (½, 1), (1, ½),
+    # (1, 1); max-scaled, the better leader at 1 and the other at 0.1, 0.25 or 0.5.
+    assert len(result.trials) == 4 + 2 * 2 + 5 + 3
+    blends = [t.config.params for t in result.trials if t.stage == "blend"]
+    assert [p.blend_scale for p in blends] == ["row"] * 5 + ["max"] * 3
+    best = {
+        algorithm: max(t.ndcg for t in result.trials if t.config.params.algorithm == algorithm)
+        for algorithm in ("exact", "rp3beta")
+    }
+    pairs = [(p.blend_rp3beta, p.blend_cosine) for p in blends[5:]]
+    rp3beta_leads = [(1.0, 0.1), (1.0, 0.25), (1.0, 0.5)]
+    cosine_leads = [(0.1, 1.0), (0.25, 1.0), (0.5, 1.0)]
+    if best["exact"] == best["rp3beta"]:  # a tie: the first component leads
+        assert pairs == rp3beta_leads
+    else:
+        assert pairs == (cosine_leads if best["exact"] > best["rp3beta"] else rp3beta_leads)
     assert {"algorithm", "shared: user_filter", "blend", "test"} <= set(steps)
     assert result.test.system(TUNED).mean("ndcg", 10) == pytest.approx(1.0)
     names = [s.name for s in result.test.systems]
@@ -153,7 +166,9 @@ def test_retune_switches_only_to_a_better_configuration(settings: Settings) -> N
     in_use = load_settings(
         paths={"data": settings.paths.data}, train={"top_k": 1, "days_init": 6, "days_end": 0}
     )
-    grid = SMALL_GRID.model_copy(update={"top_k": [1, 10], "blend_weights": []})
+    grid = SMALL_GRID.model_copy(
+        update={"top_k": [1, 10], "blend_weights": [], "blend_max_weights": []}
+    )
     as_of = day(5)  # the window: days 0..5 (days_end 0)
     first = flow.retune(in_use, as_of=as_of, grid=grid)
     assert first.current.endswith("K=1 (settings)")

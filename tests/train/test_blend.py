@@ -34,6 +34,35 @@ def test_hand_worked_blend() -> None:
     assert lists(top1) == {0: [(2, 2.5)], 1: [(0, 1.0)], 2: [(1, 2.0)]}
 
 
+def test_hand_worked_max_scaled_blend() -> None:
+    # The same lists, each component divided by its largest value (rp3beta 4, cosine 0.5):
+    # row 0: 1 → 2/4 = 0.5, 2 → 1/4 + 2·(0.5/0.5) = 2.25; row 1: 0 → 1; row 2: 1 → 2·0.2.
+    hand = {
+        "rp3beta": Neighbours.from_unsorted([0, 0, 1], [1, 2, 0], [2.0, 1.0, 4.0]),
+        "cosine": Neighbours.from_unsorted([0, 2], [2, 1], [0.5, 0.1]),
+    }
+    params = TrainParams(
+        algorithm="blend",
+        blend_rp3beta=1.0,
+        blend_cosine=2.0,
+        blend_sequential=0.0,
+        blend_scale="max",
+    )
+    result = lists(blend(params, lambda part: hand[part.algorithm], 3))
+    assert result.keys() == {0, 1, 2}
+    assert [j for j, _ in result[0]] == [2, 1]
+    np.testing.assert_allclose([s for _, s in result[0]], [2.25, 0.5])
+    assert result[1] == [(0, 1.0)]
+    assert result[2][0][0] == 1
+    assert result[2][0][1] == pytest.approx(0.4)
+    # Max-scaled, one component is itself: the lists keep their values up to one factor.
+    alone = params.model_copy(update={"blend_cosine": 0.0})
+    assert lists(blend(alone, lambda part: hand[part.algorithm], 3)) == {
+        0: [(1, 0.5), (2, 0.25)],
+        1: [(0, 1.0)],
+    }
+
+
 def test_each_component_is_computed_as_its_algorithm_is() -> None:
     params = TrainParams(
         algorithm="blend",
@@ -60,8 +89,9 @@ def dense(n: Neighbours, size: int) -> npt.NDArray[np.float64]:
     return out
 
 
+@pytest.mark.parametrize("scale", ["row", "max"])
 @pytest.mark.parametrize("top_k", [3, 50])
-def test_the_kernel_equals_a_dense_reference(top_k: int) -> None:
+def test_the_kernel_equals_a_dense_reference(top_k: int, scale: str) -> None:
     rng = np.random.default_rng(top_k)
     x = sp.csr_matrix(rng.random((60, 25)) * (rng.random((60, 25)) < 0.25))
     sessions = SessionItems(
@@ -78,12 +108,17 @@ def test_the_kernel_equals_a_dense_reference(top_k: int) -> None:
         blend_rp3beta=1.0,
         blend_cosine=0.25,
         blend_sequential=2.0,
+        blend_scale=scale,
     )
     got = compute_blend_neighbours(x, params, sessions=sessions)
     reference = np.zeros((25, 25))
     for weight, part in component_params(params):
         component = dense(local_neighbours(x, part, sessions=sessions), 25)
-        largest = component.max(axis=1, keepdims=True)
+        largest = (
+            component.max(axis=1, keepdims=True)
+            if scale == "row"
+            else np.full((1, 1), component.max())
+        )
         reference += weight * np.divide(
             component, largest, where=largest > 0, out=np.zeros_like(component)
         )

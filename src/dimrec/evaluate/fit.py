@@ -96,7 +96,7 @@ def _blend_label(p: TrainParams) -> str:
         parts.append(f"{p.blend_cosine:g}·cosine bm25")
     if p.blend_sequential:
         parts.append(f"{p.blend_sequential:g}·sequential steps={p.sr_steps}")
-    return " + ".join(parts)
+    return " + ".join(parts) + (" (max-scaled)" if p.blend_scale == "max" else "")
 
 
 @dataclass(frozen=True)

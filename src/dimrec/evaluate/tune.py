@@ -12,7 +12,9 @@ The search has two stages, every trial scored on the same validation shoppers:
    takes each of its values, and the algorithm keeps the best (one pass of coordinate
    ascent per algorithm);
 3. *blend*: blends of the leaders (each component with its leader's parameters, on the
-   best leader's shared settings), every combination of the component weights.
+   best leader's shared settings): row-scaled, every combination of the component weights
+   (``blend_weights``); max-scaled, the best leader's component weighing 1 and every
+   combination of small weights of the others (``blend_max_weights``).
 
 The chosen configuration is the best of the leaders (the blend's among them).
 
@@ -73,8 +75,11 @@ class TuneGrid(BaseModel):
     sr_steps: list[int] = Field(default=[3, 10])
     """Sequential rules: steps ahead a rule reaches."""
     blend_weights: list[float] = Field(default=[0.0, 0.5, 1.0])
-    """Weights tried for each component of a blend (ease, rp3beta, cosine, sequential, each
-    with its algorithm's best parameters); [] searches no blend."""
+    """Weights tried for each component of a row-scaled blend (ease, rp3beta, cosine,
+    sequential, each with its algorithm's best parameters); [] searches none."""
+    blend_max_weights: list[float] = Field(default=[0.0, 0.1, 0.25, 0.5])
+    """Weights tried for the other components of a max-scaled blend, whose best leader's
+    component weighs 1; [] searches none."""
     weights: list[dict[str, float]] = Field(
         default=[
             {"browse": 0.5, "basket": 2.0, "purchase": 6.0},
@@ -299,16 +304,19 @@ _LEADERS: dict[str, tuple[str, ...]] = {"cosine": ("cosine", "exact")}
 
 def blend_configs(leaders: dict[str, Trial], grid: TuneGrid) -> list[Config]:
     """Blends of the algorithms' leaders: each component with its leader's parameters, on
-    the best leader's shared settings, each weight from ``grid.blend_weights`` (scaled so
-    the largest is 1: a blend's ranking does not change with a common factor)."""
+    the best leader's shared settings. Row-scaled: each weight from ``grid.blend_weights``
+    (scaled so the largest is 1: a blend's ranking does not change with a common factor);
+    max-scaled: the component of the best leader at 1, the others from
+    ``grid.blend_max_weights``."""
     found = {
         name: next(
             (leaders[a] for a in _LEADERS.get(algorithm, (algorithm,)) if a in leaders), None
         )
         for name, algorithm in BLEND_COMPONENTS.items()
     }
-    components = {name: t.config.params for name, t in found.items() if t is not None}
-    if len(components) < 2 or not grid.blend_weights:
+    trials = {name: t for name, t in found.items() if t is not None}
+    components = {name: t.config.params for name, t in trials.items()}
+    if len(components) < 2:
         return []
     best = max(leaders.values(), key=lambda t: t.ndcg).config
     own: dict[str, object] = {}
@@ -333,6 +341,14 @@ def blend_configs(leaders: dict[str, Trial], grid: TuneGrid) -> list[Config]:
         named = dict(zip(components, scaled, strict=True))
         zeros = {name: 0.0 for name in BLEND_COMPONENTS if name not in named}
         configs.append(_params(best, algorithm="blend", **own, **named, **zeros))
+    lead = max(trials, key=lambda name: trials[name].ndcg)
+    others = [name for name in components if name != lead]
+    for weights in itertools.product(grid.blend_max_weights, repeat=len(others)):
+        if not any(w > 0 for w in weights):
+            continue  # the lead alone: its leader, already scored
+        named = {lead: 1.0, **dict(zip(others, weights, strict=True))}
+        zeros = {name: 0.0 for name in BLEND_COMPONENTS if name not in named}
+        configs.append(_params(best, algorithm="blend", blend_scale="max", **own, **named, **zeros))
     return configs
 
 

@@ -11,12 +11,16 @@ The components and what each computes on the window:
   trains at any catalogue size;
 - ``blend_sequential``: sequential rules (``sr_steps``) on the window's sessions.
 
-Each component keeps its ``top_k`` list per item; every row is divided by its largest value
-(row i's best neighbour scores 1 in every component, so a component's scale does not decide
-its share: the weight does), then the rows are added with the ``blend_*`` weights and each
-item keeps its ``top_k`` best. The result is a neighbour table like any other: the server
-scores Σ_i w_i·blend(i, j). Row-wise normalisation won over one scale per component on the
-validation splits of every data set of ``bench/evaluate_quality.py``.
+Each component keeps its ``top_k`` list per item and is put on a common scale
+(``blend_scale``): ``row`` divides every row by its largest value (row i's best neighbour
+scores 1 in every component, so a component's scale does not decide its share: the weight
+does); ``max`` divides the whole component by its largest value (each component keeps how
+its rows compare with each other — a shopper's strongest signal still counts most — which
+suits a strong component with small weights of the others). Then the components are added
+with the ``blend_*`` weights and each item keeps its ``top_k`` best. The result is a
+neighbour table like any other: the server scores Σ_i w_i·blend(i, j). ``dimrec tune``
+searches both scales (bench/README.md: row scaling did best with comparable weights, max
+scaling with one leading component).
 """
 
 from __future__ import annotations
@@ -79,15 +83,16 @@ def compute_blend_neighbours(
 
 def blend(params: TrainParams, compute: Component, n_items: int) -> Neighbours:
     """The blend of the components of ``params``, each computed by ``compute``."""
+    scaled = row_normalised if params.blend_scale == "row" else max_normalised
     total = sp.csr_matrix((n_items, n_items), dtype=np.float64)
     for weight, part in component_params(params):
-        total = total + weight * row_normalised(compute(part), n_items)
+        total = total + weight * scaled(compute(part), n_items)
     coo = total.tocoo()
     return Neighbours.from_unsorted(coo.row, coo.col, coo.data, top_k=params.top_k)
 
 
-def row_normalised(neighbours: Neighbours, n_items: int) -> sp.csr_matrix:
-    """The lists as an items × items matrix, each row divided by its largest value."""
+def positive(neighbours: Neighbours, n_items: int) -> sp.csr_matrix:
+    """The lists' positive similarities as an items × items matrix."""
     matrix = sp.csr_matrix(
         (neighbours.similarity, (neighbours.item, neighbours.neighbour)),
         shape=(n_items, n_items),
@@ -95,6 +100,20 @@ def row_normalised(neighbours: Neighbours, n_items: int) -> sp.csr_matrix:
     )
     matrix.data = np.where(matrix.data > 0, matrix.data, 0.0)
     matrix.eliminate_zeros()
+    return matrix
+
+
+def max_normalised(neighbours: Neighbours, n_items: int) -> sp.csr_matrix:
+    """The lists as an items × items matrix divided by its largest value."""
+    matrix = positive(neighbours, n_items)
+    if matrix.nnz:
+        matrix.data = matrix.data / matrix.data.max()
+    return matrix
+
+
+def row_normalised(neighbours: Neighbours, n_items: int) -> sp.csr_matrix:
+    """The lists as an items × items matrix, each row divided by its largest value."""
+    matrix = positive(neighbours, n_items)
     largest = np.zeros(n_items)
     rows = np.repeat(np.arange(n_items), np.diff(matrix.indptr))
     np.maximum.at(largest, rows, matrix.data)
