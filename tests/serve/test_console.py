@@ -100,7 +100,8 @@ def test_the_versions_page_shows_manifests_and_the_current_one(
     assert re.search(rf'class="version current" data-version="{site.second}"', page)
     assert re.search(rf'class="version " data-version="{site.first}"', page)
     assert page.index(site.second) < page.index(site.first)  # newest first
-    for shown in ("rp3_beta", "users_dropped", "similarity", "exact", "rp3beta"):
+    # Each version's algorithm: the default blend's (first) and rp3beta (second).
+    for shown in ("rp3_beta", "users_dropped", "similarity", "blend_sequential", "rp3beta"):
         assert shown in page
 
 
