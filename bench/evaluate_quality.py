@@ -154,6 +154,7 @@ DEFAULT_CANDIDATES: dict[str, dict[str, Any]] = {
     },
     # The shipped default (dimrec.params): cosine 1 + RP3beta ¼ + sequential rules ½.
     "the default: blend cosine + ¼ rp3beta + ½ sequential": {},
+    "the default, max-scaled": {"blend_scale": "max"},
     "blend cosine + ½ rp3beta + ½ sequential": {
         "algorithm": "blend",
         "rp3_alpha": 0.5,
