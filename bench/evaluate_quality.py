@@ -112,6 +112,7 @@ DEFAULT_CANDIDATES: dict[str, dict[str, Any]] = {
     "sequential 10": {"algorithm": "sequential", "sr_steps": 10},
     "blend rp3beta + cosine": {
         "algorithm": "blend",
+        "blend_scale": "row",
         "rp3_alpha": 0.5,
         "rp3_beta": 0.25,
         "blend_rp3beta": 1.0,
@@ -120,6 +121,7 @@ DEFAULT_CANDIDATES: dict[str, dict[str, Any]] = {
     },
     "blend rp3beta + sequential": {
         "algorithm": "blend",
+        "blend_scale": "row",
         "rp3_alpha": 0.5,
         "rp3_beta": 0.25,
         "blend_rp3beta": 1.0,
@@ -128,35 +130,41 @@ DEFAULT_CANDIDATES: dict[str, dict[str, Any]] = {
     },
     "blend cosine + sequential": {
         "algorithm": "blend",
+        "blend_scale": "row",
         "blend_rp3beta": 0.0,
         "blend_cosine": 1.0,
         "blend_sequential": 1.0,
     },
     "blend cosine + ½ sequential": {
         "algorithm": "blend",
+        "blend_scale": "row",
         "blend_rp3beta": 0.0,
         "blend_cosine": 1.0,
         "blend_sequential": 0.5,
     },
     "blend cosine + ¼ sequential": {
         "algorithm": "blend",
+        "blend_scale": "row",
         "blend_rp3beta": 0.0,
         "blend_cosine": 1.0,
         "blend_sequential": 0.25,
     },
     "blend cosine + ¼ rp3beta + ¼ sequential": {
         "algorithm": "blend",
+        "blend_scale": "row",
         "rp3_alpha": 0.5,
         "rp3_beta": 0.25,
         "blend_rp3beta": 0.25,
         "blend_cosine": 1.0,
         "blend_sequential": 0.25,
     },
-    # The shipped default (dimrec.params): cosine 1 + RP3beta ¼ + sequential rules ½.
-    "the default: blend cosine + ¼ rp3beta + ½ sequential": {},
-    "the default, max-scaled": {"blend_scale": "max"},
+    # The shipped default (dimrec.params): cosine 1 + RP3beta ¼ + sequential rules ½,
+    # max-scaled; and the same row-scaled.
+    "the default: cosine + ¼ rp3beta + ½ sequential, max-scaled": {},
+    "blend cosine + ¼ rp3beta + ½ sequential (row-scaled)": {"blend_scale": "row"},
     "blend cosine + ½ rp3beta + ½ sequential": {
         "algorithm": "blend",
+        "blend_scale": "row",
         "rp3_alpha": 0.5,
         "rp3_beta": 0.25,
         "blend_rp3beta": 0.5,
@@ -165,6 +173,7 @@ DEFAULT_CANDIDATES: dict[str, dict[str, Any]] = {
     },
     "blend cosine + ½ rp3beta + sequential": {
         "algorithm": "blend",
+        "blend_scale": "row",
         "rp3_alpha": 0.5,
         "rp3_beta": 0.25,
         "blend_rp3beta": 0.5,
@@ -173,6 +182,7 @@ DEFAULT_CANDIDATES: dict[str, dict[str, Any]] = {
     },
     "blend ½ cosine + rp3beta + sequential": {
         "algorithm": "blend",
+        "blend_scale": "row",
         "rp3_alpha": 0.5,
         "rp3_beta": 0.25,
         "blend_rp3beta": 1.0,
@@ -181,6 +191,7 @@ DEFAULT_CANDIDATES: dict[str, dict[str, Any]] = {
     },
     "blend rp3beta + cosine + sequential": {
         "algorithm": "blend",
+        "blend_scale": "row",
         "rp3_alpha": 0.5,
         "rp3_beta": 0.25,
         "blend_rp3beta": 1.0,

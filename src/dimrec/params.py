@@ -68,8 +68,9 @@ class ModelParams(BaseModel):
     """cosine (exact, or DIMSUM at ``threshold`` where exact would be very large and sampling
     saves most of the work: train.dimsum.choose_cosine), exact cosine, dimsum (sampled
     cosine), rp3beta, ease, sequential (rules) or blend. A model's manifest records the one
-    computed. The default, a blend of BM25-weighted cosine, RP3beta and sequential rules,
-    did best across the project's data sets on validation (bench/README.md, "Defaults")."""
+    computed. The default, a max-scaled blend of BM25-weighted cosine (1), RP3beta (¼) and
+    sequential rules (½), did best across the project's data sets on validation among the
+    configurations not below implicit BM25 on any of them (bench/README.md, "Defaults")."""
     threshold: float = Field(0.1, ge=0, le=1, json_schema_extra=_only("dimsum", "cosine", "blend"))
     """DIMSUM: each similarity above it is estimated within 20% relative error with
     probability ≥ 0.95, whatever the action weights (see train.dimsum)."""
@@ -100,7 +101,7 @@ class ModelParams(BaseModel):
     where exact would be very large, as algorithm cosine chooses)."""
     blend_sequential: float = Field(0.5, ge=0, json_schema_extra=_only("blend"))
     """blend: weight of the sequential rules (sr_steps)."""
-    blend_scale: BlendScale = Field("row", json_schema_extra=_only("blend"))
+    blend_scale: BlendScale = Field("max", json_schema_extra=_only("blend"))
     """blend: "row" divides each item's list in each component by its best value (every
     component has the same say in every list); "max" divides each component by its largest
     value (each keeps its own ranking of items' lists: a strong component with a little of

@@ -24,7 +24,11 @@ def test_hand_worked_blend() -> None:
         "cosine": Neighbours.from_unsorted([0, 2], [2, 1], [0.5, 0.1]),
     }
     params = TrainParams(
-        algorithm="blend", blend_rp3beta=1.0, blend_cosine=2.0, blend_sequential=0.0
+        algorithm="blend",
+        blend_rp3beta=1.0,
+        blend_cosine=2.0,
+        blend_sequential=0.0,
+        blend_scale="row",
     )
     result = blend(params, lambda part: hand[part.algorithm], 3)
     # Each row divided by its largest value, then 1 × rp3beta + 2 × cosine:

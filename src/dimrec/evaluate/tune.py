@@ -340,7 +340,7 @@ def blend_configs(leaders: dict[str, Trial], grid: TuneGrid) -> list[Config]:
         seen.add(scaled)
         named = dict(zip(components, scaled, strict=True))
         zeros = {name: 0.0 for name in BLEND_COMPONENTS if name not in named}
-        configs.append(_params(best, algorithm="blend", **own, **named, **zeros))
+        configs.append(_params(best, algorithm="blend", blend_scale="row", **own, **named, **zeros))
     lead = max(trials, key=lambda name: trials[name].ndcg)
     others = [name for name in components if name != lead]
     for weights in itertools.product(grid.blend_max_weights, repeat=len(others)):
