@@ -1,6 +1,6 @@
 """Offline recommendation quality of dimrec against tuned EASE^R and RP3beta (not a test).
 
-    .venv/bin/python bench/evaluate_quality.py                   # every data set, ≈ 1 h here
+    .venv/bin/python bench/evaluate_quality.py                   # every data set, ≈ 20 min here
     .venv/bin/python bench/evaluate_quality.py --quick           # small slices, ≈ 3 min
     .venv/bin/python bench/evaluate_quality.py --datasets ml-100k,online-retail
     .venv/bin/python bench/evaluate_quality.py --defaults-only   # choose the defaults
@@ -28,7 +28,7 @@ Protocol, per data set (``DATASETS``):
 catalogue size: no EASE, whose dense inverse is bounded by ``ease_max_items``) on each
 data set's **validation** split only — never the test — and prints each one's NDCG@10
 relative to the best candidate of the set: the defaults in ``dimrec.params`` are the
-candidate with the best mean.
+candidate with the best mean among those at or above implicit BM25 on every set.
 
 Data sets (``../shared/data``): UCI Online Retail (purchases, customer × stock code; time
 split at 80% of the date range; history mode), MovieLens 100k (ratings ≥ 4; each user's
