@@ -36,9 +36,28 @@ class TestLocalEngine(EngineContract):
             raise RuntimeError("no kernels here")
 
         monkeypatch.setattr(cosine, "load_kernels", broken)
-        result = LocalEngine(threads=2).train(shopped[1], TrainParams(top_k=1000, **FILTER))
+        params = TrainParams(algorithm="exact", top_k=1000, **FILTER)
+        result = LocalEngine(threads=2).train(shopped[1], params)
         assert calls == ["load"]
         assert result.neighbours.equals(exact.neighbours)
+
+    def test_a_blend_with_cosine_loads_the_kernels_ahead_too(
+        self, shopped: Shopped, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        params = TrainParams(algorithm="blend", blend_sequential=0.0, top_k=1000, **FILTER)
+        loaded = LocalEngine(threads=2).train(shopped[1], params)
+        calls: list[str] = []
+
+        def broken() -> None:
+            calls.append("load")
+            raise RuntimeError("no kernels here")
+
+        monkeypatch.setattr(cosine, "load_kernels", broken)
+        assert LocalEngine(threads=2).train(shopped[1], params).neighbours.equals(loaded.neighbours)
+        assert calls == ["load"]
+        without_cosine = params.model_copy(update={"blend_cosine": 0.0, "blend_ease": 1.0})
+        LocalEngine(threads=2).train(shopped[1], without_cosine)
+        assert calls == ["load"]  # no cosine component: nothing loaded ahead
 
     @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
     def test_non_finite_scores_in_the_window_are_refused(

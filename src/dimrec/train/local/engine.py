@@ -48,7 +48,7 @@ class LocalEngine:
         check_supported(self, params)
         ordered = params.ordered
         timings: dict[str, float] = {}
-        loading = _load_kernels_meanwhile(params.algorithm)
+        loading = _load_kernels_meanwhile(params)
         try:
             with timed(timings, "matrix", log):
                 window = build_matrix(
@@ -95,12 +95,15 @@ class LocalEngine:
         )
 
 
-def _load_kernels_meanwhile(algorithm: Algorithm) -> threading.Thread | None:
-    """For the cosine kernels, a thread that imports Numba and loads the compiled kernels
+def _load_kernels_meanwhile(params: TrainParams) -> threading.Thread | None:
+    """For the cosine kernels (a cosine algorithm, or a blend with a cosine component), a
+    thread that imports Numba and loads the compiled kernels
     (:func:`dimrec.train.local.cosine.load_kernels`, about 0.7 s of CPU on every run) while
     the window's matrix is built, most of that time in DuckDB, which does not hold the GIL.
     The caller joins it before the similarity step."""
-    if algorithm not in COSINE:
+    if params.algorithm not in COSINE and not (
+        params.algorithm == "blend" and params.blend_cosine > 0
+    ):
         return None
     thread = threading.Thread(target=_load_kernels, name="dimrec-load-kernels")
     thread.start()
