@@ -164,8 +164,10 @@ def test_piped_output_is_never_wrapped_or_cut(
 
 
 def _counts(stdout: str) -> list[str]:
-    """The summary table's rows but those of times (its last line names the folder)."""
-    return [line for line in stdout.splitlines()[:-1] if "CPU" not in line]
+    """The summary table's rows but those of times (its last line names the folder) and its
+    rules, spaces collapsed: the times' widths set the table's padding, rules and title."""
+    rows = [line for line in stdout.splitlines()[:-1] if "CPU" not in line]
+    return [" ".join(line.split()) for line in rows if any(c.isalnum() for c in line)]
 
 
 # --- services log JSON lines -----------------------------------------------------------------
