@@ -133,8 +133,8 @@ def importtime(command: str, top: int) -> None:
     rows = []
     for line in done.stderr.splitlines():
         if line.startswith("import time:") and "|" in line and "cumulative" not in line:
-            own, cumulative, name = line.removeprefix("import time:").split("|")
-            rows.append((int(cumulative), int(own), name.rstrip()))
+            own_us, cumulative_us, name = line.removeprefix("import time:").split("|")
+            rows.append((int(cumulative_us), int(own_us), name.rstrip()))
     loaded = {name.strip() for _, _, name in rows}
     total = max(cumulative for cumulative, _, _ in rows)
     print(f"dimrec {command}: {len(rows)} modules imported, {total / 1e6:.3f} s in the slowest")

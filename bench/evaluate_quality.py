@@ -207,7 +207,15 @@ def synthetic_settings(root: Path, shop: dict[str, int]) -> Settings:
 
     start = dt.date(2026, 1, 1)
     out = root / "synth"
-    generate(str(out), start=start, formats=("ga360",), **shop)
+    generate(
+        str(out),
+        start=start,
+        formats=("ga360",),
+        days=shop["days"],
+        sessions_per_day=shop["sessions_per_day"],
+        n_items=shop["n_items"],
+        n_users=shop["n_users"],
+    )
     settings = load_settings(
         paths={"data": str(root / "var")},
         export={"source": "ga360", "input": str(out / "ga360"), "sku_regex": SKU_REGEX},

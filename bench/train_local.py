@@ -36,6 +36,7 @@ user, where pairs are many). No user filter is applied.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -449,7 +450,8 @@ def products(matrix: sp.csr_matrix, thresholds: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {"exact": exact}
     for t in thresholds:
         sampled = dimsum_products(matrix, float(t))
-        out[t] = {"dimsum": sampled, "cosine": choose_cosine(exact, lambda s=sampled: s)}
+        expected = functools.partial(float, sampled)
+        out[t] = {"dimsum": sampled, "cosine": choose_cosine(exact, expected)}
     return out
 
 

@@ -48,9 +48,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
 
-from train_local import DATASETS, canonical, compare_lists
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.train_local import DATASETS, canonical, compare_lists  # noqa: E402
+
 TOP_K = 100
 DAY = dt.date(2026, 1, 1)
 CONTENDERS = [
