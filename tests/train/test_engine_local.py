@@ -89,8 +89,8 @@ _SIGNATURES = """
     from dimrec.train.local import cosine, kernels
 
     def signatures():
-        names = ["item_layout", "half_rows_topk", "group_deliveries", "finish_lists",
-                 "compact_lists"]
+        names = ["item_order", "column_counts", "layout_rows", "half_rows_topk",
+                 "group_deliveries", "finish_lists", "compact_lists"]
         return {name: sorted(map(str, getattr(kernels, name).signatures)) for name in names}
 
     cosine.load_kernels()

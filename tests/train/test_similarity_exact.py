@@ -356,3 +356,24 @@ def test_deliveries_that_cannot_enter_a_full_list_are_dropped() -> None:
     every_pair = deliveries(n_items)
     assert every_pair > 5000
     assert deliveries(3) < 0.3 * every_pair
+
+
+@pytest.mark.parametrize("slices", [2, 3, 8])
+def test_the_layout_is_the_same_laid_out_in_slices(slices: int) -> None:
+    """Rows laid out on threads in slices give the arrays one slice gives, bit for bit:
+    each slice fills its columns from where the slices before it end (rows without
+    entries, at the start and in the middle, included)."""
+    from dimrec.train.dimsum import scaled_matrix
+    from dimrec.train.local.cosine import _Layout
+
+    matrix = shop_with_twins(seed=3).tolil()
+    matrix[0, :] = 0
+    matrix[matrix.shape[0] // 2, :] = 0
+    scaled = scaled_matrix(sp.csr_matrix(matrix), math.inf, seed=0).matrix
+    scaled.eliminate_zeros()
+    one = _Layout.of(scaled, 2.0**52, 1)
+    sliced = _Layout.of(scaled, 2.0**52, slices)
+    for name in ("row_items", "row_values", "col_ptr", "col_starts", "col_values", "col_pos",
+                 "item_ids", "cost", "partners"):  # fmt: skip
+        assert np.array_equal(getattr(one, name), getattr(sliced, name)), name
+    assert one.cost.sum() > 1000

@@ -41,11 +41,13 @@ from dimrec.params import COSINE, TrainParams
 from dimrec.train.base import Progress
 from dimrec.train.dimsum import ScaledMatrix, dimsum_gamma, scaled_matrix
 from dimrec.train.local.kernels import (
+    column_counts,
     compact_lists,
     finish_lists,
     group_deliveries,
     half_rows_topk,
-    item_layout,
+    item_order,
+    layout_rows,
 )
 from dimrec.train.neighbours import Neighbours
 
@@ -98,7 +100,7 @@ def compute_neighbours(
             )
             scaled = scaled_matrix(canonical, gamma, params.seed)
             _log_sampling(scaled)
-            layout = _Layout.of(scaled.matrix, 2.0**scaled.bits)
+            layout = _Layout.of(scaled.matrix, 2.0**scaled.bits, n_threads)
             k = min(params.top_k, max(n_items - 1, 1))
             bounds = _plan_blocks(layout.cost, n_threads)
         with timed(steps, "similarity.topk", logger):
@@ -123,7 +125,7 @@ def load_kernels() -> None:
     Logs nothing, and computes nothing that is kept."""
     tiny = sp.csr_matrix(np.array([[1.0, 1.0], [0.0, 1.0]]))
     scaled = scaled_matrix(_canonical(tiny), math.inf, 0)
-    layout = _Layout.of(scaled.matrix, 2.0**scaled.bits)
+    layout = _Layout.of(scaled.matrix, 2.0**scaled.bits, 2)  # two slices: every kernel
     lists = _run_blocks(layout, _plan_blocks(layout.cost, 1), 1, 1, None)
     compact_lists(*lists)
 
@@ -182,8 +184,8 @@ def _log_sampling(scaled: ScaledMatrix) -> None:
 
 @dataclass(frozen=True)
 class _Layout:
-    """``B`` with items renumbered by decreasing popularity (:func:`item_layout`), by row
-    and by column, and the work of each item."""
+    """``B`` with items renumbered by decreasing popularity (:func:`item_order`), by row
+    and by column (:func:`layout_rows`), and the work of each item."""
 
     row_ptr: npt.NDArray[np.integer]
     row_items: npt.NDArray[np.int32]
@@ -202,27 +204,65 @@ class _Layout:
     """Products are added as integers in units of 1/unit (``ScaledMatrix.bits``)."""
 
     @classmethod
-    def of(cls, scaled: sp.csr_matrix, unit: float) -> _Layout:
+    def of(cls, scaled: sp.csr_matrix, unit: float, threads: int = 1) -> _Layout:
+        """The layout of ``scaled`` (canonical CSR), its rows laid out in ``threads`` slices
+        of about equal entries at once (the same arrays, bit for bit, as one slice)."""
+        n_items = scaled.shape[1]
+        indptr, indices = scaled.indptr, scaled.indices
+        item_ids, internal, col_ptr = item_order(indptr, indices, n_items)
+        rows = _row_slices(indptr, threads)
+        n_slices = len(rows) - 1
+        # Each slice fills its columns from where the slices before it end: per slice and
+        # item, the next free slot, the cost and the partners (side by side, see layout_rows).
+        tallies = np.zeros((n_slices, 3 * n_items), dtype=np.int64)
+        tallies[:, 0::3] = col_ptr[:-1]
+        if n_slices > 1:
+            counts = np.zeros((n_slices, n_items), dtype=np.int64)
+            _each_block(
+                lambda s: column_counts(rows[s], rows[s + 1], indptr, indices, internal, counts[s]),
+                rows,
+                threads,
+                None,
+                len(indptr) - 1,
+            )
+            tallies[1:, 0::3] += np.cumsum(counts[:-1], axis=0)
+            del counts
         # Positions in the row arrays: 32-bit when they fit (less memory to fill and read).
         position = np.uint32 if scaled.nnz < 2**32 else np.uint64
         col_starts = np.empty(scaled.nnz, dtype=position)
         col_pos = np.empty(scaled.nnz, dtype=position)
-        ids, items, values, col_ptr, col_values, cost, partners = item_layout(
-            scaled.indptr, scaled.indices, scaled.data, scaled.shape[1], col_starts, col_pos
-        )
+        items = np.empty(scaled.nnz, dtype=np.int32)
+        values = np.empty(scaled.nnz)
+        col_values = np.empty(scaled.nnz)
+
+        def lay_out(s: int) -> None:
+            layout_rows(
+                rows[s], rows[s + 1], indptr, indices, scaled.data, internal,
+                items, values, col_starts, col_values, col_pos, tallies[s],
+            )  # fmt: skip
+
+        _each_block(lay_out, rows, threads, None, len(indptr) - 1)
         return cls(
-            row_ptr=scaled.indptr,
+            row_ptr=indptr,
             row_items=items,
             row_values=values,
             col_ptr=col_ptr,
             col_starts=col_starts,
             col_values=col_values,
             col_pos=col_pos,
-            item_ids=ids,
-            cost=cost,
-            partners=partners,
+            item_ids=item_ids,
+            cost=1 + tallies[:, 1::3].sum(axis=0),
+            partners=tallies[:, 2::3].sum(axis=0),
             unit=unit,
         )
+
+
+def _row_slices(indptr: npt.NDArray[np.integer], slices: int) -> npt.NDArray[np.int64]:
+    """Row boundaries cutting the rows into at most ``slices`` runs of about equal entries
+    (always at least one run, empty when there are no rows)."""
+    n_rows = len(indptr) - 1
+    cuts = np.searchsorted(indptr, np.linspace(0, indptr[-1], slices + 1)[1:-1])
+    return np.unique(np.concatenate(([0, n_rows], np.clip(cuts, 0, n_rows)))).astype(np.int64)
 
 
 def _plan_blocks(cost: npt.NDArray[np.int64], threads: int) -> npt.NDArray[np.int64]:

@@ -1,7 +1,7 @@
 """Compiled kernels of the local engine: the Gram matrix ``BᵀB`` cut to each item's top K.
 
 ``B`` (users × items) is scaled so that ``BᵀB`` is the cosine or its DIMSUM estimate. Items
-are renumbered by decreasing popularity (:func:`item_layout`) and each user's row sorted by
+are renumbered by decreasing popularity (:func:`item_order`) and each user's row sorted by
 that number, so the more popular partners of an item come first in every row.
 
 **The symmetric half.** ``BᵀB`` is symmetric, so each pair is computed once: the kernel
@@ -362,55 +362,67 @@ def compact_lists(
 
 
 @njit(nogil=True, cache=True)
-def item_layout(
-    row_ptr: npt.NDArray[np.integer],
-    row_items: npt.NDArray[np.int32],
-    row_values: npt.NDArray[np.float64],
-    n_items: int,
-    col_starts: npt.NDArray[np.unsignedinteger],
-    col_pos: npt.NDArray[np.unsignedinteger],
-) -> tuple[
-    npt.NDArray[np.int32],
-    npt.NDArray[np.int32],
-    npt.NDArray[np.float64],
-    npt.NDArray[np.int64],
-    npt.NDArray[np.float64],
-    npt.NDArray[np.int64],
-    npt.NDArray[np.int64],
-]:
-    """The kernel's view of ``B`` (CSR): items renumbered by decreasing number of entries
-    (ties by index), so that the busiest columns share the cache; in one pass of each kind.
-
-    Returns ``item_ids`` (internal number → the caller's index), the rows with internal item
-    numbers sorted ascending (``row_items``, ``row_values``; ``row_ptr`` is unchanged), the
-    columns (``col_ptr``, ``col_values``; and it fills, for each column entry, where its row
-    begins in the row arrays, ``col_starts``, and its own position there, ``col_pos``: arrays
-    of the caller's, 32-bit when the entries allow), each internal item's ``cost`` (the
-    entries its half row visits, plus one) and ``partners`` (the entries its full row would
-    visit, less its own: a bound on its number of neighbours).
-    """
-    one = np.uint64(1)
-    n_rows = len(row_ptr) - 1
-    nnz = row_ptr[n_rows]
+def item_order(
+    row_ptr: npt.NDArray[np.integer], row_items: npt.NDArray[np.int32], n_items: int
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.int64]]:
+    """Items renumbered by decreasing number of entries (ties by index), so that the busiest
+    columns share the cache: ``item_ids`` (internal number → the caller's index), its
+    inverse ``internal``, and ``col_ptr`` (where each internal item's column begins)."""
     entries = np.zeros(n_items, dtype=np.int64)
-    for q in range(nnz):
+    for q in range(row_ptr[len(row_ptr) - 1]):
         entries[np.uint64(row_items[q])] += 1
     item_ids = np.argsort(-entries, kind="mergesort").astype(np.int32)
     internal = np.empty(n_items, dtype=np.int32)
-    for new in range(n_items):
-        internal[np.uint64(item_ids[new])] = new
     col_ptr = np.zeros(n_items + 1, dtype=np.int64)
     for new in range(n_items):
-        col_ptr[new + 1] = col_ptr[new] + entries[np.uint64(item_ids[new])]
-    # Per item, side by side (one cache line): next free slot, cost, partners.
-    tally = np.zeros(3 * n_items, dtype=np.int64)
-    for new in range(n_items):
-        tally[3 * new] = col_ptr[new]
-        tally[3 * new + 1] = 1
-    items = np.empty(nnz, dtype=np.int32)
-    values = np.empty(nnz)
-    col_values = np.empty(nnz)
-    for row in range(n_rows):
+        item = np.uint64(item_ids[new])
+        internal[item] = new
+        col_ptr[new + 1] = col_ptr[new] + entries[item]
+    return item_ids, internal, col_ptr
+
+
+@njit(nogil=True, cache=True)
+def column_counts(
+    first_row: int,
+    stop_row: int,
+    row_ptr: npt.NDArray[np.integer],
+    row_items: npt.NDArray[np.int32],
+    internal: npt.NDArray[np.int32],
+    counts: npt.NDArray[np.int64],
+) -> None:
+    """Add to ``counts`` (by internal number) the entries of rows ``first_row``..``stop_row-1``:
+    where each slice of rows starts in every column, when slices are laid out on threads."""
+    for q in range(row_ptr[first_row], row_ptr[stop_row]):
+        counts[np.uint64(internal[np.uint64(row_items[q])])] += 1
+
+
+@njit(nogil=True, cache=True)
+def layout_rows(
+    first_row: int,
+    stop_row: int,
+    row_ptr: npt.NDArray[np.integer],
+    row_items: npt.NDArray[np.int32],
+    row_values: npt.NDArray[np.float64],
+    internal: npt.NDArray[np.int32],
+    items: npt.NDArray[np.int32],
+    values: npt.NDArray[np.float64],
+    col_starts: npt.NDArray[np.unsignedinteger],
+    col_values: npt.NDArray[np.float64],
+    col_pos: npt.NDArray[np.unsignedinteger],
+    tally: npt.NDArray[np.int64],
+) -> None:
+    """The kernel's view of rows ``first_row``..``stop_row-1`` of ``B`` (CSR), in one pass.
+
+    Each row's items, renumbered by ``internal``, are sorted ascending into ``items`` and
+    ``values`` (``row_ptr`` is unchanged). Each entry then takes the next free slot of its
+    column — ``tally[3i]`` for internal item ``i``, advanced — where it writes its value
+    (``col_values``), where its row begins in the row arrays (``col_starts``) and its own
+    position there (``col_pos``). ``tally[3i + 1]`` adds up the entries ``i``'s half row of
+    ``BᵀB`` visits (its cost) and ``tally[3i + 2]`` those its full row would visit, less its
+    own (a bound on its number of neighbours): per item, side by side, one cache line.
+    """
+    one = np.uint64(1)
+    for row in range(first_row, stop_row):
         begin, end = np.uint64(row_ptr[row]), np.uint64(row_ptr[row + 1])
         for q in range(begin, end):  # insertion sort by internal number: rows are short
             item = internal[np.uint64(row_items[q])]
@@ -432,4 +444,3 @@ def item_layout(
             tally[mine] = slot + one
             tally[mine + one] += np.int64(q - begin)
             tally[mine + np.uint64(2)] += length - 1
-    return item_ids, items, values, col_ptr, col_values, tally[1::3].copy(), tally[2::3].copy()
