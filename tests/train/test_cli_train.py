@@ -119,6 +119,10 @@ def test_train_prints_the_model(settings: Settings, capsys: pytest.CaptureFixtur
             {"algorithm": "rp3beta", "rp3_alpha": 0.5, "rp3_beta": 0.2},
         ),
         (["--algorithm", "ease", "--ease-lambda", "10"], {"algorithm": "ease", "ease_lambda": 10}),
+        (
+            ["--algorithm", "rp3beta", "--param", "rp3_alpha=0.7", "--param", "top_k=1"],
+            {"algorithm": "rp3beta", "rp3_alpha": 0.7, "top_k": 1},
+        ),
     ],
 )
 def test_train_takes_every_algorithm_parameter(
@@ -135,6 +139,17 @@ def test_train_takes_every_algorithm_parameter(
     assert code == 0, err
     assert plain.version != trained.version
     assert plain.manifest.files != trained.manifest.files  # other similarities
+
+
+def test_train_help_names_every_algorithm(capsys: pytest.CaptureFixture[str]) -> None:
+    """The command's help is written by hand (the CLI starts without pydantic): it must not
+    fall behind the vocabulary."""
+    from dimrec.params import ALGORITHMS
+
+    code, out, _ = run(capsys, "train", "--help")
+    assert code == 0
+    help_text = out[out.index("--algorithm") :]
+    assert [name for name in ALGORITHMS if name not in help_text] == []
 
 
 @pytest.mark.parametrize(

@@ -95,7 +95,12 @@ def train(
     first: FirstDayOption = None,
     last: LastDayOption = None,
     algorithm: Annotated[
-        str | None, typer.Option("--algorithm", help="cosine, exact, dimsum, rp3beta or ease.")
+        str | None,
+        typer.Option(
+            "--algorithm",
+            help="blend, cosine, exact, dimsum, rp3beta, ease or sequential (other parameters:"
+            " --param NAME=VALUE).",
+        ),
     ] = None,
     threshold: Annotated[
         float | None,
