@@ -1,6 +1,6 @@
 """Start-up time of the ``dimrec`` command line (not a test).
 
-    .venv/bin/python bench/cli_startup.py            # 15 runs of each command, ≈ 10 s quiet (≈ 1 min at load 7)
+    .venv/bin/python bench/cli_startup.py            # 15 runs each: ≈ 10 s quiet, 1 min at load 7
     .venv/bin/python bench/cli_startup.py --quick    # 3 runs of each
     .venv/bin/python bench/cli_startup.py --importtime=versions   # where the time goes
 

@@ -288,7 +288,9 @@ def test_sampled_sums_fit_the_fixed_point_range() -> None:
 
 @pytest.mark.realdata
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["movielens-100k", "movielens-small", "online-retail"])
+@pytest.mark.parametrize(
+    "name", ["movielens-100k", "movielens-small", "online-retail", "ga360-sample"]
+)
 @pytest.mark.parametrize("threshold", [0.1, 0.5])
 def test_dimsum_keeps_its_promise_on_the_real_data_sets(
     shared_data: Path, name: str, threshold: float
