@@ -152,3 +152,29 @@ def test_the_jobs_api_has_the_same_body_limit(settings: Settings, store: Store) 
         status, body = problem(exchange((parts.hostname or "", parts.port or 0), head))
     assert status == 413
     assert "serve.max_body_bytes" in body["message"]
+
+
+def test_the_demo_serves_with_the_same_limits(serve_settings: Settings) -> None:
+    """`dimrec demo` answers with the server `dimrec serve` runs: its head limits too."""
+    from dimrec.cli.demo import _start_server
+    from dimrec.publish.stores import open_store
+
+    url = "memory://demo-limits"
+    settings = serve_settings.model_copy(
+        update={"store": serve_settings.store.model_copy(update={"url": url})}
+    )
+    with open_store(url) as store:
+        put_version(store, "v1", {"a": [("b", 0.5)], "b": [("a", 0.5)]}, [("a", 1.0)])
+        server, base = _start_server(settings, 0)
+        try:
+            parts = urlsplit(base)
+            fields = b"".join(b"x-field-%d: 1\r\n" % k for k in range(150))
+            head = b"GET /make_recommendation?browsed=a HTTP/1.1\r\nhost: x\r\n"
+            status, body = problem(
+                exchange((parts.hostname or "", parts.port or 0), head + fields + b"\r\n")
+            )
+            assert status == 431
+            assert "151 header fields" in body["message"]
+            assert httpx.get(f"{base}/make_recommendation?browsed=a").status_code == 200
+        finally:
+            server.should_exit = True

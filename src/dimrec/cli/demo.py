@@ -103,13 +103,14 @@ def _start_server(settings: Settings, port: int | None) -> tuple[Any, str]:
     import uvicorn
 
     from dimrec.serve.app import create_app
+    from dimrec.serve.limits import LimitConfig
 
     host = settings.serve.host
-    config = uvicorn.Config(
+    config = LimitConfig(  # the request limits of `dimrec serve`, heads included
         create_app(settings),
+        limits=settings.serve,
         host=host,
         port=settings.serve.port if port is None else port,
-        http="httptools",
         loop="uvloop",
         access_log=False,
         log_config=None,
