@@ -182,3 +182,18 @@ def test_a_blend_needs_a_component() -> None:
     zero = {"blend_ease": 0, "blend_rp3beta": 0, "blend_cosine": 0, "blend_sequential": 0}
     with pytest.raises(InvalidInputError, match="a blend needs a positive weight"):
         train_params({"algorithm": "blend", **zero}, {"browse": 1.0})
+
+
+def test_a_blend_reports_progress_through_its_components() -> None:
+    """Progress moves on inside each component (not only at the end), never goes back, and
+    ends at the components' items all done."""
+    rng = np.random.default_rng(3)
+    x = sp.csr_matrix(rng.random((400, 50)) * (rng.random((400, 50)) < 0.2))
+    params = TrainParams(algorithm="blend", blend_sequential=0.0)  # cosine and rp3beta
+    calls: list[tuple[int, int]] = []
+    compute_blend_neighbours(x, params, threads=1, progress=lambda d, t: calls.append((d, t)))
+    assert {total for _, total in calls} == {2 * 50}
+    done = [d for d, _ in calls]
+    assert done == sorted(done)
+    assert done[-1] == 100
+    assert any(0 < d < 100 for d in done)

@@ -72,12 +72,26 @@ def compute_blend_neighbours(
     component applies its own weighting)."""
     from dimrec.train.local.algorithms import local_neighbours  # the table of kernels
 
-    def compute(part: TrainParams) -> Neighbours:
-        return local_neighbours(matrix, part, sessions=sessions, threads=threads)
+    n_items = matrix.shape[1]
+    total = len(component_params(params)) * n_items  # progress: each component's items
+    finished = [0]
 
-    result = blend(params, compute, matrix.shape[1])
+    def compute(part: TrainParams) -> Neighbours:
+        before = finished[0]
+
+        def advance(done: int, _of: int) -> None:
+            if progress is not None:
+                progress(before + done, total)
+
+        result = local_neighbours(
+            matrix, part, sessions=sessions, threads=threads, progress=advance
+        )
+        finished[0] += n_items
+        return result
+
+    result = blend(params, compute, n_items)
     if progress is not None:
-        progress(matrix.shape[1], matrix.shape[1])
+        progress(total, total)
     return result
 
 
