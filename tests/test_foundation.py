@@ -33,6 +33,16 @@ def test_compact_and_iso_dates_parse() -> None:
     assert dates.parse_date("20261120") == dates.parse_date("2026-11-20") == dt.date(2026, 11, 20)
 
 
+def test_long_day_lists_name_ten_days_then_a_count() -> None:
+    """Messages about missing or refused days stay one readable line, however many."""
+    days = dates.window(1200, 1, dt.date(2026, 11, 21))
+    text = dates.describe_days(days)
+    assert text.startswith("2023-")
+    assert text.count(", ") == dates.NAMED_DAYS - 1
+    assert text.endswith(f" and {1200 - dates.NAMED_DAYS:,} more")
+    assert dates.describe_days(days[:3]) == ", ".join(d.isoformat() for d in days[:3])
+
+
 def test_settings_file_env_and_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "dimrec.toml"
     config.write_text('[train]\ntop_k = 7\nthreshold = 0.3\n[store]\nurl = "memory://"\n')

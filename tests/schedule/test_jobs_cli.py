@@ -43,3 +43,19 @@ def test_wait_without_a_worker_gives_up_after_the_timeout(settings: Settings) ->
     assert "dimrec worker" in line
     (record,) = JobQueue(settings).recent()
     assert record.state == "queued"  # kept: a worker started later runs it
+
+
+def test_param_reaches_the_queued_job_and_a_bad_one_is_refused(settings: Settings) -> None:
+    """`--param NAME=VALUE` takes any training parameter (the job's model is derived from the
+    parameter model); an unknown name is refused in one line and nothing is queued."""
+    result = _dimrec(
+        settings, "jobs", "run", "train", "--algorithm", "rp3beta", "--param", "rp3_alpha=0.7"
+    )
+    assert result.returncode == 0, result.stderr
+    (record,) = JobQueue(settings).recent()
+    assert record.params["algorithm"] == "rp3beta"
+    assert record.params["rp3_alpha"] == 0.7
+    refused = _dimrec(settings, "jobs", "run", "train", "--param", "rp3_gamma=1")
+    assert refused.returncode == 2, refused.stderr
+    assert "rp3_gamma" in _one_error_line(refused)
+    assert len(JobQueue(settings).recent()) == 1
