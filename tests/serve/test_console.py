@@ -201,6 +201,9 @@ def test_rollback_needs_the_token_and_the_api_follows(client: httpx.Client, site
         refused = client.post("/ui/versions/current", data={"version": site.first}, headers=headers)
         assert refused.status_code == 401
         assert "jobs token" in refused.text
+        assert (
+            f'data-version="{site.second}"' in refused.text
+        )  # the table stays, not just the message
     with open_store(site.settings.store.url) as store:
         assert store.current() == site.second
     done = client.post("/ui/versions/current", data={}, headers=AUTH)  # back one version
@@ -217,6 +220,8 @@ def test_hide_and_unhide_need_the_token(client: httpx.Client) -> None:
     assert top is not None
     refused = client.post("/ui/hidden", data={"items": top, "action": "hide"})
     assert refused.status_code == 401
+    assert "jobs token" in refused.text
+    assert 'name="items"' in refused.text  # the hidden items' form stays, with the message
     done = client.post("/ui/hidden", data={"items": f"{top}, x-1", "action": "hide"}, headers=AUTH)
     assert "2 item(s) newly hidden; 2 hidden in all" in done.text
 

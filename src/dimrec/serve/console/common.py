@@ -94,22 +94,25 @@ def page(request: Request, name: str, status_code: int = 200, **values: Any) -> 
 
 def refusal(request: Request) -> Response | None:
     """None when the request carries the jobs token (``Authorization: Bearer``); else the
-    message fragment to answer with (403 when no token is set, 401 when it is wrong)."""
+    message fragment to answer with (see :func:`token_problem`)."""
+    problem = token_problem(request)
+    if problem is None:
+        return None
+    status, said = problem
+    return page(request, "_message.html", status, kind="error", message=said)
+
+
+def token_problem(request: Request) -> tuple[int, str] | None:
+    """None when the request carries the jobs token (``Authorization: Bearer``); else the
+    status and message of the refusal (403 when no token is set, 401 when it is missing or
+    wrong)."""
     expected = console_of(request).settings.queue.token
     if expected is None:
-        return page(
-            request,
-            "_message.html",
-            403,
-            kind="error",
-            message="actions need the jobs token: set queue.token in the settings",
-        )
+        return 403, "actions need the jobs token: set queue.token in the settings"
     header = request.headers.get("authorization")
     if header is None:
-        said = "enter the jobs token (queue.token) at the top of the page"
-        return page(request, "_message.html", 401, kind="error", message=said)
+        return 401, "enter the jobs token (queue.token) at the top of the page"
     scheme, _, given = header.partition(" ")
     if scheme.lower() == "bearer" and hmac.compare_digest(given.encode(), expected.encode()):
         return None
-    said = "the jobs token is wrong: enter queue.token at the top of the page"
-    return page(request, "_message.html", 401, kind="error", message=said)
+    return 401, "the jobs token is wrong: enter queue.token at the top of the page"

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from dimrec.errors import DimrecError
 from dimrec.publish import admin
 from dimrec.publish.base import VersionInfo
-from dimrec.serve.console.common import console_of, page, refusal, served_state
+from dimrec.serve.console.common import console_of, page, served_state, token_problem
 from dimrec.serve.problems import status_for
 
 log = logging.getLogger(__name__)
@@ -35,8 +35,8 @@ def versions(request: Request) -> Response:
 @router.post("/versions/current")
 def make_current(request: Request, version: Annotated[str, Form()] = "") -> Response:
     """Make ``version`` current (default: the one before the current one)."""
-    if (denied := refusal(request)) is not None:
-        return denied
+    if (denied := token_problem(request)) is not None:  # the table stays, the message above
+        return _versions(request, "_versions.html", message=denied[1], status=denied[0])
     try:
         with console_of(request).store() as store:
             current = admin.rollback(store, version.strip() or None)
@@ -55,8 +55,8 @@ def change_hidden(
     action: Annotated[Literal["hide", "unhide"], Form()],
 ) -> Response:
     """Hide or unhide items (whitespace- or comma-separated ids) in every version."""
-    if (denied := refusal(request)) is not None:
-        return denied
+    if (denied := token_problem(request)) is not None:
+        return _versions(request, "_hidden.html", message=denied[1], status=denied[0])
     chosen = [item for item in re.split(r"[\s,]+", items) if item]
     try:
         with console_of(request).store() as store:
