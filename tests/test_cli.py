@@ -204,6 +204,33 @@ def test_serve_logs_one_json_object_per_line_at_info(
     assert {"time", "logger"} <= set(loaded)
 
 
+def test_worker_logs_one_json_object_per_line_at_info(env: dict[str, str], tmp_path: Path) -> None:
+    """The other service: `dimrec worker` off a terminal logs JSON lines at INFO too."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dimrec", "worker"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    lines: list[str] = []
+    try:
+        while not lines or "worker started" not in lines[-1]:
+            line = process.stderr.readline()
+            assert line, f"worker stopped: {lines}"
+            lines.append(line)
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    assert out == ""
+    records = [json.loads(line) for line in [*lines, *err.splitlines()] if line.strip()]
+    assert {r["level"] for r in records} <= {"INFO", "WARNING"}
+    started = next(r for r in records if r["message"].startswith("worker started"))
+    assert {"time", "logger"} <= set(started)
+
+
 # --- a handler never writes to a stream that is gone ----------------------------------------
 
 
