@@ -138,6 +138,31 @@ def test_reports_are_listed_and_shown_with_their_plots(client: httpx.Client, sit
         assert client.get(f"/ui/reports/{bad}/report.html").status_code == 404
 
 
+def test_a_tune_report_is_listed_with_its_choice(client: httpx.Client, site: Site) -> None:
+    """`dimrec tune` writes its report beside the evaluations: the page lists it as a tune,
+    with the configuration it chose, and shows it."""
+    from dimrec.evaluate import flow
+    from dimrec.evaluate.tune import TuneGrid
+
+    grid = TuneGrid(
+        algorithms=["exact"],
+        weighting=["none"],
+        blend_weights=[],
+        blend_max_weights=[],
+        weights=[{"browse": 1.0, "basket": 2.0, "purchase": 4.0}],
+        user_filters=[(2, 100)],
+        half_life_days=[None],
+    )
+    summary = flow.tune(site.settings, grid=grid, baselines=False, ks=(10,))
+    name = summary.report_url.rstrip("/").split("/")[-2]
+    assert name.startswith("tune-")
+    listing = client.get("/ui/reports").text
+    row = listing[listing.index(f'data-report="{name}"') :].split("</tr>")[0]
+    assert '<span class="badge tune">tune</span>' in row
+    assert f"chose <code>{html.escape(summary.result.best.label())}</code>" in row
+    assert client.get(f"/ui/reports/{name}/report.html").status_code == 200
+
+
 # --- try it ---------------------------------------------------------------------------------
 
 
