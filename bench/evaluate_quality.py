@@ -48,6 +48,7 @@ import logging
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -291,26 +292,42 @@ def defaults_against_bm25(events: Interactions, spec: dict[str, Any]) -> Evaluat
     )
 
 
-def choose_defaults(name: str, spec: dict[str, Any], work: Path, quick: bool) -> dict[str, float]:
-    """Each candidate default's validation NDCG@10 (the test is not touched)."""
+def on_validation(
+    name: str, spec: dict[str, Any], work: Path, quick: bool
+) -> Callable[[list[Candidate]], Evaluation]:
+    """Evaluates candidates on the data set's validation split (the test is not touched),
+    its events loaded once."""
     settings, data = prepared(spec, work, quick)
     events = data.load(settings.paths.events_url())
     rule, validation_events = spec["split"].make(events).validation(events)
+
+    def run(candidates: list[Candidate]) -> Evaluation:
+        return evaluate(
+            validation_events,
+            rule,
+            candidates,
+            dataset=f"{name} (validation)",
+            mode=spec["mode"],
+            target_actions=spec["targets"],
+            ks=(10,),
+        )
+
+    return run
+
+
+def ndcg_at_10(result: Evaluation) -> dict[str, float]:
+    return {system.name: system.mean("ndcg", 10) for system in result.systems}
+
+
+def choose_defaults(name: str, spec: dict[str, Any], work: Path, quick: bool) -> dict[str, float]:
+    """Each candidate default's validation NDCG@10 (the test is not touched)."""
     candidates = [
         Candidate(label, "dimrec", Config(TrainParams(**params)))
         for label, params in DEFAULT_CANDIDATES.items()
     ]
     candidates.append(Candidate("implicit BM25 (reference)", "implicit-bm25", Config()))
-    result = evaluate(
-        validation_events,
-        rule,
-        candidates,
-        dataset=f"{name} (validation)",
-        mode=spec["mode"],
-        target_actions=spec["targets"],
-        ks=(10,),
-    )
-    scores = {s.name: s.mean("ndcg", 10) for s in result.systems}
+    result = on_validation(name, spec, work, quick)(candidates)
+    scores = ndcg_at_10(result)
     print(f"\n{name}: {result.split}, {result.shoppers} validation rows")
     for label, value in sorted(scores.items(), key=lambda kv: -kv[1]):
         print(f"  {label:54s} {value:.4f}")

@@ -37,11 +37,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
-from bench.evaluate_quality import DATASETS, prepared  # noqa: E402
+from bench.evaluate_quality import DATASETS, ndcg_at_10, on_validation  # noqa: E402
 
 from dimrec.evaluate import fit  # noqa: E402
 from dimrec.evaluate.fit import Config  # noqa: E402
-from dimrec.evaluate.runner import Candidate, evaluate  # noqa: E402
+from dimrec.evaluate.runner import Candidate  # noqa: E402
 from dimrec.params import TrainParams  # noqa: E402
 
 GRID = list(
@@ -80,22 +80,10 @@ def als_item_item(
 
 def score_dataset(name: str, work: Path, chosen: list[tuple[int, float, float] | None]) -> None:
     """Print the validation NDCG@10 of the references and of the best ALS configurations."""
-    spec = DATASETS[name]
-    settings, data = prepared(spec, work, quick=False)
-    events = data.load(settings.paths.events_url())
-    rule, validation_events = spec["split"].make(events).validation(events)
+    score = on_validation(name, DATASETS[name], work, quick=False)
 
     def scores(candidates: list[Candidate]) -> dict[str, float]:
-        result = evaluate(
-            validation_events,
-            rule,
-            candidates,
-            dataset=f"{name} (validation)",
-            mode=spec["mode"],
-            target_actions=spec["targets"],
-            ks=(10,),
-        )
-        return {system.name: system.mean("ndcg", 10) for system in result.systems}
+        return ndcg_at_10(score(candidates))
 
     ease = [
         Candidate(

@@ -173,13 +173,14 @@ def _counts(stdout: str) -> list[str]:
 # --- services log JSON lines -----------------------------------------------------------------
 
 
-def test_serve_logs_one_json_object_per_line_at_info(
-    env: dict[str, str], tmp_path: Path, published: str
-) -> None:
+def _service_records(args: list[str], env: dict[str, str], cwd: Path, ready: str) -> list[dict]:
+    """Run ``dimrec args`` off a terminal until a stderr line says ``ready``, stop it with
+    SIGINT, and return its stderr as JSON records (a line that is not JSON fails the test);
+    it must write nothing on stdout."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "dimrec", "serve", "--port", str(free_port())],
+        [sys.executable, "-m", "dimrec", *args],
         env=env,
-        cwd=tmp_path,
+        cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -187,9 +188,9 @@ def test_serve_logs_one_json_object_per_line_at_info(
     assert process.stderr is not None
     lines: list[str] = []
     try:
-        while not lines or "startup complete" not in lines[-1]:  # uvicorn is up
+        while not lines or ready not in lines[-1]:
             line = process.stderr.readline()
-            assert line, f"serve stopped: {lines}"
+            assert line, f"{args[0]} stopped: {lines}"
             lines.append(line)
     finally:
         process.send_signal(signal.SIGINT)
@@ -197,6 +198,14 @@ def test_serve_logs_one_json_object_per_line_at_info(
     assert out == ""
     records = [json.loads(line) for line in [*lines, *err.splitlines()] if line.strip()]
     assert {r["level"] for r in records} <= {"INFO", "WARNING"}
+    return records
+
+
+def test_serve_logs_one_json_object_per_line_at_info(
+    env: dict[str, str], tmp_path: Path, published: str
+) -> None:
+    serve = ["serve", "--port", str(free_port())]
+    records = _service_records(serve, env, tmp_path, "startup complete")  # uvicorn is up
     messages = [r["message"] for r in records]
     assert any(m.startswith("serving on http://") for m in messages)
     loaded = next(r for r in records if r["message"].startswith("serving model version"))
@@ -206,27 +215,7 @@ def test_serve_logs_one_json_object_per_line_at_info(
 
 def test_worker_logs_one_json_object_per_line_at_info(env: dict[str, str], tmp_path: Path) -> None:
     """The other service: `dimrec worker` off a terminal logs JSON lines at INFO too."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "dimrec", "worker"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stderr is not None
-    lines: list[str] = []
-    try:
-        while not lines or "worker started" not in lines[-1]:
-            line = process.stderr.readline()
-            assert line, f"worker stopped: {lines}"
-            lines.append(line)
-    finally:
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=30)
-    assert out == ""
-    records = [json.loads(line) for line in [*lines, *err.splitlines()] if line.strip()]
-    assert {r["level"] for r in records} <= {"INFO", "WARNING"}
+    records = _service_records(["worker"], env, tmp_path, "worker started")
     started = next(r for r in records if r["message"].startswith("worker started"))
     assert {"time", "logger"} <= set(started)
 
