@@ -13,6 +13,9 @@ from dimrec.errors import InvalidInputError
 MAX_WINDOW_DAYS = 3660
 #: Days named one by one in a message before the rest are only counted.
 NAMED_DAYS = 10
+#: Day numbers count days since this date (UTC), as event times count seconds since it.
+EPOCH = dt.date(1970, 1, 1)
+SECONDS_PER_DAY = 86_400
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _COMPACT_DATE = re.compile(r"^\d{8}$")
@@ -97,3 +100,13 @@ def absolute_window(first: dt.date, last: dt.date) -> tuple[int, int, dt.date]:
 def compact(day: dt.date) -> str:
     """``2026-11-20`` → ``20261120``, the suffix of BigQuery's daily tables."""
     return day.strftime("%Y%m%d")
+
+
+def to_day(day: dt.date) -> int:
+    """The day number of ``day``: days since :data:`EPOCH`."""
+    return (day - EPOCH).days
+
+
+def to_date(day: int) -> dt.date:
+    """The date of day number ``day``."""
+    return EPOCH + dt.timedelta(days=day)

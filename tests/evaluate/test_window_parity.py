@@ -11,9 +11,9 @@ import pytest
 
 from dimrec import partitions, pipeline
 from dimrec.config import Settings
+from dimrec.dates import to_day
 from dimrec.evaluate.datasets import DataSpec
 from dimrec.evaluate.fit import Config, window_matrix
-from dimrec.evaluate.interactions import to_day
 from dimrec.params import TrainParams
 from dimrec.train.local.matrix import build_matrix
 from train.train_helpers import write_events

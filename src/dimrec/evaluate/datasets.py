@@ -28,8 +28,9 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from dimrec.dates import to_day
 from dimrec.errors import InvalidInputError, MissingDataError
-from dimrec.evaluate.interactions import Interactions, to_day
+from dimrec.evaluate.interactions import Interactions
 from dimrec.evaluate.names import DATASETS
 from dimrec.partitions import EVENTS_SCHEMA, events
 

@@ -19,12 +19,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
 
+from dimrec.dates import SECONDS_PER_DAY, to_date
 from dimrec.errors import DataError, SchemaError
 
 ACTIONS = ("browse", "basket", "purchase")
 ACTION_CODE = {name: code for code, name in enumerate(ACTIONS)}
-EPOCH = dt.date(1970, 1, 1)
-SECONDS_PER_DAY = 86_400
 
 
 @dataclass(frozen=True)
@@ -167,11 +166,3 @@ def _encode(column: pa.ChunkedArray) -> tuple[npt.NDArray[np.object_], npt.NDArr
     codes = rank[encoded.indices.to_numpy(zero_copy_only=False)]
     vocab = np.asarray(dictionary.take(pa.array(order)).to_pylist(), dtype=object)
     return vocab, codes
-
-
-def to_day(day: dt.date) -> int:
-    return (day - EPOCH).days
-
-
-def to_date(day: int) -> dt.date:
-    return EPOCH + dt.timedelta(days=day)

@@ -22,8 +22,9 @@ from typing import Protocol
 
 import numpy as np
 
+from dimrec.dates import to_date, to_day
 from dimrec.errors import DataError, InvalidInputError
-from dimrec.evaluate.interactions import Interactions, to_date, to_day
+from dimrec.evaluate.interactions import Interactions
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ items of the window matrix (its rows and columns), cut into sessions
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from collections.abc import Sequence
 
@@ -14,12 +13,11 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from dimrec.dates import to_day
 from dimrec.errors import DataError
 from dimrec.train.decay import file_days, file_decay_factors
 from dimrec.train.local.matrix import register_files
 from dimrec.train.sessions import SessionItems
-
-EPOCH = dt.date(1970, 1, 1)
 
 _EVENTS = """
     SELECT k.row AS "user", c.col AS item, f.factor AS weight,
@@ -49,7 +47,7 @@ def read_sessions(
         if half_life_days is not None
         else [1.0] * len(event_urls)
     )
-    days = [(day - EPOCH).days for day in file_days(event_urls)]
+    days = [to_day(day) for day in file_days(event_urls)]
     con = duckdb.connect(config={"threads": threads or os.cpu_count() or 1})
     try:
         sources = register_files(con, event_urls)
