@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -156,7 +157,7 @@ def _weighted_sum(
     # sums per candidate at its representative (0 at the other pairs). Slots are only read
     # where this call wrote, so the scratch never needs clearing.
     order = np.arange(pairs, dtype=np.int32)
-    slots = _scratch(index)
+    slots = _scratch(index, "slots", np.int32)
     slots[neighbours] = order
     representative = slots[neighbours]
     totals = np.bincount(representative, weights=contributions, minlength=pairs)
@@ -219,7 +220,7 @@ def _allowed(
             for position in removed[1:]:
                 out &= candidates != position
         else:  # mark them in this thread's scratch mask, read it, unmark (np.isin sorts)
-            marks = _scratch_marks(state.index)
+            marks = _scratch(state.index, "marks", np.bool_)
             marks[removed] = True
             out = ~marks[candidates]
             marks[removed] = False
@@ -227,22 +228,15 @@ def _allowed(
     return keep
 
 
-def _scratch(index: ModelIndex) -> NDArray[np.int32]:
-    """This thread's scratch array over the index's item numbers (see _weighted_sum)."""
-    slots: NDArray[np.int32] | None = getattr(index.scratch, "slots", None)
-    if slots is None:
-        slots = np.zeros(index.size, dtype=np.int32)
-        index.scratch.slots = slots
-    return slots
-
-
-def _scratch_marks(index: ModelIndex) -> NDArray[np.bool_]:
-    """This thread's mask over the index's item numbers, all False between uses."""
-    marks: NDArray[np.bool_] | None = getattr(index.scratch, "marks", None)
-    if marks is None:
-        marks = np.zeros(index.size, dtype=np.bool_)
-        index.scratch.marks = marks
-    return marks
+def _scratch(index: ModelIndex, name: str, dtype: type[np.generic]) -> NDArray[Any]:
+    """This thread's zeroed scratch array ``name`` over the index's item numbers, made on
+    first use: the slots of _weighted_sum (never cleared: only slots just written are read)
+    and the marks of _allowed (all False between uses)."""
+    array: NDArray[Any] | None = getattr(index.scratch, name, None)
+    if array is None:
+        array = np.zeros(index.size, dtype=dtype)
+        setattr(index.scratch, name, array)
+    return array
 
 
 def _top(
