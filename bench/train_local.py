@@ -398,6 +398,12 @@ def full_pair_accuracy(exact_all: Lists, dimsum_all: Lists, threshold: float) ->
     truth = exact_all[2][above]
     keys = _keys(exact_all, n)[above]
     _, estimate = _lookup(dimsum_all, n, keys)
+    return relative_errors(estimate, truth)
+
+
+def relative_errors(estimate: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
+    """How far the estimates of the pairs ≥ threshold are from the truth: the share within
+    20% (DIMSUM's promise), the median and the 95th percentile of the relative error."""
     errs = np.abs(estimate - truth) / truth
     return {
         "pairs_ge_threshold": len(truth),
@@ -431,14 +437,7 @@ def sampled_promise(matrix: sp.csr_matrix, threshold: float) -> dict[str, Any]:
     above = (exact.data >= threshold) & (chosen[exact.row] != exact.col)
     rows, cols, truth = exact.row[above], exact.col[above], exact.data[above]
     estimate = np.asarray((estimated[:, chosen].T @ estimated).tocsr()[rows, cols]).ravel()
-    errs = np.abs(estimate - truth) / truth
-    return {
-        "pairs_ge_threshold": len(truth),
-        "within_20pct": float(np.mean(errs <= 0.2)) if len(errs) else None,
-        "median_rel_err": float(np.median(errs)) if len(errs) else None,
-        "p95_rel_err": float(np.quantile(errs, 0.95)) if len(errs) else None,
-        "sampled_items": len(chosen),
-    }
+    return {**relative_errors(estimate, truth), "sampled_items": len(chosen)}
 
 
 def products(matrix: sp.csr_matrix, thresholds: list[str]) -> dict[str, Any]:
