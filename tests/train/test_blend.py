@@ -16,43 +16,38 @@ from dimrec.train.neighbours import Neighbours
 from dimrec.train.sessions import SessionItems
 from train.test_rp3beta import expected_lists, lists
 
+#: Components worked by hand: rp3beta lists 0 → {1: 2, 2: 1} and 1 → {0: 4}; cosine lists
+#: 0 → {2: 0.5}, 2 → {1: 0.1}.
+HAND = {
+    "rp3beta": Neighbours.from_unsorted([0, 0, 1], [1, 2, 0], [2.0, 1.0, 4.0]),
+    "cosine": Neighbours.from_unsorted([0, 2], [2, 1], [0.5, 0.1]),
+}
 
-def test_hand_worked_blend() -> None:
-    # rp3beta lists 0 → {1: 2, 2: 1} and 1 → {0: 4}; cosine lists 0 → {2: 0.5}, 2 → {1: 0.1}.
-    hand = {
-        "rp3beta": Neighbours.from_unsorted([0, 0, 1], [1, 2, 0], [2.0, 1.0, 4.0]),
-        "cosine": Neighbours.from_unsorted([0, 2], [2, 1], [0.5, 0.1]),
-    }
+
+def hand_blend(scale: str, **update: float) -> Neighbours:
+    """1 × rp3beta + 2 × cosine of the HAND components, scaled by ``scale``."""
     params = TrainParams(
         algorithm="blend",
         blend_rp3beta=1.0,
         blend_cosine=2.0,
         blend_sequential=0.0,
-        blend_scale="row",
-    )
-    result = blend(params, lambda part: hand[part.algorithm], 3)
+        blend_scale=scale,
+    ).model_copy(update=update)
+    return blend(params, lambda part: HAND[part.algorithm], 3)
+
+
+def test_hand_worked_blend() -> None:
     # Each row divided by its largest value, then 1 × rp3beta + 2 × cosine:
     # row 0: 1 → 1·(2/2) = 1, 2 → 1·(1/2) + 2·(0.5/0.5) = 2.5; row 1: 0 → 1; row 2: 1 → 2.
-    assert lists(result) == {0: [(2, 2.5), (1, 1.0)], 1: [(0, 1.0)], 2: [(1, 2.0)]}
-    top1 = blend(params.model_copy(update={"top_k": 1}), lambda p: hand[p.algorithm], 3)
+    assert lists(hand_blend("row")) == {0: [(2, 2.5), (1, 1.0)], 1: [(0, 1.0)], 2: [(1, 2.0)]}
+    top1 = hand_blend("row", top_k=1)
     assert lists(top1) == {0: [(2, 2.5)], 1: [(0, 1.0)], 2: [(1, 2.0)]}
 
 
 def test_hand_worked_max_scaled_blend() -> None:
-    # The same lists, each component divided by its largest value (rp3beta 4, cosine 0.5):
+    # Each component divided by its largest value (rp3beta 4, cosine 0.5):
     # row 0: 1 → 2/4 = 0.5, 2 → 1/4 + 2·(0.5/0.5) = 2.25; row 1: 0 → 1; row 2: 1 → 2·0.2.
-    hand = {
-        "rp3beta": Neighbours.from_unsorted([0, 0, 1], [1, 2, 0], [2.0, 1.0, 4.0]),
-        "cosine": Neighbours.from_unsorted([0, 2], [2, 1], [0.5, 0.1]),
-    }
-    params = TrainParams(
-        algorithm="blend",
-        blend_rp3beta=1.0,
-        blend_cosine=2.0,
-        blend_sequential=0.0,
-        blend_scale="max",
-    )
-    result = lists(blend(params, lambda part: hand[part.algorithm], 3))
+    result = lists(hand_blend("max"))
     assert result.keys() == {0, 1, 2}
     assert [j for j, _ in result[0]] == [2, 1]
     np.testing.assert_allclose([s for _, s in result[0]], [2.25, 0.5])
@@ -60,8 +55,7 @@ def test_hand_worked_max_scaled_blend() -> None:
     assert result[2][0][0] == 1
     assert result[2][0][1] == pytest.approx(0.4)
     # Max-scaled, one component is itself: the lists keep their values up to one factor.
-    alone = params.model_copy(update={"blend_cosine": 0.0})
-    assert lists(blend(alone, lambda part: hand[part.algorithm], 3)) == {
+    assert lists(hand_blend("max", blend_cosine=0.0)) == {
         0: [(1, 0.5), (2, 0.25)],
         1: [(0, 1.0)],
     }
