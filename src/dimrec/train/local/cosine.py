@@ -84,14 +84,14 @@ def compute_neighbours(
     if threads < 0:
         raise InvalidInputError(f"threads must be ≥ 0 (0 = one per core), got {threads}")
     n_threads = threads or _cores()
+    canonical = _canonical(matrix)  # once: a copy when the matrix is not canonical yet
     if params.algorithm == "cosine":
         from dimrec.train.local.algorithms import resolve_cosine
 
-        params = resolve_cosine(_canonical(matrix), params)
+        params = resolve_cosine(canonical, params)
     steps = timings if timings is not None else {}
     with log_context(algorithm=params.algorithm, top_k=params.top_k):
         with timed(steps, "similarity.prepare", logger):
-            canonical = _canonical(matrix)
             n_items = canonical.shape[1]
             gamma = (
                 dimsum_gamma(params.threshold, n_items)
