@@ -13,7 +13,10 @@ BIN := $(VENV)/bin
 # the web console's front-end library, vendored from the npm registry (web/package-lock.json)
 VENDORED := src/dimrec/serve/console/static/vendor/htmx.min.js
 
-.PHONY: setup demo test check lint typecheck layers pytest clean
+# the compiled kernels (hatch_build.py builds them when uv installs the project)
+KERNELS := $(wildcard src/dimrec/*/*.pyx)
+
+.PHONY: setup system demo test check lint typecheck layers pytest clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -21,15 +24,17 @@ $(UV):
 
 # --compile-bytecode: every command starts from compiled modules, even where
 # PYTHONDONTWRITEBYTECODE keeps Python from caching them (see bench/cli_startup.py)
-$(VENV)/.synced: uv.lock pyproject.toml | $(UV)
+$(VENV)/.synced: uv.lock pyproject.toml hatch_build.py $(KERNELS) | $(UV) system
 	$(UV) sync --locked --all-extras --compile-bytecode --python $(PYTHON)
 	touch $@
 
 $(VENDORED): web/package.json web/package-lock.json
 	scripts/vendor-web.sh
 
-setup: $(VENV)/.synced
+system:
 	@scripts/ensure-system-deps.sh
+
+setup: system $(VENV)/.synced
 	@$(MAKE) --no-print-directory $(VENDORED)
 	@$(BIN)/python -m compileall -q src/dimrec >/dev/null
 
@@ -37,8 +42,8 @@ demo: setup
 	$(BIN)/dimrec demo $(DEMO_ARGS)
 
 lint: setup
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench hatch_build.py
+	$(BIN)/ruff format --check src tests bench hatch_build.py
 
 typecheck: setup
 	$(BIN)/mypy
@@ -58,4 +63,4 @@ test: check pytest
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* var \
-	  web/node_modules $(dir $(VENDORED))
+	  web/node_modules $(dir $(VENDORED)) build $(KERNELS:.pyx=.c) $(wildcard src/dimrec/*/*.so)

@@ -13,6 +13,7 @@ from dimrec.errors import IntegrityError
 from dimrec.publish.base import Entry
 from dimrec.serve.index import build_index
 from dimrec.serve.scoring import ServingState, recommend, similar
+from dimrec.serve.summing import WeightedSum
 
 
 def random_model(
@@ -161,3 +162,22 @@ def test_wide_lists_negative_scores_and_many_hidden_items(seed: int) -> None:
         assert [(i, float(s)) for i, s in got.results] == [
             (i, float(np.float32(s))) for i, s in expected
         ]
+
+
+def test_the_summing_scratch_is_left_clean_even_by_a_call_that_fails() -> None:
+    """The compiled sum leaves its totals and marks all zero — the next request relies on
+    it — also when it stops half-way (here: a weight that is not a number)."""
+    lists = random_model(3, items=200, width=30)
+    state = state_of(lists, frozenset(sorted(lists)[100:110]))
+    tables = state.index.tables
+    hidden = state.hidden_mask.view(np.uint8)
+    summing = WeightedSum(tables.starts, tables.neighbours, tables.scores, hidden)
+    rows = [p for p in tables.lookup(sorted(lists)[:20]) if np.diff(tables.bounds(p))[0] > 0]
+    weights = [1.5] * len(rows)
+    chosen, _ = summing.top(rows, weights, rows[:3], 10)
+    assert len(chosen) == 10
+    assert summing.is_clean()
+    with pytest.raises(TypeError):
+        summing.top(rows, [*weights[:-1], "x"], rows[:3], 10)  # type: ignore[list-item]
+    assert summing.is_clean()
+    assert summing.top(rows, weights, rows[:3], 10)[0] == chosen

@@ -56,6 +56,7 @@ from numpy.typing import NDArray
 
 from dimrec.errors import DataError, IntegrityError
 from dimrec.publish.base import IndexRef
+from dimrec.publish.id_table import find_numbers, ids_at
 
 MAGIC = b"DIMRECIX"
 FORMAT = 1
@@ -103,20 +104,14 @@ class IndexTables:
     popular: NDArray[np.int32]
     popular_scores: NDArray[np.float32]
     blob: bytes | mmap.mmap
-    """The buffer holding ``id_bytes`` (sliced for one id at a time: faster than NumPy)."""
+    """The buffer holding ``id_bytes`` (the mapped file, or the ids' bytes built in memory)."""
     id_base: int
     """Where ``id_bytes`` starts in ``blob``."""
     _views: dict[str, memoryview] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         # one value at a time, a memoryview reads a Python int several times faster than NumPy
-        for name in ("starts", "id_offsets", "keys", "slots", "scores"):
-            self._views[name] = memoryview(getattr(self, name))
-
-    @property
-    def score_view(self) -> memoryview:
-        """``scores`` read one value at a time (as Python floats)."""
-        return self._views["scores"]
+        self._views["starts"] = self.starts.data
 
     @property
     def size(self) -> int:
@@ -137,38 +132,23 @@ class IndexTables:
         return starts[number], starts[number + 1]
 
     def id_of(self, number: int) -> str:
-        offsets = self._views["id_offsets"]
-        base = self.id_base
-        return self.blob[base + offsets[number] : base + offsets[number + 1]].decode()
+        (found,) = self.ids_of([number])
+        return found
 
     def ids_of(self, numbers: Iterable[int] | NDArray[np.integer[Any]]) -> list[str]:
-        offsets = self._views["id_offsets"]
-        blob, base = self.blob, self.id_base
-        listed = numbers.tolist() if isinstance(numbers, np.ndarray) else numbers
-        return [blob[base + offsets[p] : base + offsets[p + 1]].decode() for p in listed]
+        listed = numbers.tolist() if isinstance(numbers, np.ndarray) else list(numbers)
+        return ids_at(self.id_offsets, self.id_bytes, listed)
 
     def lookup(self, ids: Sequence[str]) -> list[int]:
         """The number of each id, -1 for an id the version does not know."""
         if self.size == 0:
             return [-1] * len(ids)
-        views = self._views
-        slots, keys, offsets = views["slots"], views["keys"], views["id_offsets"]
-        blob, base, mask = self.blob, self.id_base, (1 << self.slot_bits) - 1
-        found = []
-        for item in ids:
-            encoded = item.encode("utf-8", "surrogatepass")
-            key = key_of(encoded)
-            slot = key & mask
-            number = slots[slot]
-            while number >= 0:
-                if keys[number] == key and (
-                    blob[base + offsets[number] : base + offsets[number + 1]] == encoded
-                ):
-                    break
-                slot += 1
-                number = slots[slot]
-            found.append(number)
-        return found
+        encoded = [item.encode("utf-8", "surrogatepass") for item in ids]
+        hashed = [key_of(item) for item in encoded]
+        mask = (1 << self.slot_bits) - 1
+        return find_numbers(
+            self.slots, self.keys, self.id_offsets, self.id_bytes, mask, encoded, hashed
+        )
 
 
 def _slot_table(keys: NDArray[np.uint64]) -> tuple[NDArray[np.int32], int]:

@@ -5,10 +5,10 @@ hidden items as a mask over its numbering — and never touches the store. The s
 a request takes one reference to it and finishes on it even when a newer state is swapped in.
 
 How (100k items × 100 neighbours; numbers in bench/README.md): one input item reads its list,
-already best first; several gather their lists into one array, sum per candidate through a
-per-thread scratch array (no sort; see :func:`_weighted_sum`) and select the top n with
-``argpartition`` — 2–3× less CPU than summing in a Python dict and taking a heap's top n, for
-1, 10 and 50 input items alike. Safe to call from several threads (the scratch is per thread).
+already best first; several are summed and ranked by the compiled loop of
+:mod:`dimrec.serve.summing` through per-thread scratch arrays over the item numbers — several
+times less CPU than summing in a Python dict and taking a heap's top n, for 1, 10 and 50 input
+items alike. Safe to call from several threads (the scratch is per thread).
 
 Rules: input items are left out of the results unless ``keep_input``; ``exclude`` and hidden
 items always are; unknown items (and items of weight 0) are ignored; when no input item is
@@ -18,15 +18,16 @@ by item id, so the same request always gets the same answer.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from dimrec.publish.index_file import IndexTables
 from dimrec.serve.index import ModelIndex
+from dimrec.serve.summing import WeightedSum
 
 #: Items and scores, best first. Scores are float32 like the stored similarities, so the JSON
 #: answer shows the digits they hold (0.3, not 0.30000001192092896).
@@ -43,6 +44,8 @@ class ServingState:
     """The item numbers of the hidden items the version knows."""
     hidden_mask: NDArray[np.bool_]
     """``hidden_mask[p]`` is True when item number ``p`` is hidden."""
+    per_thread: threading.local = field(default_factory=threading.local, repr=False)
+    """Each thread's :class:`WeightedSum` over this state, made on its first use."""
 
     @classmethod
     def of(cls, index: ModelIndex, hidden: frozenset[str]) -> ServingState:
@@ -79,22 +82,21 @@ def recommend(
     removed = [] if keep_input else [p for p in numbers if p >= 0]
     if exclude:
         removed += [p for p in tables.lookup(list(exclude)) if p >= 0]
-    starts: list[int] = []
-    stops: list[int] = []
+    rows: list[int] = []
     row_weights: list[float] = []
     for number, weight in zip(numbers, weights.values(), strict=True):
         if number >= 0 and weight > 0:
             start, stop = tables.bounds(number)
             if stop > start:
-                starts.append(start)
-                stops.append(stop)
+                rows.append(number)
                 row_weights.append(weight)
-    if not starts:
+    if not rows:
         return Recommendation(_popular(state, n, removed), fallback=True)
-    if len(starts) == 1:
-        found = _one_list(state, starts[0], stops[0], row_weights[0], n, removed)
+    if len(rows) == 1:
+        start, stop = tables.bounds(rows[0])
+        found = _one_list(state, start, stop, row_weights[0], n, removed)
         return Recommendation(found, fallback=False)
-    return Recommendation(_weighted_sum(state, starts, stops, row_weights, n, removed), False)
+    return Recommendation(_weighted_sum(state, rows, row_weights, n, removed), False)
 
 
 def similar(state: ServingState, item: str, n: int) -> Scored | None:
@@ -132,75 +134,17 @@ def _one_list(
 
 
 def _weighted_sum(
-    state: ServingState,
-    row_starts: list[int],
-    row_stops: list[int],
-    row_weights: list[float],
-    n: int,
-    removed: list[int],
+    state: ServingState, rows: list[int], row_weights: list[float], n: int, removed: list[int]
 ) -> Scored:
-    index = state.index
-    tables = index.tables
-    # every (input item, neighbour) pair, list after list: each list is one slice
-    neighbours = np.concatenate(
-        [tables.neighbours[a:b] for a, b in zip(row_starts, row_stops, strict=True)]
-    )
-    lengths = [b - a for a, b in zip(row_starts, row_stops, strict=True)]
-    contributions = np.concatenate(
-        [tables.scores[a:b] for a, b in zip(row_starts, row_stops, strict=True)]
-    ) * np.repeat(np.array(row_weights), lengths)
-    pairs = len(neighbours)
-
-    # Sum per candidate without sorting: write each pair's number at its neighbour's slot of
-    # a scratch array; reading the slots back gives every pair of one candidate the same
-    # representative pair (whichever write landed), so bincount over the representatives
-    # sums per candidate at its representative (0 at the other pairs). Slots are only read
-    # where this call wrote, so the scratch never needs clearing.
-    order = np.arange(pairs, dtype=np.int32)
-    slots = _scratch(index, "slots", np.int32)
-    slots[neighbours] = order
-    representative = slots[neighbours]
-    totals = np.bincount(representative, weights=contributions, minlength=pairs)
-
-    # Only candidates scoring at least `floor` can make the answer: a list of m allowed
-    # items holds m distinct candidates, each worth at least its own contribution, so the
-    # n-th best answer scores at least the n-th contribution of any list — once the removed
-    # items are passed over, hence the (n + removed)-th. Checked below: with fewer than n
-    # allowed candidates above it (hidden ones among them), every candidate is looked at.
-    deepest = n + len(removed)
-    scores = tables.score_view
-    floor = max(
-        (
-            weight * scores[a + deepest - 1]
-            for a, b, weight in zip(row_starts, row_stops, row_weights, strict=True)
-            if b - a >= deepest
-        ),
-        default=-np.inf,
-    )
-    while True:
-        chosen = np.flatnonzero(totals >= floor) if floor > -np.inf else order
-        chosen = chosen[representative[chosen] == chosen]  # each candidate once
-        if len(chosen) <= _FEW:  # a few: Python beats the set-up of more NumPy calls
-            skip = state.hidden_numbers.union(removed) if removed else state.hidden_numbers
-            ranked = sorted(
-                (-total, p)
-                for p, total in zip(
-                    neighbours[chosen].tolist(), totals[chosen].tolist(), strict=True
-                )
-                if p not in skip
-            )
-            if len(ranked) >= n or floor == -np.inf:
-                top = ranked[:n]
-                scores_of = np.array([-total for total, _ in top], dtype=np.float32)
-                return list(zip(tables.ids_of([p for _, p in top]), scores_of, strict=True))
-        else:
-            candidates = neighbours[chosen]
-            allowed = _allowed(state, candidates, removed)
-            if allowed is not None:
-                candidates, chosen = candidates[allowed], chosen[allowed]
-            if len(candidates) >= n or floor == -np.inf:
-                return _top(tables, candidates, totals[chosen], n)
-        floor = -np.inf
+    summing: WeightedSum | None = getattr(state.per_thread, "summing", None)
+    if summing is None:  # this thread's first sum on this state
+        tables = state.index.tables
+        hidden = state.hidden_mask.view(np.uint8)
+        summing = WeightedSum(tables.starts, tables.neighbours, tables.scores, hidden)
+        state.per_thread.summing = summing
+    chosen, totals = summing.top(rows, row_weights, removed, n)
+    ids = state.index.tables.ids_of(chosen)
+    return list(zip(ids, np.array(totals, dtype=np.float32), strict=True))
 
 
 #: Up to this many candidates, the last steps run in plain Python.
@@ -229,28 +173,13 @@ def _allowed(
 
 
 def _scratch(index: ModelIndex, name: str, dtype: type[np.generic]) -> NDArray[Any]:
-    """This thread's zeroed scratch array ``name`` over the index's item numbers, made on
-    first use: the slots of _weighted_sum (never cleared: only slots just written are read)
-    and the marks of _allowed (all False between uses)."""
+    """This thread's scratch array ``name`` over the index's item numbers, made on first use
+    and all zero between uses (the marks :func:`_allowed` sets and clears)."""
     array: NDArray[Any] | None = getattr(index.scratch, name, None)
     if array is None:
         array = np.zeros(index.size, dtype=dtype)
         setattr(index.scratch, name, array)
     return array
-
-
-def _top(
-    tables: IndexTables, candidates: NDArray[np.int32], totals: NDArray[np.float64], n: int
-) -> Scored:
-    """The ``n`` best candidates, by score then item id (item numbers follow id order)."""
-    if len(candidates) > 4 * n:
-        threshold = np.partition(totals, len(totals) - n)[len(totals) - n]
-        close = totals >= threshold  # the n best, plus any tied with the n-th
-        candidates = candidates[close]
-        totals = totals[close]
-    order = np.lexsort((candidates, -totals))[:n]
-    scores = totals[order].astype(np.float32)
-    return list(zip(tables.ids_of(candidates[order]), scores, strict=True))
 
 
 def _popular(state: ServingState, n: int, removed: list[int]) -> Scored:
