@@ -201,6 +201,16 @@ def scaled_matrix(matrix: sp.csr_matrix, gamma: float, seed: int) -> ScaledMatri
     n_items = matrix.shape[1]
     norms = column_norms(matrix)
     unit = unit_scores(matrix.data, norms[matrix.indices])
+    if math.isinf(gamma):  # exact: nothing to sample, and 52 bits whatever the columns
+        scaled = sp.csr_matrix((unit, matrix.indices, matrix.indptr), shape=matrix.shape)
+        return ScaledMatrix(
+            matrix=scaled,
+            gamma=gamma,
+            sampled_items=0,
+            entries_in=int(matrix.nnz),
+            entries_kept=int(matrix.nnz),
+            bits=fixed_point_bits(0, gamma),
+        )
     probability = keep_probability(unit, gamma)
     sampled = probability < 1.0
     if sampled.any():
