@@ -103,6 +103,14 @@ class EngineError(DimrecError):
 _SECRET_FIELDS = frozenset({"token", "password"})
 
 
+def missing_kernel(module: str) -> ImportError:
+    """The error for a compiled kernel (a ``.pyx`` module) that was not built."""
+    return ImportError(
+        f"dimrec's compiled kernel {module} is not built: install the project with `make "
+        "setup` (or `uv sync`), which compiles it (Cython and a C compiler, see README.md)"
+    )
+
+
 def describe_validation(exc: ValidationError, *, hints: Mapping[str, str] | None = None) -> str:
     """A pydantic validation error as one line: ``field=value: problem (hint)`` for each
     problem, joined by "; ". The value is shown when it is a plain value (not a secret, a

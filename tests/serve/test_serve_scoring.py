@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
@@ -181,3 +183,18 @@ def test_the_summing_scratch_is_left_clean_even_by_a_call_that_fails() -> None:
         summing.top(rows, [*weights[:-1], "x"], rows[:3], 10)  # type: ignore[list-item]
     assert summing.is_clean()
     assert summing.top(rows, weights, rows[:3], 10)[0] == chosen
+
+
+@pytest.mark.parametrize(
+    ("kernel", "importer"),
+    [
+        ("dimrec.serve.summing", "dimrec.serve.scoring"),
+        ("dimrec.publish.id_table", "dimrec.publish.index_file"),
+    ],
+)
+def test_a_kernel_that_was_not_built_says_how_to_build_it(kernel: str, importer: str) -> None:
+    code = f"import sys; sys.modules[{kernel!r}] = None; import {importer}"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 1
+    assert f"compiled kernel {kernel} is not built" in done.stderr
+    assert "make setup" in done.stderr

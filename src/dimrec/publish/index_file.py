@@ -54,9 +54,13 @@ import pyarrow.compute as pc
 import xxhash
 from numpy.typing import NDArray
 
-from dimrec.errors import DataError, IntegrityError
+from dimrec.errors import DataError, IntegrityError, missing_kernel
 from dimrec.publish.base import IndexRef
-from dimrec.publish.id_table import find_numbers, ids_at
+
+try:
+    from dimrec.publish.id_table import find_numbers, ids_at
+except ImportError as exc:
+    raise missing_kernel("dimrec.publish.id_table") from exc
 
 MAGIC = b"DIMRECIX"
 FORMAT = 1

@@ -26,8 +26,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from dimrec.errors import missing_kernel
 from dimrec.serve.index import ModelIndex
-from dimrec.serve.summing import WeightedSum
+
+try:
+    from dimrec.serve.summing import WeightedSum
+except ImportError as exc:
+    raise missing_kernel("dimrec.serve.summing") from exc
 
 #: Items and scores, best first. Scores are float32 like the stored similarities, so the JSON
 #: answer shows the digits they hold (0.3, not 0.30000001192092896).
