@@ -57,11 +57,6 @@ from numpy.typing import NDArray
 from dimrec.errors import DataError, IntegrityError, missing_kernel
 from dimrec.publish.base import IndexRef
 
-try:
-    from dimrec.publish.id_table import find_numbers, ids_at
-except ImportError as exc:
-    raise missing_kernel("dimrec.publish.id_table") from exc
-
 MAGIC = b"DIMRECIX"
 FORMAT = 1
 SUFFIX = ".dmx"
@@ -112,10 +107,19 @@ class IndexTables:
     id_base: int
     """Where ``id_bytes`` starts in ``blob``."""
     _views: dict[str, memoryview] = field(default_factory=dict, repr=False)
+    _id_table: Any = field(default=None, init=False, repr=False)
+    """The compiled lookup (:mod:`dimrec.publish.id_table`), imported here and not with this
+    module: the Spark job imports the pipeline from a zip, where no compiled module loads,
+    and never reads an index."""
 
     def __post_init__(self) -> None:
         # one value at a time, a memoryview reads a Python int several times faster than NumPy
         self._views["starts"] = self.starts.data
+        try:
+            from dimrec.publish import id_table
+        except ImportError as exc:
+            raise missing_kernel("dimrec.publish.id_table") from exc
+        object.__setattr__(self, "_id_table", id_table)
 
     @property
     def size(self) -> int:
@@ -141,7 +145,8 @@ class IndexTables:
 
     def ids_of(self, numbers: Iterable[int] | NDArray[np.integer[Any]]) -> list[str]:
         listed = numbers.tolist() if isinstance(numbers, np.ndarray) else list(numbers)
-        return ids_at(self.id_offsets, self.id_bytes, listed)
+        ids: list[str] = self._id_table.ids_at(self.id_offsets, self.id_bytes, listed)
+        return ids
 
     def lookup(self, ids: Sequence[str]) -> list[int]:
         """The number of each id, -1 for an id the version does not know."""
@@ -150,9 +155,10 @@ class IndexTables:
         encoded = [item.encode("utf-8", "surrogatepass") for item in ids]
         hashed = [key_of(item) for item in encoded]
         mask = (1 << self.slot_bits) - 1
-        return find_numbers(
+        found: list[int] = self._id_table.find_numbers(
             self.slots, self.keys, self.id_offsets, self.id_bytes, mask, encoded, hashed
         )
+        return found
 
 
 def _slot_table(keys: NDArray[np.uint64]) -> tuple[NDArray[np.int32], int]:
