@@ -43,9 +43,9 @@ from dimrec.errors import ConfigError, DataError, InvalidInputError, describe_va
 from dimrec.evaluate.fit import Config
 from dimrec.evaluate.interactions import Interactions
 from dimrec.evaluate.metrics import FloatArray
-from dimrec.evaluate.runner import Candidate, Evaluation, evaluate
+from dimrec.evaluate.runner import Candidate, Evaluation, SystemScore, evaluate
 from dimrec.evaluate.split import Split
-from dimrec.evaluate.task import ModeChoice, SessionQuery, choose_mode
+from dimrec.evaluate.task import Mode, ModeChoice, SessionQuery, choose_mode
 from dimrec.params import BLEND_COMPONENTS, Algorithm, TrainParams, Weighting
 from dimrec.tuned import TunedConfig, config_of
 
@@ -112,7 +112,10 @@ class Trial:
     hr: float
     fit_seconds: float
     values: FloatArray = field(repr=False, default_factory=lambda: np.zeros(0))
-    """Per-shopper NDCG@10 on validation (for paired comparisons on the same shoppers)."""
+    """Per-shopper NDCG@10 on validation, fold after fold (for paired comparisons on the same
+    shoppers)."""
+    folds: tuple[float, ...] = ()
+    """NDCG@10 on each validation fold (``ndcg`` is their mean)."""
 
 
 @dataclass(frozen=True)
@@ -147,11 +150,13 @@ def tune(
     ks: Sequence[int] = (5, 10, 20),
     baselines: bool = True,
     current: Config | None = None,
+    folds: int = 1,
     threads: int = 0,
     progress: TuneProgress | None = None,
 ) -> TuneResult:
-    """Search ``grid`` on the validation split of ``split``; evaluate the best on the test
-    (beside ``current``, the configuration in use, when given: :data:`CURRENT`).
+    """Search ``grid`` on ``folds`` validation splits of ``split`` (:func:`validation_folds`);
+    evaluate the best on the test (beside ``current``, the configuration in use, when given:
+    :data:`CURRENT`).
 
     ``mode`` "auto" chooses history or session mode on the validation split
     (:func:`choose_mode`). Each step's errors say which step failed: the test split, tune's
@@ -159,13 +164,100 @@ def tune(
     grid = grid or TuneGrid()
     with step(f"the test split ({split.describe()})"):
         split.apply(events)
-    with step("tune's validation split (carved from the training period, before the test)"):
-        validation_split, validation_events = split.validation(events)
-        validation_data = validation_split.apply(validation_events)
+    found = search(
+        validation_folds(events, split, folds),
+        base=base,
+        grid=grid,
+        dataset=dataset,
+        mode=mode,
+        target_actions=target_actions,
+        session_items=session_items,
+        threads=threads,
+        progress=progress,
+    )
+    best, leaders = found.best, found.leaders
+    log.info("tuned: %s (validation ndcg@10 %.4f)", best.config.label(), best.ndcg)
+    final = final_candidates(best.config, leaders, grid, baselines=baselines)
+    if current is not None:
+        final.insert(1, Candidate(CURRENT, "dimrec", current))
+    with step("tune's test run"):
+        test = evaluate(
+            events,
+            split,
+            final,
+            dataset=dataset,
+            mode=found.mode,
+            target_actions=target_actions,
+            session_items=session_items,
+            ks=ks,
+            threads=threads,
+            progress=_reporter(progress, "test"),
+        )
+    test.notes.insert(0, f"{found.why} on validation")
+    names = {s.name for s in test.systems}
+    reference = "implicit BM25" if "implicit BM25" in names else None
+    return TuneResult(found.trials, best.config, found.validation, test, reference)
+
+
+#: A validation split and the events it splits (the training period before a cut-off).
+Fold = tuple[Split, Interactions]
+
+_VALIDATION = "tune's validation split (carved from the training period, before the test)"
+
+
+def validation_folds(events: Interactions, split: Split, folds: int = 1) -> list[Fold]:
+    """``folds`` validation splits carved from the training period of ``split``, each by the
+    same rule from the one before: the first is the test's rule moved back once (time split:
+    the cut-off moved back by the test's length, to the last day with events), the second
+    moved back again, and so on."""
+    if folds < 1:
+        raise InvalidInputError(f"tune needs at least 1 validation fold (got {folds})")
+    carved: list[Fold] = []
+    rule, period = split, events
+    for number in range(1, folds + 1):
+        name = _VALIDATION if folds == 1 else f"{_VALIDATION}, fold {number} of {folds}"
+        with step(name):
+            rule, period = rule.validation(period)
+            rule.apply(period)
+        carved.append((rule, period))
+    return carved
+
+
+@dataclass(frozen=True)
+class Search:
+    """What the search on validation found."""
+
+    trials: list[Trial]
+    leaders: dict[str, Trial]
+    """Each algorithm's best trial (and the best blend's, as ``"blend"``)."""
+    best: Trial
+    mode: Mode
+    why: str
+    validation: str
+
+
+def search(
+    folds: Sequence[Fold],
+    *,
+    base: Config,
+    grid: TuneGrid,
+    dataset: str = "events",
+    mode: ModeChoice = "auto",
+    target_actions: Sequence[str] | None = None,
+    session_items: SessionQuery = "half",
+    threads: int = 0,
+    progress: TuneProgress | None = None,
+) -> Search:
+    """The stages of the search (module docstring), every trial scored on every fold: its
+    NDCG@10 is the mean of the folds' (each fold weighs the same)."""
+    first_split, first_events = folds[0]
+    with step(_VALIDATION):
+        validation_data = first_split.apply(first_events)
         chosen_mode, why = choose_mode(
             validation_data, mode, target_actions=target_actions, session_items=session_items
         )
-    log.info("tune: %s on validation (%s)", why, validation_split.describe())
+    described = "; ".join(rule.describe() for rule, _ in folds)
+    log.info("tune: %s on validation (%s)", why, described)
     options: dict[str, Any] = {
         "dataset": f"{dataset} (validation)",
         "mode": chosen_mode,
@@ -174,38 +266,33 @@ def tune(
         "ks": (TUNE_METRIC[1],),
         "threads": threads,
     }
-
-    def reporter(stage: str) -> Callable[[int, int, str], None] | None:
-        if progress is None:
-            return None
-        report = progress
-        return lambda done, total, _name: report(stage, done, total)
+    key = f"{TUNE_METRIC[0]}@{TUNE_METRIC[1]}"
 
     def run(stage: str, configs: list[Config]) -> list[Trial]:
         unique = list({c.key(): c for c in configs}.values())
         candidates = [Candidate(f"#{n}", "dimrec", c) for n, c in enumerate(unique)]
-        with step("tune's validation split (carved from the training period, before the test)"):
-            result = evaluate(
-                validation_events,
-                validation_split,
-                candidates,
-                progress=reporter(stage),
-                **options,
-            )
-        by_name = {s.name: s for s in result.systems}
+        scored: list[dict[str, SystemScore]] = []
+        for number, (rule, period) in enumerate(folds, start=1):
+            label = stage if len(folds) == 1 else f"{stage} (fold {number})"
+            with step(_VALIDATION):
+                result = evaluate(
+                    period, rule, candidates, progress=_reporter(progress, label), **options
+                )
+            scored.append({s.name: s for s in result.systems})
         trials = []
         for candidate in candidates:
-            scored = by_name.get(candidate.name)
-            if scored is None:
+            if any(candidate.name not in fold for fold in scored):
                 continue
+            systems = [fold[candidate.name] for fold in scored]
             trials.append(
                 Trial(
                     stage,
                     candidate.config,
-                    scored.mean(*TUNE_METRIC),
-                    scored.mean("hr", TUNE_METRIC[1]),
-                    scored.fit_seconds,
-                    scored.values[f"{TUNE_METRIC[0]}@{TUNE_METRIC[1]}"],
+                    float(np.mean([s.mean(*TUNE_METRIC) for s in systems])),
+                    float(np.mean([s.mean("hr", TUNE_METRIC[1]) for s in systems])),
+                    sum(s.fit_seconds for s in systems),
+                    np.concatenate([s.values[key] for s in systems]),
+                    tuple(s.mean(*TUNE_METRIC) for s in systems),
                 )
             )
         return trials
@@ -239,27 +326,14 @@ def tune(
         if stage_trials:
             leaders["blend"] = max(stage_trials, key=lambda t: t.ndcg)
     best = max(leaders.values(), key=lambda t: t.ndcg)
-    log.info("tuned: %s (validation ndcg@10 %.4f)", best.config.label(), best.ndcg)
-    final = final_candidates(best.config, leaders, grid, baselines=baselines)
-    if current is not None:
-        final.insert(1, Candidate(CURRENT, "dimrec", current))
-    with step("tune's test run"):
-        test = evaluate(
-            events,
-            split,
-            final,
-            dataset=dataset,
-            mode=chosen_mode,
-            target_actions=target_actions,
-            session_items=session_items,
-            ks=ks,
-            threads=threads,
-            progress=reporter("test"),
-        )
-    test.notes.insert(0, f"{why} on validation")
-    names = {s.name for s in test.systems}
-    reference = "implicit BM25" if "implicit BM25" in names else None
-    return TuneResult(trials, best.config, validation_split.describe(), test, reference)
+    return Search(trials, leaders, best, chosen_mode, why, described)
+
+
+def _reporter(progress: TuneProgress | None, stage: str) -> Callable[[int, int, str], None] | None:
+    if progress is None:
+        return None
+    report = progress
+    return lambda done, total, _name: report(stage, done, total)
 
 
 @contextlib.contextmanager
