@@ -6,7 +6,7 @@ settings, --base), kept to its top 100 positive neighbours per item, divided by 
 value (max scaling, as blend_scale "max") and added with weights; each table is scored
 through the serving rule (dimrec.evaluate.scoring.recommend) on the fold's shoppers.
 
-    PYTHONPATH=src nice -n 19 python bench/explore/extra.py
+    nice -n 19 .venv/bin/python -m bench.explore.extra
 """
 
 from __future__ import annotations
@@ -26,9 +26,8 @@ import scipy.sparse.linalg as spla
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(Path(__file__).parent))
 
-from folds import training_period  # noqa: E402
+from bench.explore.folds import training_period  # noqa: E402
 
 from dimrec.evaluate.fit import Config, _expand, window_matrix  # noqa: E402
 from dimrec.evaluate.metrics import paired_bootstrap, per_shopper, relevance  # noqa: E402
@@ -106,7 +105,7 @@ def gfcf(x: sp.csr_matrix, rank: int, alpha: float) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--folds", type=int, default=3)
-    parser.add_argument("--out", default=str(ROOT / "bench" / "explore" / "extra.json"))
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "explore-extra.json"))
     parser.add_argument(
         "--base",
         default='{"weighting": "bm25", "max_items": 1000, "half_life_days": 30}',
@@ -172,12 +171,13 @@ def main() -> None:
         ]
         record(f"ease 100k + {w1:g}·cosine + {w2:g}·ease 500k", t)
     print(f"({time.perf_counter() - started:.0f} s)")
-    diffs = {}
+    diffs: dict[str, list[list[float]]] = {}
     for name, v in values.items():
         diffs[name] = []
         for a, b in zip(v, values["ease 100000"], strict=True):
             d = paired_bootstrap(a, b)
             diffs[name].append([d.mean, d.low, d.high])
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(
         json.dumps(
             {"folds": [f.describe for f in folds], "ndcg@10": results, "vs ease 100k": diffs},

@@ -2,23 +2,20 @@
 blend still adds anything once the lists are longer. Online Retail validation folds only
 (the test days dropped on loading, as in folds.py); same window as extra.py.
 
-    PYTHONPATH=src nice -n 19 python bench/explore/extra_topk.py
+    nice -n 19 .venv/bin/python -m bench.explore.extra_topk
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-
-sys.path.insert(0, str(Path(__file__).parent))
-from extra import ROOT, Fold, ease_dense
-from folds import training_period
+from bench.explore.extra import ROOT, Fold, ease_dense
+from bench.explore.folds import training_period
 
 from dimrec.evaluate.metrics import paired_bootstrap
 from dimrec.evaluate.tune import validation_folds
@@ -64,7 +61,9 @@ def main() -> None:
             f"ease top 300 + {w:g}·rp3beta top 300",
             [a + w * c for a, c in zip(lead, rp3, strict=True)],
         )
-    Path(ROOT / "bench" / "explore" / "extra_topk.json").write_text(
+    out = ROOT / "bench" / "results" / "explore-extra_topk.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
         json.dumps({k: [float(x.mean()) for x in v] for k, v in values.items()}, indent=2) + "\n"
     )
 

@@ -6,7 +6,7 @@ are carved from the training period by tune's own rule (``validation_folds``): f
 today's validation split (the cut-off moved back by the test's length), fold 2 moved back
 again, fold 3 once more.
 
-    PYTHONPATH=src nice -n 19 python bench/explore/folds.py --select 1 --select 2 --select 2,3
+    nice -n 19 .venv/bin/python -m bench.explore.folds --select 1 --select 2 --select 2,3
 
 Each ``--select`` runs tune's search (``dimrec.evaluate.tune.search``, default grid) on
 those folds (NDCG@10 = mean over them), then scores the choice and the EASE^R and RP3beta
@@ -32,19 +32,21 @@ from dimrec.config import load_settings  # noqa: E402
 from dimrec.dates import to_day  # noqa: E402
 from dimrec.evaluate.datasets import DataSpec  # noqa: E402
 from dimrec.evaluate.fit import Config  # noqa: E402
+from dimrec.evaluate.interactions import Interactions  # noqa: E402
 from dimrec.evaluate.runner import Candidate, evaluate  # noqa: E402
-from dimrec.evaluate.split import SplitSpec  # noqa: E402
+from dimrec.evaluate.split import SplitSpec, TimeSplit  # noqa: E402
 from dimrec.evaluate.tune import TuneGrid, search, validation_folds  # noqa: E402
 from dimrec.params import TrainParams  # noqa: E402
 
 PEERS = ("ease", "rp3beta")
 
 
-def training_period(work: Path):  # type: ignore[no-untyped-def]
+def training_period(work: Path) -> tuple[TimeSplit, Interactions]:
     """Online Retail's events up to the test's cut-off (the test days are dropped here)."""
     settings = load_settings(paths={"data": str(work / "var")})
     events = DataSpec("online-retail", str(DATA)).load(settings.paths.events_url())
     split = SplitSpec(cutoff_fraction=0.8).make(events)
+    assert isinstance(split, TimeSplit)
     period = events.select(events.day <= to_day(split.cutoff))
     del events
     return split, period
@@ -54,7 +56,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--select", action="append", required=True, help="folds, e.g. 2,3")
     parser.add_argument("--folds", type=int, default=3, help="folds carved (scored on all)")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "explore" / "folds.json"))
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "explore-folds.json"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="dimrec-explore-") as work:
@@ -117,6 +119,7 @@ def main() -> None:
             }
         out.append(record)
         sys.stdout.flush()
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n", "utf-8")
 
 
