@@ -166,23 +166,47 @@ def test_wide_lists_negative_scores_and_many_hidden_items(seed: int) -> None:
         ]
 
 
-def test_the_summing_scratch_is_left_clean_even_by_a_call_that_fails() -> None:
-    """The compiled sum leaves its totals and marks all zero — the next request relies on
-    it — also when it stops half-way (here: a weight that is not a number)."""
-    lists = random_model(3, items=200, width=30)
-    state = state_of(lists, frozenset(sorted(lists)[100:110]))
+def test_the_compiled_sum_against_brute_force_on_crowded_tables() -> None:
+    """The sum's hash table crowded: each candidate added 40 times with many removed items;
+    then every pair a different candidate (the table half full, so probing runs long), n
+    larger than the candidates; and a call that fails half-way changes nothing for the
+    next."""
+    ids = [f"k{k:04d}" for k in range(0, 4096, 16)]  # 256 items; numbers are 0..255
+    rng = random.Random(8)
+    lists = {
+        item: sorted(
+            ((o, rng.randint(1, 64) / 64) for o in ids if o != item), key=lambda p: (-p[1], p[0])
+        )
+        for item in ids
+    }
+    state = state_of(lists, frozenset(ids[::7]))
     tables = state.index.tables
     hidden = state.hidden_mask.view(np.uint8)
     summing = WeightedSum(tables.starts, tables.neighbours, tables.scores, hidden)
-    rows = [p for p in tables.lookup(sorted(lists)[:20]) if np.diff(tables.bounds(p))[0] > 0]
-    weights = [1.5] * len(rows)
-    chosen, _ = summing.top(rows, weights, rows[:3], 10)
-    assert len(chosen) == 10
-    assert summing.is_clean()
+    for n in (1, 10, 300):
+        weights = {i: rng.choice([0.5, 2.0, 6.0]) for i in rng.sample(ids, 40)}
+        exclude = set(rng.sample(ids, 60))
+        got = recommend(state, weights, n, exclude=exclude)
+        expected = brute_force(lists, weights, n, set(ids[::7]) | exclude | set(weights))
+        assert [(i, float(s)) for i, s in got.results] == [
+            (i, float(np.float32(s))) for i, s in expected
+        ]
+    disjoint = {f"a{k:03d}": [] for k in range(1000)}
+    disjoint["a000"] = [(f"a{k:03d}", (k % 64 + 1) / 64) for k in range(1, 500)]
+    disjoint["a999"] = [(f"a{k:03d}", (k % 32 + 1) / 64) for k in range(500, 999)]
+    for item in ("a000", "a999"):
+        disjoint[item].sort(key=lambda p: (-p[1], p[0]))
+    apart = recommend(state_of(disjoint), {"a000": 1.0, "a999": 2.0}, 2000)
+    expected = brute_force(disjoint, {"a000": 1.0, "a999": 2.0}, 2000, {"a000", "a999"})
+    assert len(apart.results) == 998
+    assert [(i, float(s)) for i, s in apart.results] == expected
+    rows = tables.lookup(ids[:20])
+    answer = summing.top(rows, [1.5] * 20, rows[:3], 10)
     with pytest.raises(TypeError):
-        summing.top(rows, [*weights[:-1], "x"], rows[:3], 10)  # type: ignore[list-item]
-    assert summing.is_clean()
-    assert summing.top(rows, weights, rows[:3], 10)[0] == chosen
+        summing.top(rows, [*[1.5] * 19, "x"], rows[:3], 10)  # type: ignore[list-item]
+    assert summing.top(rows, [1.5] * 20, rows[:3], 10) == answer
+    with pytest.raises(ValueError, match="hidden marks"):
+        WeightedSum(tables.starts, tables.neighbours, tables.scores, hidden[:-1])
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,9 @@ a request takes one reference to it and finishes on it even when a newer state i
 
 How (100k items × 100 neighbours; numbers in bench/README.md): one input item reads its list,
 already best first; several are summed and ranked by the compiled loop of
-:mod:`dimrec.serve.summing` through per-thread scratch arrays over the item numbers — several
+:mod:`dimrec.serve.summing` in a small hash table of the call's own — several
 times less CPU than summing in a Python dict and taking a heap's top n, for 1, 10 and 50 input
-items alike. Safe to call from several threads (the scratch is per thread).
+items alike. Safe to call from several threads.
 
 Rules: input items are left out of the results unless ``keep_input``; ``exclude`` and hidden
 items always are; unknown items (and items of weight 0) are ignored; when no input item is
@@ -18,9 +18,8 @@ by item id, so the same request always gets the same answer.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -49,15 +48,17 @@ class ServingState:
     """The item numbers of the hidden items the version knows."""
     hidden_mask: NDArray[np.bool_]
     """``hidden_mask[p]`` is True when item number ``p`` is hidden."""
-    per_thread: threading.local = field(default_factory=threading.local, repr=False)
-    """Each thread's :class:`WeightedSum` over this state, made on its first use."""
+    summing: WeightedSum
+    """The compiled sum and top n over this version and these hidden items."""
 
     @classmethod
     def of(cls, index: ModelIndex, hidden: frozenset[str]) -> ServingState:
         numbers = frozenset(p for p in index.tables.lookup(sorted(hidden)) if p >= 0)
         mask = np.zeros(index.size, dtype=np.bool_)
         mask[list(numbers)] = True
-        return cls(index=index, hidden=hidden, hidden_numbers=numbers, hidden_mask=mask)
+        tables = index.tables
+        summing = WeightedSum(tables.starts, tables.neighbours, tables.scores, mask.view(np.uint8))
+        return cls(index, hidden, numbers, mask, summing)
 
     def with_hidden(self, hidden: frozenset[str]) -> ServingState:
         return ServingState.of(self.index, hidden)
@@ -141,13 +142,7 @@ def _one_list(
 def _weighted_sum(
     state: ServingState, rows: list[int], row_weights: list[float], n: int, removed: list[int]
 ) -> Scored:
-    summing: WeightedSum | None = getattr(state.per_thread, "summing", None)
-    if summing is None:  # this thread's first sum on this state
-        tables = state.index.tables
-        hidden = state.hidden_mask.view(np.uint8)
-        summing = WeightedSum(tables.starts, tables.neighbours, tables.scores, hidden)
-        state.per_thread.summing = summing
-    chosen, totals = summing.top(rows, row_weights, removed, n)
+    chosen, totals = state.summing.top(rows, row_weights, removed, n)
     ids = state.index.tables.ids_of(chosen)
     return list(zip(ids, np.array(totals, dtype=np.float32), strict=True))
 

@@ -9,28 +9,27 @@ Built from this file by the package's build hook (``hatch_build.py``) when the p
 installed.
 
 The sums are float64 in pair order (list after list), as NumPy's ``bincount`` over the same
-pairs gives them; ties are broken by item number (= item id order).
+pairs gives them; ties are broken by item number (= item id order). A call's scratch is a hash
+table of its own (≈ 30 KB for 1,000 pairs), so one object serves every thread and a worker
+holds nothing the size of the catalogue.
 """
 
-from libc.stdint cimport int32_t, int64_t, uint8_t
-from libc.stdlib cimport calloc, free, malloc
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memset
 
 cdef enum:
-    UNSEEN = 0
-    SEEN = 1
-    REMOVED = 2
+    EMPTY = -1  # a free slot's item
 
 
 cdef class WeightedSum:
-    """Sums and ranks neighbour lists of one model version. Holds scratch space over every
-    item number (9 bytes an item), so one thread uses it at a time: make one per thread."""
+    """Sums and ranks neighbour lists of one model version. Shared by threads: each call
+    adds into its own small hash table, sized by the pairs it adds (never by the catalogue)."""
 
     cdef const int64_t[::1] starts
     cdef const int32_t[::1] neighbours
     cdef const float[::1] scores
     cdef const uint8_t[::1] hidden
-    cdef double* totals
-    cdef uint8_t* marks
 
     def __cinit__(
         self,
@@ -41,58 +40,68 @@ cdef class WeightedSum:
     ):
         """``starts``, ``neighbours`` and ``scores`` as in the index file; ``hidden[p]`` is
         1 when item number ``p`` may not be answered."""
-        cdef Py_ssize_t items = starts.shape[0] - 1
-        if hidden.shape[0] != items:
-            raise ValueError(f"{hidden.shape[0]} hidden marks for {items} items")
+        if hidden.shape[0] != starts.shape[0] - 1:
+            raise ValueError(f"{hidden.shape[0]} hidden marks for {starts.shape[0] - 1} items")
         self.starts, self.neighbours, self.scores, self.hidden = starts, neighbours, scores, hidden
-        self.totals = <double*> calloc(items + 1, sizeof(double))
-        self.marks = <uint8_t*> calloc(items + 1, sizeof(uint8_t))
-        if self.totals == NULL or self.marks == NULL:
-            raise MemoryError()
-
-    def __dealloc__(self):
-        free(self.totals)
-        free(self.marks)
 
     def top(self, list numbers, list weights, list removed, Py_ssize_t n):
         """The ``n`` best items of Σ weights[k] · (item numbers[k]'s list), best first, as
         (item numbers, totals); hidden items and those in ``removed`` left out, ties by item
-        number. The scratch is all zero again on return, also when this fails half-way."""
-        cdef Py_ssize_t pairs = 0, found = 0, kept = 0, k, r, at
+        number."""
+        cdef Py_ssize_t pairs = len(removed), kept = 0, found = 0, k, r, at, slot
+        cdef int bits = 4
         cdef int32_t row, item
         cdef double weight, total
-        cdef double* totals = self.totals
-        cdef uint8_t* marks = self.marks
         for r in range(len(numbers)):
             row = numbers[r]
             pairs += self.starts[row + 1] - self.starts[row]
-        cdef int32_t* seen = <int32_t*> malloc((pairs + 1) * sizeof(int32_t))
+        while (<Py_ssize_t> 1 << bits) < 2 * pairs:  # at most half full
+            bits += 1
+        cdef Py_ssize_t size = <Py_ssize_t> 1 << bits
+        # one block: the slots' items, their sums, the slots in the order they were taken,
+        # whether each holds a removed item
+        cdef char* block = <char*> malloc(
+            size * (sizeof(int32_t) + sizeof(double) + 1) + pairs * sizeof(int32_t)
+        )
         cdef int32_t* best = <int32_t*> malloc((n + 1) * sizeof(int32_t))
         cdef double* best_totals = <double*> malloc((n + 1) * sizeof(double))
+        if block == NULL or best == NULL or best_totals == NULL:
+            free(block)
+            free(best)
+            free(best_totals)
+            raise MemoryError()
+        cdef int32_t* items = <int32_t*> block
+        cdef double* sums = <double*> (block + size * sizeof(int32_t))
+        cdef int32_t* taken = <int32_t*> (block + size * (sizeof(int32_t) + sizeof(double)))
+        cdef uint8_t* is_removed = <uint8_t*> (taken + pairs)
+        memset(items, 0xFF, size * sizeof(int32_t))  # every slot EMPTY (-1)
+        memset(is_removed, 0, size)
         try:
-            if seen == NULL or best == NULL or best_totals == NULL:
-                raise MemoryError()
             for item in removed:
-                marks[item] = REMOVED
+                slot = _slot_of(items, item, bits)
+                items[slot] = item
+                is_removed[slot] = 1
             for r in range(len(numbers)):
                 row = numbers[r]
                 weight = weights[r]
                 for k in range(self.starts[row], self.starts[row + 1]):
                     item = self.neighbours[k]
-                    if marks[item] == UNSEEN:
-                        marks[item] = SEEN
-                        seen[found] = item
+                    slot = _slot_of(items, item, bits)
+                    if items[slot] == EMPTY:
+                        items[slot] = item
+                        sums[slot] = weight * self.scores[k]
+                        taken[found] = slot
                         found += 1
-                        totals[item] = weight * self.scores[k]
-                    elif marks[item] == SEEN:
-                        totals[item] += weight * self.scores[k]
+                    elif not is_removed[slot]:
+                        sums[slot] += weight * self.scores[k]
             # best[0:kept] holds the best so far, best first; a candidate enters when it
             # beats the last of them (or there are fewer than n)
             for k in range(found if n > 0 else 0):
-                item = seen[k]
+                slot = taken[k]
+                item = items[slot]
                 if self.hidden[item]:
                     continue
-                total = totals[item]
+                total = sums[slot]
                 if kept == n and not _before(total, item, best_totals[n - 1], best[n - 1]):
                     continue
                 at = kept if kept < n else n - 1
@@ -106,25 +115,22 @@ cdef class WeightedSum:
                     kept += 1
             return [best[k] for k in range(kept)], [best_totals[k] for k in range(kept)]
         finally:
-            for k in range(found):
-                totals[seen[k]] = 0.0
-                marks[seen[k]] = UNSEEN
-            for item in removed:
-                marks[item] = UNSEEN
-            free(seen)
+            free(block)
             free(best)
             free(best_totals)
 
-    def is_clean(self):
-        """Whether the scratch is all zero (for tests)."""
-        cdef Py_ssize_t p
-        for p in range(self.starts.shape[0] - 1):
-            if self.totals[p] != 0.0 or self.marks[p] != UNSEEN:
-                return False
-        return True
+
+cdef inline Py_ssize_t _slot_of(const int32_t* items, int32_t item, int bits) noexcept:
+    """The slot holding ``item``, or the free slot where it goes (linear probing from its
+    Fibonacci hash; the table is at most half full, so a free slot is always met)."""
+    cdef Py_ssize_t mask = (<Py_ssize_t> 1 << bits) - 1
+    cdef Py_ssize_t slot = (<uint32_t> item * <uint32_t> 2654435769u) >> (32 - bits)
+    while items[slot] != item and items[slot] != EMPTY:
+        slot = (slot + 1) & mask
+    return slot
 
 
-cdef inline bint _before(double total, int32_t item, double other_total, int32_t other):
+cdef inline bint _before(double total, int32_t item, double other_total, int32_t other) noexcept:
     """Whether (total, item) ranks before (other_total, other): higher total, then lower item
     number."""
     return total > other_total or (total == other_total and item < other)
