@@ -59,6 +59,23 @@ def test_tune_validates_on_days_with_events_and_names_its_steps(settings: Settin
         flow.tune(settings, split=SplitSpec(cutoff=day(4)), grid=SMALL_GRID, baselines=False)
 
 
+def test_tune_on_two_validation_folds_scores_every_trial_on_both(settings: Settings) -> None:
+    # The test is day 6; fold 1 tests day 4 (day 5 is closed), fold 2 moves back once more.
+    export(settings, rows=closed_day_shop(days=7, closed=(5,)))
+    summary = flow.tune(settings, grid=SMALL_GRID, ks=(10,), baselines=False, folds=2)
+    result = summary.result
+    assert result.validation == (
+        "time split: history ≤ 2026-03-04, test 2026-03-05…2026-03-05; "
+        "time split: history ≤ 2026-03-03, test 2026-03-04…2026-03-04"
+    )
+    assert result.test.split == "time split: history ≤ 2026-03-06, test 2026-03-07…2026-03-07"
+    for trial in result.trials:
+        assert len(trial.folds) == 2
+        assert trial.ndcg == pytest.approx(sum(trial.folds) / 2)
+    with pytest.raises(DataError, match=r"fold 5 of 9: the training period .* is too short"):
+        flow.tune(settings, grid=SMALL_GRID, baselines=False, folds=9)
+
+
 def test_tune_chooses_session_mode_for_session_data(settings: Settings) -> None:
     export(settings, rows=visits())
     summary = flow.tune(settings, grid=SMALL_GRID, ks=(10,), baselines=False)
@@ -306,6 +323,9 @@ def test_cli_bad_input_is_a_clear_error(
     code, err = run("evaluate", "--k", "0,10")
     assert code == 2
     assert "--k" in err
+    code, err = run("tune", "--folds", "0")
+    assert code == 2
+    assert "--folds" in err
 
 
 def test_dataset_spec_needs_a_known_name(tmp_path: Path) -> None:

@@ -215,11 +215,22 @@ def tune(
             "(see `dimrec tuned`).",
         ),
     ] = False,
+    folds: Annotated[
+        int,
+        typer.Option(
+            "--folds",
+            min=1,
+            help="Validation splits, each moved back by the test's length from the one after "
+            "it; every trial is scored on their mean (N times the search's time). 2 guards "
+            "against a choice that fits one season only.",
+        ),
+    ] = 1,
 ) -> None:
     """Choose algorithm and parameters by NDCG@10 on a validation split carved from the
-    training period (never the test days), retrain on the whole training period, evaluate
-    once on the test and write the choice (tuned.json, and dimrec.tuned.toml to layer over
-    your settings with -c). With --apply, train and the daily chain use it from now on."""
+    training period (never the test days; --folds for several), retrain on the whole training
+    period, evaluate once on the test and write the choice (tuned.json, and dimrec.tuned.toml
+    to layer over your settings with -c). With --apply, train and the daily chain use it from
+    now on."""
     settings = settings_of(ctx)
     overrides: dict[str, object] = {
         "algorithms": _words(algorithms) if algorithms else None,
@@ -249,6 +260,7 @@ def tune(
             report_to=out,
             fragment_to=fragment,
             apply=apply,
+            folds=folds,
             progress=progress,
         )
     outcome = result.result

@@ -131,20 +131,23 @@ def tune(
     fragment_to: str | None = None,
     apply: bool = False,
     current: EvalConfig | None = None,
+    folds: int = 1,
     progress: StepProgress | None = None,
 ) -> TuneSummary:
     """Choose algorithm and parameters by NDCG@10 on a validation split carved from the
     training period, evaluate the choice once on the test, and write the report, the choice
     (``tuned.json``) and the same as a settings file (``dimrec.tuned.toml``) in the run's
     folder (default ``models/evaluations/tune-<version>/``). With ``apply`` the choice
-    becomes the applied tune that ``train`` and the daily chain read (:mod:`dimrec.tuned`)."""
+    becomes the applied tune that ``train`` and the daily chain read (:mod:`dimrec.tuned`).
+    ``folds`` > 1 scores every trial on that many validation splits, each moved back by the
+    test's length (:func:`~dimrec.evaluate.tune.validation_folds`)."""
 
     data = data or DataSpec()
     split = split or SplitSpec()
     grid = grid or TuneGrid()
     longest = max((w for w in grid.window_days if w is not None), default=None)
     widest = None if None in grid.window_days else longest
-    events = _evaluation_events(settings, data, split, widest, validation=True)
+    events = _evaluation_events(settings, data, split, widest, validation_folds=folds)
     result = tune_systems(
         events,
         split.make(events),
@@ -157,6 +160,7 @@ def tune(
         ks=ks,
         baselines=baselines,
         current=current,
+        folds=folds,
         threads=settings.train.threads,
         progress=progress,
     )
@@ -249,16 +253,16 @@ def _evaluation_events(
     split: SplitSpec,
     window_days: int | None,
     *,
-    validation: bool = False,
+    validation_folds: int = 0,
 ) -> Interactions:
     """The events to split. From the export, unless days are given: the training window
     (``window_days``, default the [train] window's length) before the cut-off and the test
-    days after it (and, for tuning, the validation days before the window)."""
+    days after it (and, for tuning, each validation fold's days before the window)."""
 
     if data.dataset is None and data.first is None and split.cutoff is not None:
         length = window_days or settings.train.days_init - settings.train.days_end + 1
         test_days = split.test_days or 1
-        extra = test_days if validation else 0
+        extra = test_days * validation_folds
         first = split.cutoff - dt.timedelta(days=length - 1 + extra)
         last = split.cutoff + dt.timedelta(days=test_days)
         data = DataSpec(first=first, last=last)
