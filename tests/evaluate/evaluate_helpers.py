@@ -8,6 +8,7 @@ from collections.abc import Iterable
 import pyarrow as pa
 
 from dimrec.evaluate.interactions import Interactions
+from dimrec.evaluate.tune import TuneGrid
 from dimrec.partitions import EVENTS_SCHEMA
 
 DAY0 = dt.date(2026, 3, 1)
@@ -109,3 +110,16 @@ def decoy_shop(days: int = 6, pairs: int = 8) -> list[Row]:
             if d > 0:
                 rows.append((f"s{d - 1}_{k}", f"b{k}", "purchase", d, 11))
     return rows
+
+
+#: A grid that tunes in a second or two: exact and RP3beta at one setting each.
+SMALL_GRID = TuneGrid(
+    algorithms=["exact", "rp3beta"],
+    rp3_alpha=[1.0],
+    rp3_beta=[0.0],
+    weighting=["none"],
+    weights=[{"browse": 0.5, "basket": 2.0, "purchase": 6.0}],
+    user_filters=[(2, 100)],
+    half_life_days=[None],
+    comparison_thresholds=[0.5],
+)

@@ -9,7 +9,16 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from evaluate_helpers import Row, closed_day_shop, day, decoy_shop, paired_shop, table, visits
+from evaluate_helpers import (
+    SMALL_GRID,
+    Row,
+    closed_day_shop,
+    day,
+    decoy_shop,
+    paired_shop,
+    table,
+    visits,
+)
 from typer.testing import CliRunner
 
 from dimrec import partitions, tuned
@@ -29,18 +38,6 @@ def export(settings: Settings, days: int = 5, rows: list[Row] | None = None) -> 
     store = partitions.events(settings.paths.events_url())
     for d in sorted({r[3] for r in rows}):
         store.write(day(d), table([r for r in rows if r[3] == d]))
-
-
-SMALL_GRID = TuneGrid(
-    algorithms=["exact", "rp3beta"],
-    rp3_alpha=[1.0],
-    rp3_beta=[0.0],
-    weighting=["none"],
-    weights=[{"browse": 0.5, "basket": 2.0, "purchase": 6.0}],
-    user_filters=[(2, 100)],
-    half_life_days=[None],
-    comparison_thresholds=[0.5],
-)
 
 
 def test_tune_validates_on_days_with_events_and_names_its_steps(settings: Settings) -> None:

@@ -4,25 +4,14 @@ on each, the choice by their mean; the test never among them."""
 from __future__ import annotations
 
 import pytest
-from evaluate_helpers import day, interactions, paired_shop
+from evaluate_helpers import SMALL_GRID, day, interactions, paired_shop
 
 from dimrec.errors import InvalidInputError
 from dimrec.evaluate.fit import Config
 from dimrec.evaluate.split import TimeSplit
-from dimrec.evaluate.tune import TuneGrid, search, tune, validation_folds
+from dimrec.evaluate.tune import search, tune, validation_folds
 
-GRID = TuneGrid(
-    algorithms=["exact", "rp3beta"],
-    rp3_alpha=[1.0],
-    rp3_beta=[0.0],
-    weighting=["none"],
-    weights=[{"browse": 0.5, "basket": 2.0, "purchase": 6.0}],
-    user_filters=[(2, 100)],
-    half_life_days=[None],
-    blend_weights=[],
-    blend_max_weights=[],
-    comparison_thresholds=[0.5],
-)
+GRID = SMALL_GRID.model_copy(update={"blend_weights": [], "blend_max_weights": []})
 
 
 def test_each_fold_moves_the_cut_off_back_by_the_test_length() -> None:
