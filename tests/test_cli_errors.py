@@ -12,11 +12,11 @@ import datetime as dt
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from cli_helpers import run_dimrec
 from dimrec import partitions, pipeline
 from dimrec.config import Settings, load_settings
 from dimrec.model import MANIFEST
@@ -66,16 +66,12 @@ if os.environ.get("DIMREC_TEST_UNFORESEEN"):
 def dimrec(
     cwd: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("DIMREC_")}
     hooks = cwd / "hooks"
     hooks.mkdir(exist_ok=True)
     (hooks / "sitecustomize.py").write_text(FAULTS_HOOK)
     paths = [str(hooks), *filter(None, [os.environ.get("PYTHONPATH")])]
-    clean.update(PYTHONPATH=os.pathsep.join(paths), COLUMNS="200", **(env or {}))
-    script = Path(sys.executable).with_name("dimrec")
-    return subprocess.run(
-        [str(script), *args], env=clean, cwd=cwd, capture_output=True, text=True, timeout=300
-    )
+    extra = {"PYTHONPATH": os.pathsep.join(paths), **(env or {})}
+    return run_dimrec(cwd, *args, env=extra, timeout=300)
 
 
 def one_line_error(result: subprocess.CompletedProcess[str], code: int, *words: str) -> str:

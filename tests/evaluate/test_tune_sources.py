@@ -6,25 +6,19 @@ and which mode it chose, and leaves a choice that `dimrec tuned --apply` takes."
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from cli_helpers import run_dimrec
 from dimrec.tuned import TUNED_FILE
 
 pytestmark = pytest.mark.slow
 
 
 def dimrec(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIMREC_")}
-    env["COLUMNS"] = "200"
-    script = Path(sys.executable).with_name("dimrec")
-    return subprocess.run(
-        [str(script), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=1800
-    )
+    return run_dimrec(cwd, *args, timeout=1800)
 
 
 def configure(folder: Path, text: str) -> None:

@@ -4,7 +4,6 @@ naming the problem and a non-zero exit, never a traceback."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import subprocess
 import sys
@@ -13,20 +12,14 @@ from typing import Any
 
 import pytest
 
+from cli_helpers import run_dimrec
 from dimrec import partitions
 from dimrec.cli import main
 from dimrec.config import Settings
 
 
 def _run(settings: Settings, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIMREC_")}
-    env["DIMREC_PATHS__DATA"] = settings.paths.data
-    env["COLUMNS"] = "200"
-    script = Path(sys.executable).with_name("dimrec")
-    return subprocess.run(
-        [str(script), "export", *args], env=env, cwd=cwd, capture_output=True, text=True,
-        timeout=120,
-    )  # fmt: skip
+    return run_dimrec(cwd, "export", *args, env={"DIMREC_PATHS__DATA": settings.paths.data})
 
 
 def _assert_clean_failure(result: subprocess.CompletedProcess[str], code: int, *words: str) -> None:
@@ -87,15 +80,6 @@ def test_bad_input_exits_with_one_message(
     _assert_clean_failure(result, code, *words)
 
 
-def _dimrec(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIMREC_")}
-    env["COLUMNS"] = "200"
-    script = Path(sys.executable).with_name("dimrec")
-    return subprocess.run(
-        [str(script), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120
-    )
-
-
 def test_a_closed_day_of_a_flat_log_is_an_empty_day_and_from_to_windows(tmp_path: Path) -> None:
     """A log from 2026-11-20 to 11-24 without a row on 11-22 (the shop was closed): that day
     is written empty and counted, the run exits 0, and train takes the window without
@@ -112,29 +96,31 @@ def test_a_closed_day_of_a_flat_log_is_an_empty_day_and_from_to_windows(tmp_path
     )
     events = partitions.events(str(tmp_path / "var" / "events"))
 
-    beyond = _dimrec(tmp_path, "export", "--from", "2026-11-20", "--to", "2026-11-25")
+    beyond = run_dimrec(tmp_path, "export", "--from", "2026-11-20", "--to", "2026-11-25")
     _assert_clean_failure(beyond, 3, "2026-11-25", "2026-11-20 to 2026-11-24")
     assert "5 day(s) (1 empty), 24 events written" in beyond.stdout
 
-    result = _dimrec(tmp_path, "export", "--from", "2026-11-20", "--to", "2026-11-24")
+    result = run_dimrec(tmp_path, "export", "--from", "2026-11-20", "--to", "2026-11-24")
     assert result.returncode == 0, result.stderr
     assert "5 day(s) (1 empty)" in result.stdout
     assert events.read(dt.date(2026, 11, 22)).num_rows == 0
 
-    prepared = _dimrec(tmp_path, "prepare", "--from", "2026-11-21", "--to", "2026-11-23")
+    prepared = run_dimrec(tmp_path, "prepare", "--from", "2026-11-21", "--to", "2026-11-23")
     assert prepared.returncode == 0, prepared.stderr
     assert "3 day(s) prepared" in prepared.stdout
 
-    trained = _dimrec(tmp_path, "train", "--from", "2026-11-20", "--to", "2026-11-24")
+    trained = run_dimrec(tmp_path, "train", "--from", "2026-11-20", "--to", "2026-11-24")
     assert trained.returncode == 0, trained.stderr
     assert re.search(r"window\s+2026-11-20\.\.2026-11-24, 5 day\(s\) *\n", trained.stdout)
     assert "missing" not in trained.stdout
 
-    both = _dimrec(tmp_path, "train", "--from", "2026-11-20", "--to", "2026-11-21", "--as-of", "x")
+    both = run_dimrec(
+        tmp_path, "train", "--from", "2026-11-20", "--to", "2026-11-21", "--as-of", "x"
+    )
     assert both.returncode == 2
     assert "give either --from/--to or --date/--days-init/--days-end/--as-of" in both.stderr
-    half = _dimrec(tmp_path, "prepare", "--from", "2026-11-20")
+    half = run_dimrec(tmp_path, "prepare", "--from", "2026-11-20")
     assert half.returncode == 2
     assert "give both --from and --to" in half.stderr
-    backwards = _dimrec(tmp_path, "export", "--from", "2026-11-24", "--to", "2026-11-20")
+    backwards = run_dimrec(tmp_path, "export", "--from", "2026-11-24", "--to", "2026-11-20")
     _assert_clean_failure(backwards, 2, "before --from")

@@ -8,13 +8,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 from export_helpers import hit, product, session, with_export, write_lines
 
+from cli_helpers import run_dimrec
 from dimrec import partitions, pipeline
 from dimrec.config import Settings, load_settings
 from dimrec.errors import ConfigError, DataError
@@ -31,18 +31,9 @@ def _table(folder: Path, skus: list[str]) -> Path:
 
 
 def _export(settings: Settings, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIMREC_")}
-    env.update(
-        DIMREC_PATHS__DATA=settings.paths.data,
-        DIMREC_EXPORT__INPUT=settings.export.input,
-        COLUMNS="200",
-    )
+    env = {"DIMREC_PATHS__DATA": settings.paths.data, "DIMREC_EXPORT__INPUT": settings.export.input}
     env.update({k: v for k, v in os.environ.items() if k.startswith("DIMREC_EXPORT__")})
-    script = Path(sys.executable).with_name("dimrec")
-    return subprocess.run(
-        [str(script), "export", "--date", DAY.isoformat(), *args],
-        env=env, cwd=cwd, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    return run_dimrec(cwd, "export", "--date", DAY.isoformat(), *args, env=env)
 
 
 def _error(result: subprocess.CompletedProcess[str]) -> str:

@@ -13,13 +13,12 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
+from cli_helpers import run_dimrec
 from dimrec import model, partitions, pipeline
 from dimrec.config import Settings, load_settings
 from train.engine_helpers import AS_OF, shop_events, write_events
@@ -92,19 +91,15 @@ def _profiles(settings: Settings) -> dict[str, pa.Table]:
 
 
 def _killed_prepare(settings: Settings, at: int, hooks: Path, cwd: Path) -> int:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIMREC_")}
-    env.update(
-        PYTHONPATH=os.pathsep.join([str(hooks), *filter(None, [os.environ.get("PYTHONPATH")])]),
-        DIMREC_TEST_KILL_ROOT=str(Path(settings.paths.profiles_url()).resolve()),
-        DIMREC_TEST_KILL_AT=str(at),
-        DIMREC_PATHS__DATA=str(Path(settings.paths.data).resolve()),
+    env = {
+        "PYTHONPATH": os.pathsep.join([str(hooks), *filter(None, [os.environ.get("PYTHONPATH")])]),
+        "DIMREC_TEST_KILL_ROOT": str(Path(settings.paths.profiles_url()).resolve()),
+        "DIMREC_TEST_KILL_AT": str(at),
+        "DIMREC_PATHS__DATA": str(Path(settings.paths.data).resolve()),
         **{f"DIMREC_WEIGHTS__{k.upper()}": str(v) for k, v in OTHER_WEIGHTS.items()},
-    )
-    script = Path(sys.executable).with_name("dimrec")
-    done = subprocess.run(
-        [str(script), "prepare", *WINDOW], env=env, cwd=cwd, capture_output=True, timeout=300
-    )
-    assert done.returncode in (0, -signal.SIGKILL), done.stderr.decode()
+    }
+    done = run_dimrec(cwd, "prepare", *WINDOW, env=env, timeout=300)
+    assert done.returncode in (0, -signal.SIGKILL), done.stderr
     return done.returncode
 
 
