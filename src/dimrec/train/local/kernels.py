@@ -43,6 +43,8 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from dimrec.train.local.prefetch import prefetch
+
 #: Similarities are reported as ``rint(s·SIMILARITY_SCALE)/SIMILARITY_SCALE`` (12 decimals).
 SIMILARITY_SCALE = 1e12
 
@@ -59,9 +61,11 @@ def _better(key_a: float, id_a: int, key_b: float, id_b: int) -> bool:
 
 
 @njit(nogil=True, cache=True)
-def _sift_down(keys: npt.NDArray[np.float64], ids: npt.NDArray[np.int32], size: int) -> None:
-    """Restore the heap (worst entry at the root) after the root was replaced."""
-    pos = 0
+def _sift_down(
+    keys: npt.NDArray[np.float64], ids: npt.NDArray[np.int32], size: int, pos: int = 0
+) -> None:
+    """Restore the heap (worst entry at the root) below ``pos``, after that entry was
+    replaced."""
     while True:
         child = 2 * pos + 1
         if child >= size:
@@ -123,6 +127,13 @@ def _bucket(bits: int) -> int:
 
 
 @njit(nogil=True, cache=True)
+def _heapify(keys: npt.NDArray[np.float64], ids: npt.NDArray[np.int32], size: int) -> None:
+    """Make a heap (worst entry at the root) of the first ``size`` entries."""
+    for pos in range(size // 2 - 1, -1, -1):
+        _sift_down(keys, ids, size, pos)
+
+
+@njit(nogil=True, cache=True)
 def _select(
     m: int,
     k: int,
@@ -135,16 +146,18 @@ def _select(
     heap_ids: npt.NDArray[np.int32],
 ) -> int:
     """The best ``k`` of ``m`` candidates (keys, internal numbers) into the heap, by id;
-    returns how many it holds.
+    returns how many it holds. The candidate arrays are used as scratch.
 
     With more than ``k`` candidates, a histogram of their keys first finds the bucket of the
-    k-th best, so that only candidates from that bucket up reach the heap: few replacements.
+    k-th best: the candidates above that bucket are all in, and only those of the bucket
+    itself are sorted out, through a heap of the places left.
     """
-    size = 0
     if m <= k:
         for t in range(m):
-            size = _offer(cand_keys[t], item_ids[cand_items[t]], k, size, heap_keys, heap_ids)
-        return size
+            heap_keys[t] = cand_keys[t]
+            heap_ids[t] = item_ids[cand_items[t]]
+        _heapify(heap_keys, heap_ids, m)
+        return m
     low = N_BUCKETS
     high = 0
     for t in range(m):
@@ -158,10 +171,25 @@ def _select(
         above += counts[cut]
         cut -= 1
     counts[low : high + 1] = 0
+    size = 0
+    tied = 0  # the cut bucket's candidates, moved to the front of the candidate arrays
     for t in range(m):
-        if _bucket(cand_bits[t]) >= cut:
-            size = _offer(cand_keys[t], item_ids[cand_items[t]], k, size, heap_keys, heap_ids)
-    return size
+        b = _bucket(cand_bits[t])
+        if b > cut:
+            heap_keys[size] = cand_keys[t]
+            heap_ids[size] = item_ids[cand_items[t]]
+            size += 1
+        elif b == cut:
+            cand_keys[tied] = cand_keys[t]
+            cand_items[tied] = cand_items[t]
+            tied += 1
+    rest_keys = heap_keys[size:k]
+    rest_ids = heap_ids[size:k]
+    taken = 0
+    for t in range(tied):
+        taken = _offer(cand_keys[t], item_ids[cand_items[t]], k - size, taken, rest_keys, rest_ids)
+    _heapify(heap_keys, heap_ids, k)
+    return k
 
 
 @njit(nogil=True, cache=True)
@@ -173,6 +201,8 @@ def _floor_of(key: float) -> np.float32:
     return low
 
 
+#: How many column entries ahead the half-row loop prefetches the row of.
+_AHEAD = 8
 #: Deliveries a block holds at first (its buffers double when full).
 _FIRST_DELIVERIES = 1 << 16
 
@@ -226,10 +256,14 @@ def half_rows_topk(
     delivered = 0
     first_done = np.uint64(start)
     done_before = np.uint64(done_below)
+    last = max(col_ptr[n_items] - 1, 0)
     for item in range(start, stop):
         # Half row `item` of BᵀB. acc[j] == 0 marks an untouched slot: products are ≥ 0.
         n_touched = np.uint64(0)
         for p in range(col_ptr[item], col_ptr[item + 1]):
+            ahead = np.uint64(col_starts[min(p + _AHEAD, last)])  # a row a few entries on
+            prefetch(row_items, ahead)
+            prefetch(row_values, ahead)
             value = col_values[p] * unit  # unit is a power of two: value·w·unit, same bits
             for q in range(np.uint64(col_starts[p]), np.uint64(col_pos[p])):
                 j = np.uint64(row_items[q])
