@@ -90,7 +90,7 @@ _SIGNATURES = """
 
     def signatures():
         names = ["item_order", "column_counts", "layout_rows", "half_rows_topk",
-                 "group_deliveries", "finish_lists", "compact_lists"]
+                 "count_deliveries", "place_deliveries", "finish_lists", "compact_lists"]
         return {name: sorted(map(str, getattr(kernels, name).signatures)) for name in names}
 
     cosine.load_kernels()

@@ -39,15 +39,22 @@ from dimrec.errors import DataError, InvalidInputError
 from dimrec.logs import log_context, timed
 from dimrec.params import COSINE, TrainParams
 from dimrec.train.base import Progress
-from dimrec.train.dimsum import ScaledMatrix, dimsum_gamma, scaled_matrix
+from dimrec.train.dimsum import (
+    ScaledMatrix,
+    column_norms,
+    dimsum_gamma,
+    fixed_point_bits,
+    scaled_matrix,
+)
 from dimrec.train.local.kernels import (
     column_counts,
     compact_lists,
+    count_deliveries,
     finish_lists,
-    group_deliveries,
     half_rows_topk,
     item_order,
     layout_rows,
+    place_deliveries,
 )
 from dimrec.train.neighbours import Neighbours
 
@@ -93,18 +100,14 @@ def compute_neighbours(
     with log_context(algorithm=params.algorithm, top_k=params.top_k):
         with timed(steps, "similarity.prepare", logger):
             n_items = canonical.shape[1]
-            gamma = (
-                dimsum_gamma(params.threshold, n_items)
-                if params.algorithm == "dimsum"
-                else math.inf
-            )
-            scaled = scaled_matrix(canonical, gamma, params.seed)
-            _log_sampling(scaled)
-            layout = _Layout.of(scaled.matrix, 2.0**scaled.bits, n_threads)
+            layout = _prepare(canonical, params, n_threads)
             k = min(params.top_k, max(n_items - 1, 1))
             bounds = _plan_blocks(layout.cost, n_threads)
         with timed(steps, "similarity.topk", logger):
-            lists = _run_blocks(layout, bounds, k, n_threads, progress)
+            half = _run_blocks(layout, bounds, k, n_threads, progress)
+            item_ids = layout.item_ids
+            del layout  # the largest arrays: their memory serves the steps below
+            lists = _finish(half, item_ids, k, n_threads)
         with timed(steps, "similarity.assemble", logger):
             neighbours = Neighbours(*compact_lists(*lists))
         logger.info(
@@ -123,11 +126,11 @@ def load_kernels() -> None:
     otherwise pay (most of it Numba's own start-up). Safe on any thread (Numba compiles and
     loads one kernel at a time); the local engine runs it while DuckDB reads the window.
     Logs nothing, and computes nothing that is kept."""
-    tiny = sp.csr_matrix(np.array([[1.0, 1.0], [0.0, 1.0]]))
-    scaled = scaled_matrix(_canonical(tiny), math.inf, 0)
-    layout = _Layout.of(scaled.matrix, 2.0**scaled.bits, 2)  # two slices: every kernel
-    lists = _run_blocks(layout, _plan_blocks(layout.cost, 1), 1, 1, None)
-    compact_lists(*lists)
+    tiny = _canonical(sp.csr_matrix(np.array([[1.0, 1.0], [0.0, 1.0]])))
+    for gamma in (math.inf, 1.0):  # exact (columns divided in the layout), then sampled
+        layout = _Layout.of(*_scaled(tiny, gamma, 0), 2)  # two slices: every kernel
+        half = _run_blocks(layout, _plan_blocks(layout.cost, 1), 1, 1, None)
+        compact_lists(*_finish(half, layout.item_ids, 1, 1))
 
 
 def _cores() -> int:
@@ -169,6 +172,29 @@ def _canonical(matrix: sp.csr_matrix) -> sp.csr_matrix:
     return canonical
 
 
+def _prepare(canonical: sp.csr_matrix, params: TrainParams, threads: int) -> _Layout:
+    """The layout of ``B`` for exact cosine or DIMSUM (``params.algorithm``)."""
+    gamma = (
+        dimsum_gamma(params.threshold, canonical.shape[1])
+        if params.algorithm == "dimsum"
+        else math.inf
+    )
+    return _Layout.of(*_scaled(canonical, gamma, params.seed), threads)
+
+
+def _scaled(
+    canonical: sp.csr_matrix, gamma: float, seed: int
+) -> tuple[sp.csr_matrix, npt.NDArray[np.float64] | None, float]:
+    """``B`` as the layout takes it: (matrix, the column norms it is still to be divided by
+    or None, the unit of its fixed-point sums). Exact cosine leaves the division to the
+    layout (one pass, no scaled copy); DIMSUM samples first (:func:`scaled_matrix`)."""
+    if math.isinf(gamma):
+        return canonical, column_norms(canonical), 2.0 ** fixed_point_bits(0, gamma)
+    scaled = scaled_matrix(canonical, gamma, seed)
+    _log_sampling(scaled)
+    return scaled.matrix, None, 2.0**scaled.bits
+
+
 def _log_sampling(scaled: ScaledMatrix) -> None:
     if math.isinf(scaled.gamma):
         return
@@ -192,7 +218,6 @@ class _Layout:
     row_values: npt.NDArray[np.float64]
     col_ptr: npt.NDArray[np.int64]
     col_starts: npt.NDArray[np.unsignedinteger]
-    col_values: npt.NDArray[np.float64]
     col_pos: npt.NDArray[np.unsignedinteger]
     item_ids: npt.NDArray[np.int32]
     """Internal index → item index of the caller."""
@@ -204,10 +229,18 @@ class _Layout:
     """Products are added as integers in units of 1/unit (``ScaledMatrix.bits``)."""
 
     @classmethod
-    def of(cls, scaled: sp.csr_matrix, unit: float, threads: int = 1) -> _Layout:
-        """The layout of ``scaled`` (canonical CSR), its rows laid out in ``threads`` slices
-        of about equal entries at once (the same arrays, bit for bit, as one slice)."""
+    def of(
+        cls,
+        scaled: sp.csr_matrix,
+        norms: npt.NDArray[np.float64] | None,
+        unit: float,
+        threads: int = 1,
+    ) -> _Layout:
+        """The layout of ``scaled`` (canonical CSR) with its columns divided by ``norms``
+        (None: as it is), its rows laid out in ``threads`` slices of about equal entries at
+        once (the same arrays, bit for bit, as one slice)."""
         n_items = scaled.shape[1]
+        divisors = np.empty(0) if norms is None else norms
         indptr, indices = scaled.indptr, scaled.indices
         item_ids, internal, col_ptr = item_order(indptr, indices, n_items)
         rows = _row_slices(indptr, threads)
@@ -233,12 +266,11 @@ class _Layout:
         col_pos = np.empty(scaled.nnz, dtype=position)
         items = np.empty(scaled.nnz, dtype=np.int32)
         values = np.empty(scaled.nnz)
-        col_values = np.empty(scaled.nnz)
 
         def lay_out(s: int) -> None:
             layout_rows(
-                rows[s], rows[s + 1], indptr, indices, scaled.data, internal,
-                items, values, col_starts, col_values, col_pos, tallies[s],
+                rows[s], rows[s + 1], indptr, indices, scaled.data, internal, divisors,
+                items, values, col_starts, col_pos, tallies[s],
             )  # fmt: skip
 
         _each_block(lay_out, rows, threads, None, len(indptr) - 1)
@@ -248,7 +280,6 @@ class _Layout:
             row_values=values,
             col_ptr=col_ptr,
             col_starts=col_starts,
-            col_values=col_values,
             col_pos=col_pos,
             item_ids=item_ids,
             cost=1 + tallies[:, 1::3].sum(axis=0),
@@ -276,18 +307,27 @@ def _plan_blocks(cost: npt.NDArray[np.int64], threads: int) -> npt.NDArray[np.in
     return np.unique(np.concatenate(([0, n_items], by_cost, by_size))).astype(np.int64)
 
 
+@dataclass
+class _HalfRows:
+    """What the half rows leave: each item's own list, a heap of at most k in the room from
+    ``starts[i]`` (``counts[i]`` of ``ids``/``keys``, by item id), and each block's
+    deliveries to the lists of more popular items."""
+
+    starts: npt.NDArray[np.int64]
+    counts: npt.NDArray[np.int32]
+    ids: npt.NDArray[np.int32]
+    keys: npt.NDArray[np.float64]
+    deliveries: list[Deliveries]
+
+
 def _run_blocks(
     layout: _Layout,
     bounds: npt.NDArray[np.int64],
     k: int,
     threads: int,
     progress: Progress | None,
-) -> tuple[
-    npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.float64]
-]:
-    """Run every block through the kernel, most popular first, then merge each item's
-    deliveries into its list: (starts, counts, neighbours, similarities) with room for at
-    most k per item."""
+) -> _HalfRows:
+    """Run every block through the kernel, most popular first."""
     n_items = len(layout.item_ids)
     # Room for each item's list: k, or its number of possible neighbours if fewer.
     room = np.zeros(n_items, dtype=np.int64)
@@ -312,7 +352,6 @@ def _run_blocks(
             below,
             layout.col_ptr,
             layout.col_starts,
-            layout.col_values,
             layout.col_pos,
             layout.row_items,
             layout.row_values,
@@ -332,14 +371,23 @@ def _run_blocks(
         return deliveries
 
     parts = _each_block(run, bounds, threads, progress, n_items)
-    to_items = np.concatenate([part[0] for part in parts] or [np.empty(0, dtype=np.uint32)])
-    to_keys = np.concatenate([part[1] for part in parts] or [np.empty(0)])
-    from_ids = np.concatenate([part[2] for part in parts] or [np.empty(0, dtype=np.int32)])
-    del parts
-    offsets, in_keys, in_ids = group_deliveries(n_items, to_items, to_keys, from_ids)
-    del to_items, to_keys, from_ids
-    sims = np.empty(starts[-1], dtype=np.float64)
-    ranges = np.unique(np.linspace(0, n_items, threads * 4 + 1).astype(np.int64))
+    return _HalfRows(starts, counts, ids, keys, parts)
+
+
+def _finish(
+    half: _HalfRows, item_ids: npt.NDArray[np.int32], k: int, threads: int
+) -> tuple[
+    npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.float64]
+]:
+    """Merge each item's deliveries into its list and sort it: (starts, counts, neighbours,
+    similarities) with room for at most k per item (the half rows' arrays, filled in)."""
+    n_items = len(item_ids)
+    offsets, in_keys, in_ids = _group_deliveries(half.deliveries, n_items, threads)
+    half.deliveries.clear()
+    # Ranges of about equal work: each item's deliveries, and its list's sort (~ k).
+    work = offsets + k * np.arange(n_items + 1)
+    cuts = np.searchsorted(work, np.linspace(0, work[-1], threads * 4 + 1)[1:-1])
+    ranges = np.unique(np.concatenate(([0, n_items], cuts))).astype(np.int64)
 
     def finish(part: int) -> None:
         finish_lists(
@@ -349,16 +397,45 @@ def _run_blocks(
             offsets,
             in_keys,
             in_ids,
-            layout.item_ids,
-            starts,
-            counts,
-            ids,
-            keys,
-            sims,
+            item_ids,
+            half.starts,
+            half.counts,
+            half.ids,
+            half.keys,
         )
 
     _each_block(finish, ranges, threads, None, n_items)
-    return starts, counts, ids, sims
+    return half.starts, half.counts, half.ids, half.keys
+
+
+def _group_deliveries(
+    parts: list[Deliveries], n_items: int, threads: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.int32]]:
+    """The blocks' deliveries by target (internal number): offsets, keys, sources — a
+    counting sort, the parts split between ``threads`` in order (each target's deliveries
+    in block order)."""
+    sizes = np.array([len(part[0]) for part in parts], dtype=np.int64)
+    cuts = np.searchsorted(np.cumsum(sizes), np.linspace(0, sizes.sum(), threads + 1)[1:-1])
+    groups = np.unique(np.concatenate(([0, len(parts)], cuts))).astype(np.int64)
+    counts = np.zeros((len(groups) - 1, n_items), dtype=np.int64)
+
+    def count(g: int) -> None:
+        for part in parts[groups[g] : groups[g + 1]]:
+            count_deliveries(part[0], counts[g])
+
+    _each_block(count, groups, threads, None, len(parts))
+    offsets = np.zeros(n_items + 1, dtype=np.int64)
+    np.cumsum(counts.sum(axis=0), out=offsets[1:])
+    fill = offsets[:-1] + np.cumsum(counts, axis=0) - counts  # each group's first free slots
+    keys = np.empty(offsets[-1])
+    sources = np.empty(offsets[-1], dtype=np.int32)
+
+    def place(g: int) -> None:
+        for part in parts[groups[g] : groups[g + 1]]:
+            place_deliveries(*part, fill[g], keys, sources)
+
+    _each_block(place, groups, threads, None, len(parts))
+    return offsets, keys, sources
 
 
 Deliveries = tuple[npt.NDArray[np.uint32], npt.NDArray[np.float64], npt.NDArray[np.int32]]

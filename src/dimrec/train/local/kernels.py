@@ -14,9 +14,10 @@ and gives a floor: the K-th best key found so far. Rows are processed most popul
 when row ``i`` runs, most more popular items ``j`` are done, and a delivery that does not
 beat ``j``'s floor cannot enter ``j``'s top K: it is dropped (only rows known to be done —
 earlier in the same block, or in blocks finished before this one started — give a floor, so
-what is dropped never depends on timing). :func:`group_deliveries` and :func:`finish_lists`
-then merge each item's deliveries into its own list and sort it. The result is the top K
-of all of ``i``'s pairs, exactly as a full row would give, whatever the number of threads.
+what is dropped never depends on timing). :func:`count_deliveries` and
+:func:`place_deliveries` group the deliveries by target, then :func:`finish_lists` merges
+each item's deliveries into its own list and sorts it. The result is the top K of all of
+``i``'s pairs, exactly as a full row would give, whatever the number of threads.
 
 **Exact, order-free sums.** Products are added as fixed-point integers — each one rounded
 to a multiple of ``1/unit`` (``unit`` = 2⁵² for cosines; see
@@ -214,7 +215,6 @@ def half_rows_topk(
     done_below: int,
     col_ptr: npt.NDArray[np.int64],
     col_starts: npt.NDArray[np.unsignedinteger],
-    col_values: npt.NDArray[np.float64],
     col_pos: npt.NDArray[np.unsignedinteger],
     row_items: npt.NDArray[np.int32],
     row_values: npt.NDArray[np.float64],
@@ -231,8 +231,8 @@ def half_rows_topk(
     item's best ``k`` more popular partners, and the deliveries to those partners.
 
     ``B`` is given by row (``row_*``, items in internal numbers, sorted) and by column
-    (``col_*``; ``col_starts`` and ``col_pos`` are where each column entry's row begins in
-    the row arrays, and the entry's own position there); ``item_ids``
+    (``col_*``: where each column entry's row begins in the row arrays, and the entry's own
+    position there); ``item_ids``
     maps an internal number to the caller's index, used for the tie-break and the output.
     Products are added as integers, in units of ``1/unit``. Item ``i``'s own list is left as
     a heap (worst first) of keys (similarity × ``SIMILARITY_SCALE``) in
@@ -264,8 +264,9 @@ def half_rows_topk(
             ahead = np.uint64(col_starts[min(p + _AHEAD, last)])  # a row a few entries on
             prefetch(row_items, ahead)
             prefetch(row_values, ahead)
-            value = col_values[p] * unit  # unit is a power of two: value·w·unit, same bits
-            for q in range(np.uint64(col_starts[p]), np.uint64(col_pos[p])):
+            own = np.uint64(col_pos[p])  # the entry's place in its row: the half row ends there
+            value = row_values[own] * unit  # unit is a power of two: value·w·unit, same bits
+            for q in range(np.uint64(col_starts[p]), own):
                 j = np.uint64(row_items[q])
                 before = acc[j]
                 touched[n_touched] = j  # kept only when the slot was untouched: no branch
@@ -304,32 +305,33 @@ def half_rows_topk(
         )
         out_counts[item_id] = size
         floors[item] = _floor_of(heap_keys[0]) if size == k else np.float32(-1.0)
-    return to_items[:delivered].copy(), to_keys[:delivered].copy(), from_ids[:delivered].copy()
+    return to_items[:delivered], to_keys[:delivered], from_ids[:delivered]  # views: no copy
 
 
 @njit(nogil=True, cache=True)
-def group_deliveries(
-    n_items: int,
+def count_deliveries(to_items: npt.NDArray[np.uint32], counts: npt.NDArray[np.int64]) -> None:
+    """Add one part's deliveries to ``counts`` by target (internal number)."""
+    for t in range(len(to_items)):
+        counts[np.uint64(to_items[t])] += 1
+
+
+@njit(nogil=True, cache=True)
+def place_deliveries(
     to_items: npt.NDArray[np.uint32],
     to_keys: npt.NDArray[np.float64],
     from_ids: npt.NDArray[np.int32],
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.int32]]:
-    """The deliveries by target (internal number): offsets, keys, sources (a counting sort)."""
-    offsets = np.zeros(n_items + 1, dtype=np.int64)
-    for t in range(len(to_items)):
-        offsets[np.uint64(to_items[t]) + np.uint64(1)] += 1
-    for i in range(n_items):
-        offsets[i + 1] += offsets[i]
-    fill = offsets[:-1].copy()
-    keys = np.empty(len(to_items))
-    sources = np.empty(len(to_items), dtype=np.int32)
+    fill: npt.NDArray[np.int64],
+    keys: npt.NDArray[np.float64],
+    sources: npt.NDArray[np.int32],
+) -> None:
+    """Put one part's deliveries in their target's run of ``keys``/``sources`` (a counting
+    sort): ``fill`` is each target's next free slot, advanced."""
     for t in range(len(to_items)):
         target = np.uint64(to_items[t])
         slot = fill[target]
         keys[slot] = to_keys[t]
         sources[slot] = from_ids[t]
         fill[target] = slot + 1
-    return offsets, keys, sources
 
 
 @njit(nogil=True, cache=True)
@@ -345,11 +347,10 @@ def finish_lists(
     out_counts: npt.NDArray[np.int32],
     out_ids: npt.NDArray[np.int32],
     out_keys: npt.NDArray[np.float64],
-    out_sims: npt.NDArray[np.float64],
 ) -> None:
     """Merge the deliveries of the items ``start``..``stop-1`` (internal numbers) into their
     own lists (heaps), and write each list best first: ids in ``out_ids``, similarities in
-    ``out_sims``."""
+    place of the keys in ``out_keys``."""
     for internal in range(start, stop):
         item = item_ids[internal]
         first = out_starts[item]
@@ -368,7 +369,7 @@ def finish_lists(
             heap_keys[slot] = key
             heap_ids[slot] = jid
         for slot in range(size):
-            out_sims[first + slot] = heap_keys[slot] / SIMILARITY_SCALE
+            heap_keys[slot] = heap_keys[slot] / SIMILARITY_SCALE
 
 
 @njit(nogil=True, cache=True)
@@ -378,21 +379,22 @@ def compact_lists(
     ids: npt.NDArray[np.int32],
     sims: npt.NDArray[np.float64],
 ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.float64]]:
-    """Close the gaps between the items' lists: (item, neighbour, similarity) arrays."""
+    """Close the gaps between the items' lists, in place (each list moves towards the
+    front, never past one not moved yet): (item, neighbour, similarity) arrays, the last
+    two views of ``ids`` and ``sims``."""
     total = 0
     for i in range(len(counts)):
         total += counts[i]
     item = np.empty(total, dtype=np.int32)
-    neighbour = np.empty(total, dtype=np.int32)
-    similarity = np.empty(total)
     position = 0
     for i in range(len(counts)):
+        first = starts[i]
         for x in range(counts[i]):
             item[position] = i
-            neighbour[position] = ids[starts[i] + x]
-            similarity[position] = sims[starts[i] + x]
+            ids[position] = ids[first + x]
+            sims[position] = sims[first + x]
             position += 1
-    return item, neighbour, similarity
+    return item, ids[:total], sims[:total]
 
 
 @njit(nogil=True, cache=True)
@@ -438,29 +440,33 @@ def layout_rows(
     row_items: npt.NDArray[np.int32],
     row_values: npt.NDArray[np.float64],
     internal: npt.NDArray[np.int32],
+    norms: npt.NDArray[np.float64],
     items: npt.NDArray[np.int32],
     values: npt.NDArray[np.float64],
     col_starts: npt.NDArray[np.unsignedinteger],
-    col_values: npt.NDArray[np.float64],
     col_pos: npt.NDArray[np.unsignedinteger],
     tally: npt.NDArray[np.int64],
 ) -> None:
     """The kernel's view of rows ``first_row``..``stop_row-1`` of ``B`` (CSR), in one pass.
 
     Each row's items, renumbered by ``internal``, are sorted ascending into ``items`` and
-    ``values`` (``row_ptr`` is unchanged). Each entry then takes the next free slot of its
-    column — ``tally[3i]`` for internal item ``i``, advanced — where it writes its value
-    (``col_values``), where its row begins in the row arrays (``col_starts``) and its own
-    position there (``col_pos``). ``tally[3i + 1]`` adds up the entries ``i``'s half row of
-    ``BᵀB`` visits (its cost) and ``tally[3i + 2]`` those its full row would visit, less its
-    own (a bound on its number of neighbours): per item, side by side, one cache line.
+    ``values`` (``row_ptr`` is unchanged); each value is divided by its column's norm in
+    ``norms`` (by the caller's index) unless ``norms`` is empty: ``B`` is then given scaled.
+    Each entry then takes the next free slot of its column — ``tally[3i]`` for internal
+    item ``i``, advanced — where it writes where its row begins in the row arrays
+    (``col_starts``) and its own position there (``col_pos``). ``tally[3i + 1]`` adds up
+    the entries ``i``'s half row of ``BᵀB`` visits (its cost) and ``tally[3i + 2]`` those
+    its full row would visit, less its own (a bound on its number of neighbours): per item,
+    side by side, one cache line.
     """
     one = np.uint64(1)
+    divide = len(norms) > 0
     for row in range(first_row, stop_row):
         begin, end = np.uint64(row_ptr[row]), np.uint64(row_ptr[row + 1])
         for q in range(begin, end):  # insertion sort by internal number: rows are short
-            item = internal[np.uint64(row_items[q])]
-            value = row_values[q]
+            column = np.uint64(row_items[q])
+            item = internal[column]
+            value = row_values[q] / norms[column] if divide else row_values[q]
             at = np.uint64(q)
             while at > begin and items[at - one] > item:
                 items[at] = items[at - one]
@@ -473,7 +479,6 @@ def layout_rows(
             mine = np.uint64(3) * np.uint64(items[q])
             slot = np.uint64(tally[mine])
             col_starts[slot] = begin
-            col_values[slot] = values[q]
             col_pos[slot] = q
             tally[mine] = slot + one
             tally[mine + one] += np.int64(q - begin)
