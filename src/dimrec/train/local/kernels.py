@@ -58,7 +58,7 @@ def round_similarity(values: npt.ArrayLike) -> npt.NDArray[np.float64]:
 @njit(nogil=True, cache=True, inline="always")
 def _better(key_a: float, id_a: int, key_b: float, id_b: int) -> bool:
     """Whether (key_a, id_a) comes before (key_b, id_b): higher key, then lower id."""
-    return key_a > key_b or (key_a == key_b and id_a < id_b)
+    return (key_a > key_b) | ((key_a == key_b) & (id_a < id_b))  # no branch: often unpredictable
 
 
 @njit(nogil=True, cache=True)
@@ -139,26 +139,25 @@ def _select(
     m: int,
     k: int,
     cand_keys: npt.NDArray[np.float64],
-    cand_bits: npt.NDArray[np.int64],
-    cand_items: npt.NDArray[np.uint32],
-    item_ids: npt.NDArray[np.int32],
+    cand_ids: npt.NDArray[np.int32],
     counts: npt.NDArray[np.int64],
     heap_keys: npt.NDArray[np.float64],
     heap_ids: npt.NDArray[np.int32],
 ) -> int:
-    """The best ``k`` of ``m`` candidates (keys, internal numbers) into the heap, by id;
-    returns how many it holds. The candidate arrays are used as scratch.
+    """The best ``k`` of ``m`` candidates (keys, item ids) as a heap; returns how many it
+    holds. The candidate arrays are used as scratch; ``counts`` (N_BUCKETS zeros) is left
+    as it was found.
 
     With more than ``k`` candidates, a histogram of their keys first finds the bucket of the
     k-th best: the candidates above that bucket are all in, and only those of the bucket
     itself are sorted out, through a heap of the places left.
     """
     if m <= k:
-        for t in range(m):
-            heap_keys[t] = cand_keys[t]
-            heap_ids[t] = item_ids[cand_items[t]]
+        heap_keys[:m] = cand_keys[:m]
+        heap_ids[:m] = cand_ids[:m]
         _heapify(heap_keys, heap_ids, m)
         return m
+    cand_bits = cand_keys.view(np.int64)
     low = N_BUCKETS
     high = 0
     for t in range(m):
@@ -178,17 +177,17 @@ def _select(
         b = _bucket(cand_bits[t])
         if b > cut:
             heap_keys[size] = cand_keys[t]
-            heap_ids[size] = item_ids[cand_items[t]]
+            heap_ids[size] = cand_ids[t]
             size += 1
         elif b == cut:
             cand_keys[tied] = cand_keys[t]
-            cand_items[tied] = cand_items[t]
+            cand_ids[tied] = cand_ids[t]
             tied += 1
     rest_keys = heap_keys[size:k]
     rest_ids = heap_ids[size:k]
     taken = 0
     for t in range(tied):
-        taken = _offer(cand_keys[t], item_ids[cand_items[t]], k - size, taken, rest_keys, rest_ids)
+        taken = _offer(cand_keys[t], cand_ids[t], k - size, taken, rest_keys, rest_ids)
     _heapify(heap_keys, heap_ids, k)
     return k
 
@@ -246,8 +245,7 @@ def half_rows_topk(
     acc = np.zeros(n_items, dtype=np.int64)
     touched = np.empty(n_items + 1, dtype=np.uint32)  # +1: the branchless append writes ahead
     cand_keys = np.empty(n_items)
-    cand_bits = cand_keys.view(np.int64)
-    cand_items = np.empty(n_items, dtype=np.uint32)
+    cand_ids = np.empty(n_items, dtype=np.int32)
     counts = np.zeros(N_BUCKETS, dtype=np.int64)
     room = _FIRST_DELIVERIES
     to_items = np.empty(room, dtype=np.uint32)
@@ -289,7 +287,7 @@ def half_rows_topk(
             acc[j] = 0  # also makes a slot listed twice (after a product rounded to 0) count once
             if key > 0.0:
                 cand_keys[m] = key
-                cand_items[m] = j
+                cand_ids[m] = item_ids[j]
                 m += 1
                 if (j < done_before or j >= first_done) and key < floors[j]:
                     continue  # j's list is done and holds k better ones
@@ -300,9 +298,7 @@ def half_rows_topk(
         first = out_starts[item_id]
         heap_keys = out_keys[first : first + k]
         heap_ids = out_ids[first : first + k]
-        size = _select(
-            m, k, cand_keys, cand_bits, cand_items, item_ids, counts, heap_keys, heap_ids
-        )
+        size = _select(m, k, cand_keys, cand_ids, counts, heap_keys, heap_ids)
         out_counts[item_id] = size
         floors[item] = _floor_of(heap_keys[0]) if size == k else np.float32(-1.0)
     return to_items[:delivered], to_keys[:delivered], from_ids[:delivered]  # views: no copy
@@ -350,15 +346,32 @@ def finish_lists(
 ) -> None:
     """Merge the deliveries of the items ``start``..``stop-1`` (internal numbers) into their
     own lists (heaps), and write each list best first: ids in ``out_ids``, similarities in
-    place of the keys in ``out_keys``."""
+    place of the keys in ``out_keys``. An item whose list and deliveries hold more than
+    ``k`` keeps the best ``k`` of them, as a half row does (:func:`_select`)."""
+    most = 0
+    for internal in range(start, stop):
+        most = max(most, offsets[internal + 1] - offsets[internal])
+    cand_keys = np.empty(most + k)
+    cand_ids = np.empty(most + k, dtype=np.int32)
+    counts = np.zeros(N_BUCKETS, dtype=np.int64)
     for internal in range(start, stop):
         item = item_ids[internal]
         first = out_starts[item]
         heap_keys = out_keys[first : first + k]
         heap_ids = out_ids[first : first + k]
         size = out_counts[item]
-        for t in range(offsets[internal], offsets[internal + 1]):
-            size = _offer(keys[t], sources[t], k, size, heap_keys, heap_ids)
+        begin, end = offsets[internal], offsets[internal + 1]
+        if size + (end - begin) <= k:  # all in: room is at least size + deliveries here
+            heap_keys[size : size + end - begin] = keys[begin:end]
+            heap_ids[size : size + end - begin] = sources[begin:end]
+            size += end - begin
+            _heapify(heap_keys, heap_ids, size)
+        else:
+            cand_keys[:size] = heap_keys[:size]
+            cand_ids[:size] = heap_ids[:size]
+            cand_keys[size : size + end - begin] = keys[begin:end]
+            cand_ids[size : size + end - begin] = sources[begin:end]
+            size = _select(size + end - begin, k, cand_keys, cand_ids, counts, heap_keys, heap_ids)
         out_counts[item] = size
         # Pop the worst first into the last slot: the list ends up best first.
         for slot in range(size - 1, -1, -1):
