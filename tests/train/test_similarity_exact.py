@@ -380,3 +380,21 @@ def test_the_layout_is_the_same_laid_out_in_slices_and_divided_there(slices: int
         assert np.array_equal(getattr(one, name), getattr(sliced, name)), name
     assert not np.array_equal(one.row_values, np.sort(canonical.data))  # divided indeed
     assert one.cost.sum() > 1000
+
+
+def test_the_compiled_column_norms_are_numpys_bit_for_bit() -> None:
+    """Exact cosine divides by norms added in a compiled loop: the very bits of
+    ``dimsum.column_norms`` (NumPy's bincount, which the Spark engine matches), on scores
+    whose squares round — and with empty columns."""
+    from dimrec.train.dimsum import column_norms
+    from dimrec.train.local.kernels import column_norms as compiled_norms
+
+    rng = np.random.default_rng(11)
+    matrix = sp.random(2000, 300, density=0.05, format="csr", random_state=rng)
+    matrix.data = matrix.data * 7.3 + 1e-3
+    matrix.data[matrix.indices == 7] = 0.0  # an empty column
+    matrix.eliminate_zeros()
+    expected = column_norms(matrix)
+    got = compiled_norms(matrix.indices, matrix.data, matrix.shape[1])
+    assert expected[7] == 0.0
+    assert np.array_equal(got.view(np.int64), expected.view(np.int64))

@@ -41,13 +41,13 @@ from dimrec.params import COSINE, TrainParams
 from dimrec.train.base import Progress
 from dimrec.train.dimsum import (
     ScaledMatrix,
-    column_norms,
     dimsum_gamma,
     fixed_point_bits,
     scaled_matrix,
 )
 from dimrec.train.local.kernels import (
     column_counts,
+    column_norms,
     compact_lists,
     count_deliveries,
     finish_lists,
@@ -189,7 +189,8 @@ def _scaled(
     or None, the unit of its fixed-point sums). Exact cosine leaves the division to the
     layout (one pass, no scaled copy); DIMSUM samples first (:func:`scaled_matrix`)."""
     if math.isinf(gamma):
-        return canonical, column_norms(canonical), 2.0 ** fixed_point_bits(0, gamma)
+        norms = column_norms(canonical.indices, canonical.data, canonical.shape[1])
+        return canonical, norms, 2.0 ** fixed_point_bits(0, gamma)
     scaled = scaled_matrix(canonical, gamma, seed)
     _log_sampling(scaled)
     return scaled.matrix, None, 2.0**scaled.bits

@@ -411,6 +411,21 @@ def compact_lists(
 
 
 @njit(nogil=True, cache=True)
+def column_norms(
+    row_items: npt.NDArray[np.int32], row_values: npt.NDArray[np.float64], n_items: int
+) -> npt.NDArray[np.float64]:
+    """‖c_i‖ of every column of a CSR matrix (its indices and data): the squares added in
+    entry order from 0.0, as :func:`dimrec.train.dimsum.column_norms` (NumPy's
+    ``bincount``) and the Spark engine add them — the same bits — without their
+    temporaries."""
+    squares = np.zeros(n_items)
+    for q in range(len(row_items)):
+        value = row_values[q]
+        squares[np.uint64(row_items[q])] += value * value
+    return np.sqrt(squares)
+
+
+@njit(nogil=True, cache=True)
 def item_order(
     row_ptr: npt.NDArray[np.integer], row_items: npt.NDArray[np.int32], n_items: int
 ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.int64]]:
