@@ -44,7 +44,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from dimrec.train.local.prefetch import prefetch
+from dimrec.train.local.intrinsics import llrint, prefetch
 
 #: Similarities are reported as ``rint(s·SIMILARITY_SCALE)/SIMILARITY_SCALE`` (12 decimals).
 SIMILARITY_SCALE = 1e12
@@ -269,7 +269,7 @@ def half_rows_topk(
                 before = acc[j]
                 touched[n_touched] = j  # kept only when the slot was untouched: no branch
                 n_touched += np.uint64(before == 0)
-                acc[j] = before + np.int64(np.rint(value * row_values[q]))
+                acc[j] = before + llrint(value * row_values[q])
         if delivered + n_touched > room:
             room = max(2 * room, delivered + int(n_touched))
             more_items = np.empty(room, dtype=np.uint32)
