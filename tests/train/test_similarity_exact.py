@@ -346,7 +346,7 @@ def test_deliveries_that_cannot_enter_a_full_list_are_dropped() -> None:
         floors = np.full(n_items, -1.0, dtype=np.float32)
         to_items, _, _ = half_rows_topk(
             0, n_items, 0, layout.col_ptr, layout.col_starts,
-            layout.col_pos, layout.row_items, layout.row_values,
+            layout.col_pos, layout.cost, layout.row_items, layout.row_values,
             layout.item_ids, layout.unit, k, np.arange(n_items + 1, dtype=np.int64) * k,
             np.zeros(n_items, dtype=np.int32), np.empty(n_items * k, dtype=np.int32),
             np.empty(n_items * k), floors,

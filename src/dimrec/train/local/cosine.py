@@ -354,6 +354,7 @@ def _run_blocks(
             layout.col_ptr,
             layout.col_starts,
             layout.col_pos,
+            layout.cost,
             layout.row_items,
             layout.row_values,
             layout.item_ids,

@@ -203,6 +203,10 @@ def _floor_of(key: float) -> np.float32:
 
 #: How many column entries ahead the half-row loop prefetches the row of.
 _AHEAD = 8
+#: How many entries ahead the layout fetches a tally (its column slots: half as far).
+_LAY_AHEAD = 16
+#: Rows up to this length are sorted by insertion, longer ones by a quicksort.
+_SHORT_ROW = 32
 #: Deliveries a block holds at first (its buffers double when full).
 _FIRST_DELIVERIES = 1 << 16
 
@@ -215,6 +219,7 @@ def half_rows_topk(
     col_ptr: npt.NDArray[np.int64],
     col_starts: npt.NDArray[np.unsignedinteger],
     col_pos: npt.NDArray[np.unsignedinteger],
+    cost: npt.NDArray[np.int64],
     row_items: npt.NDArray[np.int32],
     row_values: npt.NDArray[np.float64],
     item_ids: npt.NDArray[np.int32],
@@ -231,7 +236,8 @@ def half_rows_topk(
 
     ``B`` is given by row (``row_*``, items in internal numbers, sorted) and by column
     (``col_*``: where each column entry's row begins in the row arrays, and the entry's own
-    position there); ``item_ids``
+    position there), and each item's cost (the products of its half row, plus one);
+    ``item_ids``
     maps an internal number to the caller's index, used for the tie-break and the output.
     Products are added as integers, in units of ``1/unit``. Item ``i``'s own list is left as
     a heap (worst first) of keys (similarity × ``SIMILARITY_SCALE``) in
@@ -257,6 +263,9 @@ def half_rows_topk(
     last = max(col_ptr[n_items] - 1, 0)
     for item in range(start, stop):
         # Half row `item` of BᵀB. acc[j] == 0 marks an untouched slot: products are ≥ 0.
+        # A dense half row (more products than slots before `item`) lists its slots by a
+        # scan afterwards; a sparse one as they are first touched.
+        dense = cost[item] >= item
         n_touched = np.uint64(0)
         for p in range(col_ptr[item], col_ptr[item + 1]):
             ahead = np.uint64(col_starts[min(p + _AHEAD, last)])  # a row a few entries on
@@ -264,12 +273,20 @@ def half_rows_topk(
             prefetch(row_values, ahead)
             own = np.uint64(col_pos[p])  # the entry's place in its row: the half row ends there
             value = row_values[own] * unit  # unit is a power of two: value·w·unit, same bits
+            if dense:
+                for q in range(np.uint64(col_starts[p]), own):
+                    acc[np.uint64(row_items[q])] += llrint(value * row_values[q])
+                continue
             for q in range(np.uint64(col_starts[p]), own):
                 j = np.uint64(row_items[q])
                 before = acc[j]
                 touched[n_touched] = j  # kept only when the slot was untouched: no branch
                 n_touched += np.uint64(before == 0)
                 acc[j] = before + llrint(value * row_values[q])
+        if dense:
+            for slot in range(np.uint64(item)):
+                touched[n_touched] = slot
+                n_touched += np.uint64(acc[slot] != 0)
         if delivered + n_touched > room:
             room = max(2 * room, delivered + int(n_touched))
             more_items = np.empty(room, dtype=np.uint32)
@@ -489,10 +506,20 @@ def layout_rows(
     """
     one = np.uint64(1)
     divide = len(norms) > 0
+    last = np.uint64(max(int(row_ptr[stop_row]) - 1, 0))
     for row in range(first_row, stop_row):
         begin, end = np.uint64(row_ptr[row]), np.uint64(row_ptr[row + 1])
-        for q in range(begin, end):  # insertion sort by internal number: rows are short
-            column = np.uint64(row_items[q])
+        if end - begin > _SHORT_ROW:  # a long row: sorted by a quicksort
+            columns = row_items[begin:end]
+            numbers = internal[columns]
+            order = np.argsort(numbers)
+            items[begin:end] = numbers[order]
+            if divide:
+                values[begin:end] = row_values[begin:end][order] / norms[columns[order]]
+            else:
+                values[begin:end] = row_values[begin:end][order]
+        for q in range(begin, end if end - begin <= _SHORT_ROW else begin):
+            column = np.uint64(row_items[q])  # insertion sort by internal number
             item = internal[column]
             value = row_values[q] / norms[column] if divide else row_values[q]
             at = np.uint64(q)
@@ -504,6 +531,15 @@ def layout_rows(
             values[at] = value
         length = np.int64(end - begin)
         for q in range(begin, end):
+            # Every entry updates its item's tally and writes a slot of its column, both at
+            # random: the tally of an entry further on is fetched ahead, and the slots of
+            # one nearer (read from its tally, fetched by then).
+            far = np.uint64(internal[np.uint64(row_items[min(q + np.uint64(_LAY_AHEAD), last)])])
+            prefetch(tally, np.uint64(3) * far)
+            near = internal[np.uint64(row_items[min(q + np.uint64(_LAY_AHEAD // 2), last)])]
+            ahead = np.uint64(tally[np.uint64(3) * np.uint64(near)])
+            prefetch(col_starts, ahead)
+            prefetch(col_pos, ahead)
             mine = np.uint64(3) * np.uint64(items[q])
             slot = np.uint64(tally[mine])
             col_starts[slot] = begin
