@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from dimrec.errors import DataError, InvalidInputError
 from dimrec.params import TrainParams
 from dimrec.train.local.cosine import compute_neighbours
+from dimrec.train.local.workers import Workers
 from dimrec.train.neighbours import Neighbours
 
 # Five items a..e (indices 0..4, in id order) and five users u0..u4:
@@ -339,7 +340,7 @@ def test_deliveries_that_cannot_enter_a_full_list_are_dropped() -> None:
     from dimrec.train.local.kernels import half_rows_topk
 
     matrix = shop_with_twins(seed=1)
-    layout = _Layout.of(scaled_matrix(matrix, math.inf, seed=0).matrix, None, 2.0**52)
+    layout = _Layout.of(scaled_matrix(matrix, math.inf, seed=0).matrix, None, 2.0**52, Workers(1))
     n_items = matrix.shape[1]
 
     def deliveries(k: int) -> int:
@@ -373,8 +374,9 @@ def test_the_layout_is_the_same_laid_out_in_slices_and_divided_there(slices: int
     matrix[matrix.shape[0] // 2, :] = 0
     canonical = _canonical(sp.csr_matrix(matrix))
     scaled = scaled_matrix(canonical, math.inf, seed=0).matrix
-    one = _Layout.of(scaled, None, 2.0**52, 1)
-    sliced = _Layout.of(canonical, column_norms(canonical), 2.0**52, slices)
+    one = _Layout.of(scaled, None, 2.0**52, Workers(1))
+    with Workers(slices) as workers:
+        sliced = _Layout.of(canonical, column_norms(canonical), 2.0**52, workers)
     for name in ("row_items", "row_values", "col_ptr", "col_starts", "col_pos",
                  "item_ids", "cost", "partners"):  # fmt: skip
         assert np.array_equal(getattr(one, name), getattr(sliced, name)), name

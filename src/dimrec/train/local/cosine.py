@@ -26,10 +26,8 @@ import logging
 import math
 import os
 import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -56,6 +54,7 @@ from dimrec.train.local.kernels import (
     layout_rows,
     place_deliveries,
 )
+from dimrec.train.local.workers import Workers
 from dimrec.train.neighbours import Neighbours
 
 logger = logging.getLogger(__name__)
@@ -97,17 +96,18 @@ def compute_neighbours(
 
         params = resolve_cosine(canonical, params)
     steps = timings if timings is not None else {}
-    with log_context(algorithm=params.algorithm, top_k=params.top_k):
+    with log_context(algorithm=params.algorithm, top_k=params.top_k), ExitStack() as stack:
         with timed(steps, "similarity.prepare", logger):
             n_items = canonical.shape[1]
-            layout = _prepare(canonical, params, n_threads)
+            workers = stack.enter_context(Workers(n_threads))
+            layout = _prepare(canonical, params, workers)
             k = min(params.top_k, max(n_items - 1, 1))
             bounds = _plan_blocks(layout.cost, n_threads)
         with timed(steps, "similarity.topk", logger):
-            half = _run_blocks(layout, bounds, k, n_threads, progress)
+            half = _run_blocks(layout, bounds, k, workers, progress)
             item_ids = layout.item_ids
             del layout  # the largest arrays: their memory serves the steps below
-            lists = _finish(half, item_ids, k, n_threads)
+            lists = _finish(half, item_ids, k, workers)
         with timed(steps, "similarity.assemble", logger):
             neighbours = Neighbours(*compact_lists(*lists))
         logger.info(
@@ -128,9 +128,11 @@ def load_kernels() -> None:
     Logs nothing, and computes nothing that is kept."""
     tiny = _canonical(sp.csr_matrix(np.array([[1.0, 1.0], [0.0, 1.0]])))
     for gamma in (math.inf, 1.0):  # exact (columns divided in the layout), then sampled
-        layout = _Layout.of(*_scaled(tiny, gamma, 0), 2)  # two slices: every kernel
-        half = _run_blocks(layout, _plan_blocks(layout.cost, 1), 1, 1, None)
-        compact_lists(*_finish(half, layout.item_ids, 1, 1))
+        with Workers(2) as two:  # two slices: every kernel
+            layout = _Layout.of(*_scaled(tiny, gamma, 0), two)
+        one = Workers(1)
+        half = _run_blocks(layout, _plan_blocks(layout.cost, 1), 1, one, None)
+        compact_lists(*_finish(half, layout.item_ids, 1, one))
 
 
 def _cores() -> int:
@@ -172,14 +174,14 @@ def _canonical(matrix: sp.csr_matrix) -> sp.csr_matrix:
     return canonical
 
 
-def _prepare(canonical: sp.csr_matrix, params: TrainParams, threads: int) -> _Layout:
+def _prepare(canonical: sp.csr_matrix, params: TrainParams, workers: Workers) -> _Layout:
     """The layout of ``B`` for exact cosine or DIMSUM (``params.algorithm``)."""
     gamma = (
         dimsum_gamma(params.threshold, canonical.shape[1])
         if params.algorithm == "dimsum"
         else math.inf
     )
-    return _Layout.of(*_scaled(canonical, gamma, params.seed), threads)
+    return _Layout.of(*_scaled(canonical, gamma, params.seed), workers)
 
 
 def _scaled(
@@ -235,16 +237,16 @@ class _Layout:
         scaled: sp.csr_matrix,
         norms: npt.NDArray[np.float64] | None,
         unit: float,
-        threads: int = 1,
+        workers: Workers,
     ) -> _Layout:
         """The layout of ``scaled`` (canonical CSR) with its columns divided by ``norms``
-        (None: as it is), its rows laid out in ``threads`` slices of about equal entries at
-        once (the same arrays, bit for bit, as one slice)."""
+        (None: as it is), its rows laid out in one slice of about equal entries per worker
+        at once (the same arrays, bit for bit, as one slice)."""
         n_items = scaled.shape[1]
         divisors = np.empty(0) if norms is None else norms
         indptr, indices = scaled.indptr, scaled.indices
         item_ids, internal, col_ptr = item_order(indptr, indices, n_items)
-        rows = _row_slices(indptr, threads)
+        rows = _row_slices(indptr, workers.threads)
         n_slices = len(rows) - 1
         # Each slice fills its columns from where the slices before it end: per slice and
         # item, the next free slot, the cost and the partners (side by side, see layout_rows).
@@ -252,12 +254,9 @@ class _Layout:
         tallies[:, 0::3] = col_ptr[:-1]
         if n_slices > 1:
             counts = np.zeros((n_slices, n_items), dtype=np.int64)
-            _each_block(
+            workers.each(
                 lambda s: column_counts(rows[s], rows[s + 1], indptr, indices, internal, counts[s]),
                 rows,
-                threads,
-                None,
-                len(indptr) - 1,
             )
             tallies[1:, 0::3] += np.cumsum(counts[:-1], axis=0)
             del counts
@@ -274,7 +273,7 @@ class _Layout:
                 items, values, col_starts, col_pos, tallies[s],
             )  # fmt: skip
 
-        _each_block(lay_out, rows, threads, None, len(indptr) - 1)
+        workers.each(lay_out, rows)
         return cls(
             row_ptr=indptr,
             row_items=items,
@@ -308,6 +307,10 @@ def _plan_blocks(cost: npt.NDArray[np.int64], threads: int) -> npt.NDArray[np.in
     return np.unique(np.concatenate(([0, n_items], by_cost, by_size))).astype(np.int64)
 
 
+#: A block's deliveries: target (internal number), key, source (item id).
+Deliveries = tuple[npt.NDArray[np.uint32], npt.NDArray[np.float64], npt.NDArray[np.int32]]
+
+
 @dataclass
 class _HalfRows:
     """What the half rows leave: each item's own list, a heap of at most k in the room from
@@ -325,7 +328,7 @@ def _run_blocks(
     layout: _Layout,
     bounds: npt.NDArray[np.int64],
     k: int,
-    threads: int,
+    workers: Workers,
     progress: Progress | None,
 ) -> _HalfRows:
     """Run every block through the kernel, most popular first."""
@@ -372,23 +375,23 @@ def _run_blocks(
             done_below[0] = int(bounds[first_open]) if first_open < n_blocks else n_items
         return deliveries
 
-    parts = _each_block(run, bounds, threads, progress, n_items)
+    parts = workers.each(run, bounds, progress, n_items)
     return _HalfRows(starts, counts, ids, keys, parts)
 
 
 def _finish(
-    half: _HalfRows, item_ids: npt.NDArray[np.int32], k: int, threads: int
+    half: _HalfRows, item_ids: npt.NDArray[np.int32], k: int, workers: Workers
 ) -> tuple[
     npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.float64]
 ]:
     """Merge each item's deliveries into its list and sort it: (starts, counts, neighbours,
     similarities) with room for at most k per item (the half rows' arrays, filled in)."""
     n_items = len(item_ids)
-    offsets, in_keys, in_ids = _group_deliveries(half.deliveries, n_items, threads)
+    offsets, in_keys, in_ids = _group_deliveries(half.deliveries, n_items, workers)
     half.deliveries.clear()
     # Ranges of about equal work: each item's deliveries, and its list's sort (~ k).
     work = offsets + k * np.arange(n_items + 1)
-    cuts = np.searchsorted(work, np.linspace(0, work[-1], threads * 4 + 1)[1:-1])
+    cuts = np.searchsorted(work, np.linspace(0, work[-1], workers.threads * 4 + 1)[1:-1])
     ranges = np.unique(np.concatenate(([0, n_items], cuts))).astype(np.int64)
 
     def finish(part: int) -> None:
@@ -406,18 +409,18 @@ def _finish(
             half.keys,
         )
 
-    _each_block(finish, ranges, threads, None, n_items)
+    workers.each(finish, ranges)
     return half.starts, half.counts, half.ids, half.keys
 
 
 def _group_deliveries(
-    parts: list[Deliveries], n_items: int, threads: int
+    parts: list[Deliveries], n_items: int, workers: Workers
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.int32]]:
     """The blocks' deliveries by target (internal number): offsets, keys, sources — a
-    counting sort, the parts split between ``threads`` in order (each target's deliveries
+    counting sort, the parts split between the workers in order (each target's deliveries
     in block order)."""
     sizes = np.array([len(part[0]) for part in parts], dtype=np.int64)
-    cuts = np.searchsorted(np.cumsum(sizes), np.linspace(0, sizes.sum(), threads + 1)[1:-1])
+    cuts = np.searchsorted(np.cumsum(sizes), np.linspace(0, sizes.sum(), workers.threads + 1)[1:-1])
     groups = np.unique(np.concatenate(([0, len(parts)], cuts))).astype(np.int64)
     counts = np.zeros((len(groups) - 1, n_items), dtype=np.int64)
 
@@ -425,7 +428,7 @@ def _group_deliveries(
         for part in parts[groups[g] : groups[g + 1]]:
             count_deliveries(part[0], counts[g])
 
-    _each_block(count, groups, threads, None, len(parts))
+    workers.each(count, groups)
     offsets = np.zeros(n_items + 1, dtype=np.int64)
     np.cumsum(counts.sum(axis=0), out=offsets[1:])
     fill = offsets[:-1] + np.cumsum(counts, axis=0) - counts  # each group's first free slots
@@ -436,39 +439,5 @@ def _group_deliveries(
         for part in parts[groups[g] : groups[g + 1]]:
             place_deliveries(*part, fill[g], keys, sources)
 
-    _each_block(place, groups, threads, None, len(parts))
+    workers.each(place, groups)
     return offsets, keys, sources
-
-
-Deliveries = tuple[npt.NDArray[np.uint32], npt.NDArray[np.float64], npt.NDArray[np.int32]]
-_Result = TypeVar("_Result")
-
-
-def _each_block(
-    run: Callable[[int], _Result],
-    bounds: npt.NDArray[np.int64],
-    threads: int,
-    progress: Progress | None,
-    total: int,
-) -> list[_Result]:
-    """``run(block)`` for every block, in order on one thread or submitted in order to a
-    pool; results in block order; progress in items done."""
-    n_blocks = len(bounds) - 1
-    results: list[Any] = [None] * n_blocks
-    done = 0
-    if threads == 1 or n_blocks <= 1:
-        for block in range(n_blocks):
-            results[block] = run(block)
-            done += int(bounds[block + 1] - bounds[block])
-            if progress is not None:
-                progress(done, total)
-    else:
-        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dimrec-topk") as pool:
-            futures = {pool.submit(run, block): block for block in range(n_blocks)}
-            for future in as_completed(futures):
-                block = futures[future]
-                results[block] = future.result()
-                done += int(bounds[block + 1] - bounds[block])
-                if progress is not None:
-                    progress(done, total)
-    return results
