@@ -507,17 +507,25 @@ def layout_rows(
     one = np.uint64(1)
     divide = len(norms) > 0
     last = np.uint64(max(int(row_ptr[stop_row]) - 1, 0))
+    longest = 0
+    for row in range(first_row, stop_row):
+        longest = max(longest, int(row_ptr[row + 1] - row_ptr[row]))
+    scratch = np.empty(longest if longest > _SHORT_ROW else 0, dtype=np.uint64)
     for row in range(first_row, stop_row):
         begin, end = np.uint64(row_ptr[row]), np.uint64(row_ptr[row + 1])
-        if end - begin > _SHORT_ROW:  # a long row: sorted by a quicksort
-            columns = row_items[begin:end]
-            numbers = internal[columns]
-            order = np.argsort(numbers)
-            items[begin:end] = numbers[order]
-            if divide:
-                values[begin:end] = row_values[begin:end][order] / norms[columns[order]]
-            else:
-                values[begin:end] = row_values[begin:end][order]
+        if end - begin > _SHORT_ROW:  # a long row: (number, place) pairs sorted in place
+            pairs = scratch[: end - begin]
+            for q in range(begin, end):
+                number = np.uint64(internal[np.uint64(row_items[q])])
+                pairs[q - begin] = (number << np.uint64(32)) | (q - begin)
+            pairs.sort()
+            for t in range(end - begin):
+                q = begin + (pairs[t] & np.uint64(0xFFFFFFFF))
+                column = np.uint64(row_items[q])
+                items[begin + np.uint64(t)] = pairs[t] >> np.uint64(32)
+                values[begin + np.uint64(t)] = (
+                    row_values[q] / norms[column] if divide else row_values[q]
+                )
         for q in range(begin, end if end - begin <= _SHORT_ROW else begin):
             column = np.uint64(row_items[q])  # insertion sort by internal number
             item = internal[column]
