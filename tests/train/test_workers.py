@@ -4,6 +4,7 @@ block order, progress counts the blocks' widths, a failing block fails the call.
 from __future__ import annotations
 
 import threading
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -27,7 +28,7 @@ def test_results_come_back_in_block_order_with_progress(threads: int) -> None:
     assert results == again == [30, 1, 72, 23]
     assert [total for _, total in seen] == [12] * 4
     assert sorted(done for done, _ in seen)[-1] == 12
-    assert all(a <= b for (a, _), (b, _) in zip(seen, seen[1:], strict=False))
+    assert all(a <= b for (a, _), (b, _) in pairwise(seen))
     on_pool = {name for name in names if name.startswith("dimrec-topk")}
     assert bool(on_pool) == (threads > 1)
 
