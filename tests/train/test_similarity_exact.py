@@ -400,3 +400,24 @@ def test_the_compiled_column_norms_are_numpys_bit_for_bit() -> None:
     got = compiled_norms(matrix.indices, matrix.data, matrix.shape[1])
     assert expected[7] == 0.0
     assert np.array_equal(got.view(np.int64), expected.view(np.int64))
+
+
+@pytest.mark.parametrize(("n_items", "n_entries"), [(0, 0), (1, 0), (6, 4), (500, 20_000)])
+def test_items_are_numbered_by_decreasing_entries_ties_by_index(
+    n_items: int, n_entries: int
+) -> None:
+    """The kernel's numbering (a counting sort) is a stable sort by decreasing entries: the
+    order of NumPy's stable argsort, with its inverse and the columns' starts."""
+    from dimrec.train.local.kernels import item_order
+
+    rng = np.random.default_rng(n_items)
+    indices = (rng.zipf(1.5, n_entries) % max(n_items, 1)).astype(np.int32)
+    item_ids, internal, col_ptr = item_order(
+        np.array([0, n_entries], dtype=np.int64), indices, n_items
+    )
+    entries = np.bincount(indices, minlength=n_items)
+    assert np.array_equal(item_ids, np.argsort(-entries, kind="stable"))
+    assert np.array_equal(internal[item_ids], np.arange(n_items))
+    assert np.array_equal(col_ptr, np.concatenate(([0], np.cumsum(entries[item_ids]))))
+    if n_items > 100:
+        assert len(np.unique(entries)) < n_items // 2  # ties indeed

@@ -489,7 +489,18 @@ def item_order(
     entries = np.zeros(n_items, dtype=np.int64)
     for q in range(row_ptr[len(row_ptr) - 1]):
         entries[np.uint64(row_items[q])] += 1
-    item_ids = np.argsort(-entries, kind="mergesort").astype(np.int32)
+    # A counting sort by entries, most first, stable: ties keep their index order.
+    most = entries.max() if n_items else 0
+    first = np.zeros(most + 2, dtype=np.int64)  # where the items with most − c entries begin
+    for index in range(n_items):
+        first[most - entries[index] + 1] += 1
+    for c in range(most + 1):
+        first[c + 1] += first[c]
+    item_ids = np.empty(n_items, dtype=np.int32)
+    for index in range(n_items):
+        at = most - entries[index]
+        item_ids[first[at]] = index
+        first[at] += 1
     internal = np.empty(n_items, dtype=np.int32)
     col_ptr = np.zeros(n_items + 1, dtype=np.int64)
     for new in range(n_items):
