@@ -89,8 +89,9 @@ _SIGNATURES = """
     from dimrec.train.local import cosine, kernels
 
     def signatures():
-        names = ["item_order", "column_counts", "layout_rows", "half_rows_topk", "column_norms",
-                 "count_deliveries", "place_deliveries", "finish_lists", "compact_lists"]
+        names = ["count_scores", "column_norms", "item_order", "column_counts", "layout_rows",
+                 "half_rows_topk", "count_deliveries", "place_deliveries", "finish_lists",
+                 "compact_lists"]
         return {name: sorted(map(str, getattr(kernels, name).signatures)) for name in names}
 
     cosine.load_kernels()

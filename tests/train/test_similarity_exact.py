@@ -154,7 +154,25 @@ def test_empty_matrices_give_no_neighbours() -> None:
         assert len(result) == 0
 
 
-@pytest.mark.parametrize("bad", [-1.0, np.nan, np.inf])
+@pytest.mark.parametrize("zero", [0.0, -0.0])
+def test_explicit_zeros_in_an_otherwise_canonical_matrix_are_left_out(zero: float) -> None:
+    """Sorted, no duplicates, int32 indices, but zeros stored — one column holds nothing
+    else (its norm is 0: kept, it would divide 0 by 0): the zeros are no entries, and the
+    caller's matrix is not changed."""
+    params = TrainParams(algorithm="exact", top_k=3)
+    positive = np.hstack((HAND, np.zeros((HAND.shape[0], 1))))
+    matrix = sp.csr_matrix(positive + 1.0)  # every cell stored, in order
+    matrix.data[(positive == 0).ravel()] = zero
+    assert matrix.has_canonical_format
+    assert matrix.indices.dtype == np.int32
+    stored = matrix.data.copy()
+    scores = np.where(positive > 0, positive + 1.0, 0.0)
+    expected = lists(compute_neighbours(sp.csr_matrix(scores), params))
+    assert lists(compute_neighbours(matrix, params)) == expected
+    assert np.array_equal(matrix.data, stored, equal_nan=True)
+
+
+@pytest.mark.parametrize("bad", [-1.0, np.nan, np.inf, -np.inf])
 def test_bad_scores_are_refused(bad: float) -> None:
     matrix = sp.csr_matrix(HAND)
     matrix.data[0] = bad

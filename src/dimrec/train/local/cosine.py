@@ -48,6 +48,7 @@ from dimrec.train.local.kernels import (
     column_norms,
     compact_lists,
     count_deliveries,
+    count_scores,
     finish_lists,
     half_rows_topk,
     item_order,
@@ -155,17 +156,13 @@ def _canonical(matrix: sp.csr_matrix) -> sp.csr_matrix:
         canonical = matrix
     else:
         canonical = sp.csr_matrix(matrix, dtype=np.float64, copy=True)
-    bad = ~np.isfinite(canonical.data) | (canonical.data < 0)
-    if bad.any():
+    bad, zeros = count_scores(canonical.data)
+    if bad:
         raise DataError(
-            f"{int(bad.sum())} of {canonical.nnz} scores are negative, NaN or infinite; "
+            f"{bad} of {canonical.nnz} scores are negative, NaN or infinite; "
             "cosine needs finite scores ≥ 0: check the action weights and the profiles"
         )
-    tidy = (
-        canonical.indices.dtype == np.int32
-        and canonical.has_canonical_format
-        and bool(np.all(canonical.data > 0))
-    )
+    tidy = canonical.indices.dtype == np.int32 and canonical.has_canonical_format and not zeros
     if not tidy:
         canonical = canonical.copy() if canonical is matrix else canonical
         canonical.sum_duplicates()

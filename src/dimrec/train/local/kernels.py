@@ -465,6 +465,19 @@ def compact_lists(
 
 
 @njit(nogil=True, cache=True)
+def count_scores(scores: npt.NDArray[np.float64]) -> tuple[int, int]:
+    """How many scores are unusable (NaN, infinite or negative), and how many are zeros: one
+    pass, no temporaries."""
+    bad = 0
+    zeros = 0
+    for q in range(len(scores)):
+        score = scores[q]
+        bad += not (0.0 <= score < np.inf)  # NaN compares false
+        zeros += score == 0.0
+    return bad, zeros
+
+
+@njit(nogil=True, cache=True)
 def column_norms(
     row_items: npt.NDArray[np.int32], row_values: npt.NDArray[np.float64], n_items: int
 ) -> npt.NDArray[np.float64]:
