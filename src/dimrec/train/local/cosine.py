@@ -64,6 +64,8 @@ logger = logging.getLogger(__name__)
 _BLOCK_ITEMS = 1 << 14
 #: Blocks per thread: items differ wildly in cost, many blocks keep the threads busy together.
 _BLOCKS_PER_THREAD = 32
+#: Groups of blocks per thread when the deliveries are grouped by target.
+_GROUPS_PER_THREAD = 4
 
 
 def compute_neighbours(
@@ -414,10 +416,11 @@ def _group_deliveries(
     parts: list[Deliveries], n_items: int, workers: Workers
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.int32]]:
     """The blocks' deliveries by target (internal number): offsets, keys, sources — a
-    counting sort, the parts split between the workers in order (each target's deliveries
-    in block order)."""
+    counting sort, the parts split in a few groups per worker, in order (each target's
+    deliveries in block order)."""
     sizes = np.array([len(part[0]) for part in parts], dtype=np.int64)
-    cuts = np.searchsorted(np.cumsum(sizes), np.linspace(0, sizes.sum(), workers.threads + 1)[1:-1])
+    wanted = _GROUPS_PER_THREAD * workers.threads
+    cuts = np.searchsorted(np.cumsum(sizes), np.linspace(0, sizes.sum(), wanted + 1)[1:-1])
     groups = np.unique(np.concatenate(([0, len(parts)], cuts))).astype(np.int64)
     counts = np.zeros((len(groups) - 1, n_items), dtype=np.int64)
 
@@ -428,7 +431,9 @@ def _group_deliveries(
     workers.each(count, groups)
     offsets = np.zeros(n_items + 1, dtype=np.int64)
     np.cumsum(counts.sum(axis=0), out=offsets[1:])
-    fill = offsets[:-1] + np.cumsum(counts, axis=0) - counts  # each group's first free slots
+    fill = np.cumsum(counts, axis=0)  # each group's first free slots, below
+    fill -= counts
+    fill += offsets[:-1]
     keys = np.empty(offsets[-1])
     sources = np.empty(offsets[-1], dtype=np.int32)
 
