@@ -4,17 +4,20 @@
 cosine neighbours:
 
 1. *prepare*: the matrix is checked (finite, non-negative scores) and put in canonical form;
-   its columns are scaled to unit norm (exact) or sampled and scaled the DIMSUM way
-   (:mod:`dimrec.train.dimsum`), so that in both cases the Gram matrix ``BᵀB`` is the answer;
-   items are renumbered by popularity (the busiest columns then share the cache), and split
-   into blocks of about equal work;
-2. *top-k*: blocks of items run on a thread pool through the compiled kernel
-   (:mod:`dimrec.train.local.kernels`), most popular first: each pair is computed once (the
-   symmetric half), kept in the item's own list and delivered to its partner unless the
-   partner's list is known to hold K better ones; then each item's deliveries are merged
-   into its list. Memory is the output (at most K pairs an item), one row per thread and
-   the deliveries, never the items × items product;
-3. *assemble*: the lists are closed up into a :class:`~dimrec.train.neighbours.Neighbours`.
+   items are renumbered by popularity (the busiest columns then share the cache) and ``B``
+   is laid out by row and by column, its columns divided by their norms on the way (exact)
+   or sampled and scaled the DIMSUM way first (:mod:`dimrec.train.dimsum`), so that in both
+   cases the Gram matrix ``BᵀB`` is the answer; items are split into blocks of about equal
+   work;
+2. *top-k*: blocks of items run on the threads (:mod:`dimrec.train.local.workers`) through
+   the compiled kernel (:mod:`dimrec.train.local.kernels`), most popular first: each pair is
+   computed once (the symmetric half), kept in the item's own list and delivered to its
+   partner unless the partner's list is known to hold K better ones; the layout is then
+   freed, and each item's deliveries are grouped and merged into its list. Memory is the
+   layout, the output (at most K pairs an item), one row per thread and the deliveries,
+   never the items × items product;
+3. *assemble*: the lists are closed up, in place, into a
+   :class:`~dimrec.train.neighbours.Neighbours`.
 
 Results do not depend on the number of threads: sums are exact integers, and each list is
 the canonical top K of all of an item's pairs, whichever thread found them.
