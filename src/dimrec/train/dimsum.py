@@ -225,7 +225,9 @@ def scaled_matrix(matrix: sp.csr_matrix, gamma: float, seed: int) -> ScaledMatri
     return ScaledMatrix(
         matrix=scaled,
         gamma=gamma,
-        sampled_items=len(np.unique(matrix.indices[sampled])),
+        sampled_items=int(
+            np.count_nonzero(np.bincount(matrix.indices[sampled], minlength=n_items))
+        ),
         entries_in=int(matrix.nnz),
         entries_kept=int(scaled.nnz),
         bits=fixed_point_bits(entries, gamma),
