@@ -91,7 +91,7 @@ _SIGNATURES = """
     def signatures():
         names = ["count_scores", "column_norms", "item_order", "column_counts", "layout_rows",
                  "half_rows_topk", "count_deliveries", "place_deliveries", "finish_lists",
-                 "compact_lists"]
+                 "compact_lists", "count_sampled", "sample_rows"]
         return {name: sorted(map(str, getattr(kernels, name).signatures)) for name in names}
 
     cosine.load_kernels()

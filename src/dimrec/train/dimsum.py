@@ -161,16 +161,18 @@ def fixed_point_bits(entries: int, gamma: float) -> int:
     return min(52, 61 - math.ceil(math.log2(largest)))
 
 
-def _seed_value(seed: int) -> int:
-    """A non-negative seed for NumPy (which refuses negative ones), distinct for each int."""
-    return seed & (2**64 - 1) if seed < 0 else seed
+def draws(seed: int) -> np.random.Generator:
+    """The generator of the local engine's draws for ``seed``: one ``random()`` per entry
+    with p < 1, in entry order, taken in blocks of any size (each double takes one 64-bit
+    output, so the blocks do not change the stream)."""
+    return np.random.default_rng(seed & (2**64 - 1) if seed < 0 else seed)  # NumPy refuses < 0
 
 
 def _keep_mask(probability: npt.NDArray[np.float64], seed: int) -> npt.NDArray[np.bool_]:
     """One independent draw per entry with p < 1, in entry order: kept when the draw < p."""
     drawn = np.flatnonzero(probability < 1.0)
     keep = np.ones(len(probability), dtype=bool)
-    rng = np.random.default_rng(_seed_value(seed))
+    rng = draws(seed)
     for begin in range(0, len(drawn), _DRAW_BLOCK):
         block = drawn[begin : begin + _DRAW_BLOCK]
         keep[block] = rng.random(len(block)) < probability[block]

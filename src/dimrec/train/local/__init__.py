@@ -8,6 +8,7 @@ Numba kernels for the similarity).
   :mod:`~dimrec.train.local.weighting`: :mod:`~dimrec.train.local.cosine` (exact and DIMSUM,
   compiled in :mod:`~dimrec.train.local.kernels`), :mod:`~dimrec.train.local.rp3beta` and
   :mod:`~dimrec.train.local.ease` (their top-K in :mod:`~dimrec.train.local.dense_topk`);
-- :mod:`~dimrec.train.local.workers` — the threads of one cosine computation, and
+- :mod:`~dimrec.train.local.sampling` — DIMSUM's sample, compiled;
+  :mod:`~dimrec.train.local.workers` — the threads of one cosine computation, and
   :mod:`~dimrec.train.local.intrinsics` — the two LLVM intrinsics its kernels use.
 """

@@ -40,12 +40,7 @@ from dimrec.errors import DataError, InvalidInputError
 from dimrec.logs import log_context, timed
 from dimrec.params import COSINE, TrainParams
 from dimrec.train.base import Progress
-from dimrec.train.dimsum import (
-    ScaledMatrix,
-    dimsum_gamma,
-    fixed_point_bits,
-    scaled_matrix,
-)
+from dimrec.train.dimsum import ScaledMatrix, dimsum_gamma, fixed_point_bits
 from dimrec.train.local.kernels import (
     column_counts,
     column_norms,
@@ -58,6 +53,7 @@ from dimrec.train.local.kernels import (
     layout_rows,
     place_deliveries,
 )
+from dimrec.train.local.sampling import sampled_matrix
 from dimrec.train.local.workers import Workers
 from dimrec.train.neighbours import Neighbours
 
@@ -191,11 +187,12 @@ def _scaled(
 ) -> tuple[sp.csr_matrix, npt.NDArray[np.float64] | None, float]:
     """``B`` as the layout takes it: (matrix, the column norms it is still to be divided by
     or None, the unit of its fixed-point sums). Exact cosine leaves the division to the
-    layout (one pass, no scaled copy); DIMSUM samples first (:func:`scaled_matrix`)."""
+    layout (one pass, no scaled copy); DIMSUM samples first (:func:`sampled_matrix`, the
+    compiled :func:`~dimrec.train.dimsum.scaled_matrix`)."""
     if math.isinf(gamma):
         norms = column_norms(canonical.indices, canonical.data, canonical.shape[1])
         return canonical, norms, 2.0 ** fixed_point_bits(0, gamma)
-    scaled = scaled_matrix(canonical, gamma, seed)
+    scaled = sampled_matrix(canonical, gamma, seed)
     _log_sampling(scaled)
     return scaled.matrix, None, 2.0**scaled.bits
 

@@ -493,6 +493,68 @@ def column_norms(
 
 
 @njit(nogil=True, cache=True)
+def count_sampled(
+    begin: int,
+    end: int,
+    row_items: npt.NDArray[np.int32],
+    row_values: npt.NDArray[np.float64],
+    norms: npt.NDArray[np.float64],
+    gamma: float,
+    entries: npt.NDArray[np.int64],
+    sampled: npt.NDArray[np.bool_],
+) -> int:
+    """How many of the entries ``begin``..``end-1`` DIMSUM keeps with probability < 1
+    (``min(1, γ·a/‖c‖) < 1``); each entry is added to its column's count in ``entries``, and
+    the columns of those entries are marked in ``sampled``."""
+    found = 0
+    for q in range(begin, end):
+        column = np.uint64(row_items[q])
+        entries[column] += 1
+        if min(1.0, gamma * (row_values[q] / norms[column])) < 1.0:
+            found += 1
+            sampled[column] = True
+    return found
+
+
+@njit(nogil=True, cache=True)
+def sample_rows(
+    first_row: int,
+    stop_row: int,
+    row_ptr: npt.NDArray[np.integer],
+    row_items: npt.NDArray[np.int32],
+    row_values: npt.NDArray[np.float64],
+    norms: npt.NDArray[np.float64],
+    gamma: float,
+    smallest: float,
+    draws: npt.NDArray[np.float64],
+    out_ptr: npt.NDArray[np.int64],
+    out_items: npt.NDArray[np.int32],
+    out_values: npt.NDArray[np.float64],
+    written: int,
+) -> int:
+    """DIMSUM's sample of rows ``first_row``..``stop_row-1``, written from ``written`` on:
+    an entry of unit score ``x = a/‖c‖`` is kept when ``p = min(1, γx)`` is 1 or its draw
+    (the next of ``draws``, one per entry with p < 1, in entry order) is below ``p``, and
+    becomes ``max(x, smallest)``; ``out_ptr[row + 1]`` is where each row's entries end.
+    Returns where the next row's begin."""
+    d = 0
+    for row in range(first_row, stop_row):
+        for q in range(row_ptr[row], row_ptr[row + 1]):
+            column = np.uint64(row_items[q])
+            unit = row_values[q] / norms[column]
+            p = min(1.0, gamma * unit)
+            if p < 1.0:
+                d += 1
+                if not draws[d - 1] < p:
+                    continue
+            out_items[written] = row_items[q]
+            out_values[written] = max(unit, smallest)
+            written += 1
+        out_ptr[row + 1] = written
+    return written
+
+
+@njit(nogil=True, cache=True)
 def item_order(
     row_ptr: npt.NDArray[np.integer], row_items: npt.NDArray[np.int32], n_items: int
 ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.int64]]:
