@@ -9,7 +9,7 @@ from itertools import pairwise
 import numpy as np
 import pytest
 
-from dimrec.train.local.workers import Workers
+from dimrec.train.local.workers import Workers, even_bounds
 
 
 @pytest.mark.parametrize("threads", [1, 2, 4])
@@ -45,3 +45,18 @@ def test_a_failing_block_fails_the_call_and_the_pool_stops() -> None:
         workers.each(run, bounds)
     with pytest.raises(RuntimeError):  # shut down on leaving the block
         workers.each(run, bounds)
+
+
+def test_even_bounds_cut_the_work_into_runs_of_about_equal_size() -> None:
+    work = np.array([5, 1, 1, 1, 9, 0, 3, 3, 1, 0, 4], dtype=np.int64)
+    cumulative = np.concatenate(([0], np.cumsum(work)))
+    for parts in (1, 2, 3, 5, 50):
+        bounds = even_bounds(cumulative, parts)
+        assert bounds[0] == 0
+        assert bounds[-1] == len(work)
+        assert np.all(np.diff(bounds) > 0)
+        assert len(bounds) - 1 <= parts
+        per_run = np.diff(cumulative[bounds])
+        assert per_run.max() <= cumulative[-1] / parts + work.max()  # off by one unit at most
+    assert even_bounds(np.array([0]), 4).tolist() == [0]  # no units, no runs
+    assert even_bounds(np.zeros(4, dtype=np.int64), 3).tolist() == [0, 3]  # no work: one run

@@ -54,7 +54,7 @@ from dimrec.train.local.kernels import (
     place_deliveries,
 )
 from dimrec.train.local.sampling import sampled_matrix
-from dimrec.train.local.workers import Workers
+from dimrec.train.local.workers import Workers, even_bounds
 from dimrec.train.neighbours import Neighbours
 
 logger = logging.getLogger(__name__)
@@ -245,7 +245,7 @@ class _Layout:
         divisors = np.empty(0) if norms is None else norms
         indptr, indices = scaled.indptr, scaled.indices
         item_ids, internal, col_ptr = item_order(indptr, indices, n_items)
-        rows = _row_slices(indptr, workers.threads)
+        rows = even_bounds(indptr, workers.threads)
         n_slices = len(rows) - 1
         # Each slice fills its columns from where the slices before it end: per slice and
         # item, the next free slot, the cost and the partners (side by side, see layout_rows).
@@ -287,23 +287,11 @@ class _Layout:
         )
 
 
-def _row_slices(indptr: npt.NDArray[np.integer], slices: int) -> npt.NDArray[np.int64]:
-    """Row boundaries cutting the rows into at most ``slices`` runs of about equal entries
-    (always at least one run, empty when there are no rows)."""
-    n_rows = len(indptr) - 1
-    cuts = np.searchsorted(indptr, np.linspace(0, indptr[-1], slices + 1)[1:-1])
-    return np.unique(np.concatenate(([0, n_rows], np.clip(cuts, 0, n_rows)))).astype(np.int64)
-
-
 def _plan_blocks(cost: npt.NDArray[np.int64], threads: int) -> npt.NDArray[np.int64]:
     """Block boundaries over internal items: about equal work, at most _BLOCK_ITEMS items."""
-    n_items = len(cost)
-    wanted = threads * _BLOCKS_PER_THREAD
-    cumulative = np.cumsum(cost)
-    total = int(cumulative[-1]) if n_items else 0
-    by_cost = np.searchsorted(cumulative, np.arange(1, wanted) * (total / wanted))
-    by_size = np.arange(0, n_items, _BLOCK_ITEMS)
-    return np.unique(np.concatenate(([0, n_items], by_cost, by_size))).astype(np.int64)
+    by_cost = even_bounds(np.concatenate(([0], np.cumsum(cost))), threads * _BLOCKS_PER_THREAD)
+    by_size = np.arange(0, len(cost), _BLOCK_ITEMS)
+    return np.unique(np.concatenate((by_cost, by_size))).astype(np.int64)
 
 
 #: A block's deliveries: target (internal number), key, source (item id).
@@ -312,9 +300,9 @@ Deliveries = tuple[npt.NDArray[np.uint32], npt.NDArray[np.float64], npt.NDArray[
 
 @dataclass
 class _HalfRows:
-    """What the half rows leave: each item's own list, a heap of at most k in the room from
-    ``starts[i]`` (``counts[i]`` of ``ids``/``keys``, by item id), and each block's
-    deliveries to the lists of more popular items."""
+    """What the half rows leave: each item's own list, at most k entries in no particular
+    order in the room from ``starts[i]`` (``counts[i]`` of ``ids``/``keys``, by item id), and
+    each block's deliveries to the lists of more popular items."""
 
     starts: npt.NDArray[np.int64]
     counts: npt.NDArray[np.int32]
@@ -389,9 +377,7 @@ def _finish(
     offsets, in_keys, in_ids = _group_deliveries(half.deliveries, n_items, workers)
     half.deliveries.clear()
     # Ranges of about equal work: each item's deliveries, and its list's sort (~ k).
-    work = offsets + k * np.arange(n_items + 1)
-    cuts = np.searchsorted(work, np.linspace(0, work[-1], workers.threads * 4 + 1)[1:-1])
-    ranges = np.unique(np.concatenate(([0, n_items], cuts))).astype(np.int64)
+    ranges = even_bounds(offsets + k * np.arange(n_items + 1), workers.threads * 4)
 
     def finish(part: int) -> None:
         finish_lists(
@@ -418,10 +404,8 @@ def _group_deliveries(
     """The blocks' deliveries by target (internal number): offsets, keys, sources — a
     counting sort, the parts split in a few groups per worker, in order (each target's
     deliveries in block order)."""
-    sizes = np.array([len(part[0]) for part in parts], dtype=np.int64)
-    wanted = _GROUPS_PER_THREAD * workers.threads
-    cuts = np.searchsorted(np.cumsum(sizes), np.linspace(0, sizes.sum(), wanted + 1)[1:-1])
-    groups = np.unique(np.concatenate(([0, len(parts)], cuts))).astype(np.int64)
+    delivered = np.cumsum([0] + [len(part[0]) for part in parts])
+    groups = even_bounds(delivered, _GROUPS_PER_THREAD * workers.threads)
     counts = np.zeros((len(groups) - 1, n_items), dtype=np.int64)
 
     def count(g: int) -> None:

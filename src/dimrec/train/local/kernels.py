@@ -492,6 +492,14 @@ def column_norms(
     return np.sqrt(squares)
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _keep_probability(unit: float, gamma: float) -> float:
+    """``min(1, γ·x)``: the chance DIMSUM keeps an entry of unit score ``x``, as
+    :func:`dimrec.train.dimsum.keep_probability` computes it (one place for both passes:
+    the draws the first counts are the draws the second takes)."""
+    return min(1.0, gamma * unit)
+
+
 @njit(nogil=True, cache=True)
 def count_sampled(
     begin: int,
@@ -510,7 +518,7 @@ def count_sampled(
     for q in range(begin, end):
         column = np.uint64(row_items[q])
         entries[column] += 1
-        if min(1.0, gamma * (row_values[q] / norms[column])) < 1.0:
+        if _keep_probability(row_values[q] / norms[column], gamma) < 1.0:
             found += 1
             sampled[column] = True
     return found
@@ -542,7 +550,7 @@ def sample_rows(
         for q in range(row_ptr[row], row_ptr[row + 1]):
             column = np.uint64(row_items[q])
             unit = row_values[q] / norms[column]
-            p = min(1.0, gamma * unit)
+            p = _keep_probability(unit, gamma)
             if p < 1.0:
                 d += 1
                 if not draws[d - 1] < p:
@@ -600,6 +608,21 @@ def column_counts(
         counts[np.uint64(internal[np.uint64(row_items[q])])] += 1
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _unit_value(
+    row_items: npt.NDArray[np.int32],
+    row_values: npt.NDArray[np.float64],
+    norms: npt.NDArray[np.float64],
+    q: int | np.uint64,
+) -> float:
+    """Entry ``q``'s value divided by its column's norm (the division of
+    :func:`dimrec.train.dimsum.unit_scores`, so the same bits), or as it is when ``norms``
+    is empty."""
+    if len(norms) == 0:
+        return float(row_values[q])
+    return float(row_values[q] / norms[np.uint64(row_items[q])])
+
+
 @njit(nogil=True, cache=True)
 def layout_rows(
     first_row: int,
@@ -628,7 +651,6 @@ def layout_rows(
     side by side, one cache line.
     """
     one = np.uint64(1)
-    divide = len(norms) > 0
     last = np.uint64(max(int(row_ptr[stop_row]) - 1, 0))
     longest = 0
     for row in range(first_row, stop_row):
@@ -644,22 +666,19 @@ def layout_rows(
             pairs.sort()
             for t in range(end - begin):
                 q = begin + (pairs[t] & np.uint64(0xFFFFFFFF))
-                column = np.uint64(row_items[q])
                 items[begin + np.uint64(t)] = pairs[t] >> np.uint64(32)
-                values[begin + np.uint64(t)] = (
-                    row_values[q] / norms[column] if divide else row_values[q]
-                )
-        for q in range(begin, end if end - begin <= _SHORT_ROW else begin):
-            column = np.uint64(row_items[q])  # insertion sort by internal number
-            item = internal[column]
-            value = row_values[q] / norms[column] if divide else row_values[q]
-            at = np.uint64(q)
-            while at > begin and items[at - one] > item:
-                items[at] = items[at - one]
-                values[at] = values[at - one]
-                at -= one
-            items[at] = item
-            values[at] = value
+                values[begin + np.uint64(t)] = _unit_value(row_items, row_values, norms, q)
+        else:  # a short row: an insertion sort by internal number
+            for q in range(begin, end):
+                item = internal[np.uint64(row_items[q])]
+                value = _unit_value(row_items, row_values, norms, q)
+                at = np.uint64(q)
+                while at > begin and items[at - one] > item:
+                    items[at] = items[at - one]
+                    values[at] = values[at - one]
+                    at -= one
+                items[at] = item
+                values[at] = value
         length = np.int64(end - begin)
         for q in range(begin, end):
             # Every entry updates its item's tally and writes a slot of its column, both at

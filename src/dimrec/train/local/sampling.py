@@ -18,6 +18,7 @@ import scipy.sparse as sp
 
 from dimrec.train.dimsum import ScaledMatrix, draws, fixed_point_bits
 from dimrec.train.local.kernels import column_norms, count_sampled, sample_rows
+from dimrec.train.local.workers import even_bounds
 
 #: Rows are sampled in runs of about this many entries (bounds the draws held at once).
 _ENTRIES_PER_RUN = 1 << 22
@@ -31,8 +32,7 @@ def sampled_matrix(matrix: sp.csr_matrix, gamma: float, seed: int) -> ScaledMatr
     n_rows, n_items = matrix.shape
     indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
     norms = column_norms(indices, data, n_items)
-    cuts = np.searchsorted(indptr, np.arange(0, matrix.nnz, _ENTRIES_PER_RUN)[1:])
-    runs = np.unique(np.concatenate(([0, n_rows], cuts))).astype(np.int64)
+    runs = even_bounds(indptr, -(-matrix.nnz // _ENTRIES_PER_RUN))
     entries = np.zeros(n_items, dtype=np.int64)
     marked = np.zeros(n_items, dtype=np.bool_)
     drawn = [

@@ -1,4 +1,5 @@
-"""The threads of one similarity computation: blocks of work run on a pool made once.
+"""The threads of one similarity computation: blocks of work run on a pool made once, and
+the work split into blocks of about equal size (:func:`even_bounds`).
 
 The compiled kernels release the GIL, so blocks run side by side on threads. A computation
 has several parallel steps (laying out the matrix, the half rows, grouping, finishing the
@@ -18,6 +19,15 @@ import numpy.typing as npt
 from dimrec.train.base import Progress
 
 _Result = TypeVar("_Result")
+
+
+def even_bounds(cumulative: npt.NDArray[np.integer], parts: int) -> npt.NDArray[np.int64]:
+    """Boundaries cutting ``n`` units into at most ``parts`` runs of about equal work, where
+    ``cumulative`` (``n + 1`` values from 0, like a CSR ``indptr``) is the work before each
+    unit: ``0, …, n`` (at least one run; none when there are no units)."""
+    n = len(cumulative) - 1
+    cuts = np.searchsorted(cumulative, np.linspace(0, cumulative[-1], parts + 1)[1:-1])
+    return np.unique(np.concatenate(([0, n], np.clip(cuts, 0, n)))).astype(np.int64)
 
 
 class Workers:
